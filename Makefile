@@ -1,0 +1,32 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/ganorch sweep run examples/quick.yaml
+	$(VENV)/bin/ganorch results show quick --sort fid --top 10
+	@echo
+	@echo "TensorBoard (curves and 8x8 sample grids of every trial):"
+	@echo "  $(VENV)/bin/ganorch tensorboard quick      # then open http://127.0.0.1:6006"
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_trainable.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,1 @@
+"""Control plane: CLI, experiment specs, Ray Tune submission and result tables."""

@@ -1,0 +1,171 @@
+"""Tune callbacks run in the driver: one records results into the run's tables, one prints
+a live progress line. Both keep no handles, so Tune can pickle them with the experiment."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Any
+
+from ray import tune
+
+from orchestrator.tables import Table
+from trainables.families import family_class
+from trainables.params import resolve_config
+
+# What Tune adds to every result that is bookkeeping rather than a measurement.
+_TUNE_FIELDS = {
+    "timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date",
+    "time_this_iter_s", "pid", "hostname", "node_ip", "time_since_restore",
+    "iterations_since_restore", "config", "experiment_tag", "should_checkpoint",
+}
+
+
+def error_line(text: str) -> str:
+    """The last line of an error text (exception type and message), at most 500 chars."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:500] if lines else "trial failed (no error message recorded)"
+
+
+def _trial_error_text(trial: Any) -> str:
+    try:
+        return str(trial.get_error() or "")
+    except Exception:  # noqa: BLE001 - the error file may not be readable yet
+        return ""
+
+
+class TableRecorder(tune.Callback):
+    """Appends a row to ``epochs`` per reported result and to ``trials`` per status change."""
+
+    def __init__(self, tables_root: str, run: str, family: str, metric: str, mode: str,
+                 max_epochs: int, dataset: str, fingerprint: str) -> None:
+        self.tables_root, self.run, self.family = tables_root, run, family
+        self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
+        self.dataset, self.fingerprint = dataset, fingerprint
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self._append_trial(trial, "RUNNING")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        Table(self.tables_root, "epochs").append([epoch_row(trial.trial_id, result)])
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._append_trial(trial, "TERMINATED")
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._append_trial(trial, "ERROR", error=error_line(_trial_error_text(trial)))
+
+    def _append_trial(self, trial: Any, status: str, error: str | None = None) -> None:
+        checkpoint = trial.checkpoint
+        row = self.trial_row(
+            trial.trial_id, status, trial.last_result or {},
+            trial.metric_analysis.get(self.metric, {}).get(self.mode),
+            checkpoint.path if checkpoint else None, trial.config, error)
+        Table(self.tables_root, "trials").append([row])
+
+    def trial_row(self, trial_id: str, status: str, last: dict[str, Any], best: float | None,
+                  checkpoint: str | None, config: dict[str, Any],
+                  error: str | None = None) -> dict[str, Any]:
+        """The trials-table row: identity, outcome, best/last metrics and the full config."""
+        epochs = int(last.get("training_iteration", 0) or 0)
+        row: dict[str, Any] = {
+            "trial_id": trial_id,
+            "run": self.run,
+            "family": self.family,
+            "status": status,
+            "stopped_early": status == "TERMINATED" and epochs < self.max_epochs,
+            "error": error,
+            "epochs": epochs,
+            f"best_{self.metric}": _finite_or_none(best),
+            f"last_{self.metric}": _finite_or_none(last.get(self.metric)),
+            "checkpoint": checkpoint,
+            "wall_s": float(last.get("time_total_s", 0.0) or 0.0),
+            "dataset": self.dataset,
+            "dataset_fingerprint": self.fingerprint,
+        }
+        for name, value in last.items():
+            if (name not in _TUNE_FIELDS and name != self.metric and _is_number(value)
+                    and not name.startswith("best_")):
+                row[f"last_{name}"] = float(value)
+        try:
+            config = resolve_config(family_class(self.family).all_params(), config)
+        except ValueError:
+            config = dict(config)
+        row.update({f"config/{name}": value for name, value in sorted(config.items())})
+        return row
+
+
+def epoch_row(trial_id: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The epochs-table row of one reported result: every numeric metric."""
+    row: dict[str, Any] = {"trial_id": trial_id, "epoch": int(result.get("training_iteration", 0))}
+    for name, value in result.items():
+        if name not in _TUNE_FIELDS and name != "epoch" and _is_number(value):
+            row[name] = float(value)
+    return row
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _finite_or_none(value: Any) -> float | None:
+    return float(value) if _is_number(value) and math.isfinite(value) else None
+
+
+class ProgressLine(tune.Callback):
+    """``[name] trials 3/8 · running 2 · done 1 · failed 0 · best fid 41.2 · 1:05 · ETA ~2:10``.
+
+    Rewritten in place on a terminal; on a pipe, a line whenever the counts change.
+    """
+
+    def __init__(self, name: str, total: int, epochs: int, metric: str, mode: str) -> None:
+        self.name, self.total, self.epochs = name, total, epochs
+        self.metric, self.mode = metric, mode
+        self._started = time.monotonic()
+        self._last_text = ""
+        self._last_print = 0.0
+
+    def setup(self, **info) -> None:
+        self._started = time.monotonic()
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        self._show(trials, final=False)
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self._show(trials, final=True)
+
+    def _show(self, trials: list[Any], final: bool) -> None:
+        now = time.monotonic()
+        if not final and now - self._last_print < 1.0:
+            return
+        counts = {"RUNNING": 0, "TERMINATED": 0, "ERROR": 0}
+        for trial in trials:
+            counts[trial.status] = counts.get(trial.status, 0) + 1
+        values = [t.metric_analysis.get(self.metric, {}).get(self.mode) for t in trials]
+        values = [v for v in values if _finite_or_none(v) is not None]
+        best = (min if self.mode == "min" else max)(values) if values else None
+        finished = counts["TERMINATED"] + counts["ERROR"]
+        elapsed = now - self._started
+        text = (f"[{self.name}] trials {finished}/{self.total} · running {counts['RUNNING']} · "
+                f"done {counts['TERMINATED']} · failed {counts['ERROR']} · best {self.metric} "
+                f"{'-' if best is None else f'{best:.4g}'}")
+        tty = sys.stderr.isatty()
+        changed = text != self._last_text
+        if 0 < finished < self.total and not final:
+            eta = elapsed / finished * (self.total - finished)
+            text_eta = f" · {_clock(elapsed)} · ETA ~{_clock(eta)}"
+        else:
+            text_eta = f" · {_clock(elapsed)}"
+        if tty:
+            sys.stderr.write("\r\033[K" + text + text_eta + ("\n" if final else ""))
+        elif changed or final:
+            sys.stderr.write(text + text_eta + "\n")
+        sys.stderr.flush()
+        self._last_text, self._last_print = text, now
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

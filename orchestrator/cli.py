@@ -1,0 +1,125 @@
+"""The `ganorch` command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestrator.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Ray-distributed experiment orchestrator for GAN research.")
+sweep_app = typer.Typer(no_args_is_help=True, help="Ray Tune searches over GAN families.")
+results_app = typer.Typer(no_args_is_help=True, help="Read a run's result tables.")
+app.add_typer(sweep_app, name="sweep")
+app.add_typer(results_app, name="results")
+
+RunsDir = Annotated[str | None, typer.Option(
+    "--runs-dir", help="Folder holding the runs [env GANORCH_RUNS, default ./runs].")]
+Address = Annotated[str | None, typer.Option(
+    "--address", help="Ray cluster to join (auto, host:6379, ray://host:10001) "
+    "[env GANORCH_ADDRESS; default: start a local Ray].")]
+
+
+def fail(message: str) -> None:
+    """One line on stderr, exit code 2: how every bad input ends."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@sweep_app.command("check")
+def sweep_check(spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")]) -> None:
+    """Validate a spec without running anything."""
+    from orchestrator.spec import load_spec
+
+    try:
+        parsed = load_spec(spec)
+    except UserError as exc:
+        fail(f"{spec}: {exc}")
+    typer.echo(f"{spec}: ok ({parsed.num_trials} trials of {parsed.family}, "
+               f"{parsed.epochs} epochs, {parsed.search.algorithm} search)")
+
+
+@sweep_app.command("run")
+def sweep_run(
+    spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
+    name: Annotated[str | None, typer.Option(help="Run name (default: the spec's name).")] = None,
+    samples: Annotated[int | None, typer.Option(min=1, help="Override search.samples.")] = None,
+    runs_dir: RunsDir = None,
+    address: Address = None,
+    restart: Annotated[bool, typer.Option(
+        "--restart", help="Discard an earlier run of this name and start fresh.")] = False,
+) -> None:
+    """Run a sweep; running it again resumes an interrupted run."""
+    from orchestrator.runs import RunDir
+    from orchestrator.spec import load_spec
+
+    try:
+        parsed = load_spec(spec, name=name, samples=samples)
+        run = RunDir.of(runs_dir, parsed.name)
+        from orchestrator.sweep import run_sweep
+
+        outcome = run_sweep(parsed, run, address=address, restart=restart, say=say)
+    except UserError as exc:
+        fail(f"{spec}: {exc}" if "spec" in type(exc).__name__.lower() else str(exc))
+    best = "-" if outcome.best_value is None else f"{outcome.best_value:.4g}"
+    say(f"run {parsed.name!r}: {outcome.trials} trials, {outcome.finished} finished, "
+        f"{outcome.failed} failed; best {parsed.metric.name} {best} ({outcome.best_trial})")
+    say(f"tables: {run.tables}   TensorBoard: ganorch tensorboard {parsed.name}")
+
+
+@results_app.command("show")
+def results_show(
+    name: Annotated[str, typer.Argument(help="Run name.")],
+    table: Annotated[str, typer.Option(help="trials | epochs")] = "trials",
+    sort: Annotated[str | None, typer.Option(
+        help="Column to sort by (fid means best_fid in the trials table).")] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    top: Annotated[int | None, typer.Option(min=1, help="Show only the first N rows.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Print one of a run's tables."""
+    from orchestrator.results import show
+
+    try:
+        typer.echo(show(name, table=table, sort=sort, descending=desc, top=top, fmt=fmt,
+                        runs_dir=runs_dir))
+    except UserError as exc:
+        fail(str(exc))
+
+
+@app.command("tensorboard")
+def tensorboard(
+    name: Annotated[str, typer.Argument(help="Run name.")],
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 6006,
+    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")]
+    = "127.0.0.1",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Serve the run's TensorBoard logs (curves and sample grids of every trial)."""
+    from orchestrator.runs import RunDir
+
+    try:
+        run = RunDir.of(runs_dir, name).existing()
+    except UserError as exc:
+        fail(str(exc))
+    logdir = run.root / "tb"
+    say(f"TensorBoard for {name!r} on http://{host}:{port}  (logdir {logdir}; Ctrl-C stops)")
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
+               "--host", host, "--port", str(port)]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    raise typer.Exit(subprocess.call(command))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,47 @@
+"""Starting or joining Ray: the one place the orchestrator calls ``ray.init``."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from orchestrator.errors import UserError
+
+
+# Tune's own console output is replaced by ganorch's progress line and tables.
+_QUIET_ENV = {
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+}
+
+
+def quiet() -> None:
+    """Silence Ray's, Tune's and Optuna's banners; warnings that matter still show."""
+    for key, value in _QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Join the cluster at ``address`` (or ``GANORCH_ADDRESS``), else start a local Ray.
+
+    A local Ray runs without its dashboard; anything it serves binds to 127.0.0.1.
+    """
+    import ray
+
+    quiet()
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("GANORCH_ADDRESS") or None
+    options = {"logging_level": logging.ERROR, "log_to_driver": False}
+    try:
+        if address:
+            ray.init(address=address, **options)
+        else:
+            ray.init(include_dashboard=False, num_cpus=num_cpus, **options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot reach Ray at {address or 'a new local instance'}: {first}") from None

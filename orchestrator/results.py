@@ -1,0 +1,57 @@
+"""`ganorch results`: read a run's tables back, sorted and trimmed."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from orchestrator.display import render
+from orchestrator.errors import UserError
+from orchestrator.runs import RunDir
+from orchestrator.tables import Table
+
+SHOWN_TABLES = ("trials", "epochs")
+FORMATS = ("table", "csv", "json")
+# The columns a terminal shows first for the trials table; csv/json carry every column.
+_TRIAL_SUMMARY = ("trial_id", "status", "epochs")
+
+
+def load(name: str, table: str, runs_dir: str | None = None) -> pa.Table:
+    if table not in SHOWN_TABLES:
+        raise UserError(f"--table must be one of {', '.join(SHOWN_TABLES)}, got {table!r}")
+    run = RunDir.of(runs_dir, name).existing()
+    data = Table(run.tables, table).read()
+    if data.num_rows == 0:
+        raise UserError(f"run {name!r} has no rows in its {table} table yet")
+    return data
+
+
+def show(name: str, *, table: str = "trials", sort: str | None = None, descending: bool = False,
+         top: int | None = None, fmt: str = "table", runs_dir: str | None = None) -> str:
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    data = load(name, table, runs_dir)
+    if sort:
+        column = sort if sort in data.column_names else f"best_{sort}"
+        if column not in data.column_names:
+            raise UserError(f"--sort: no column {sort!r} in the {table} table "
+                            f"(columns: {', '.join(data.column_names)})")
+        order = "descending" if descending else "ascending"
+        data = data.sort_by([(column, order)])  # nulls (failed trials) sort last
+    elif table == "epochs":
+        data = data.sort_by([("trial_id", "ascending"), ("epoch", "ascending")])
+    if top:
+        data = data.slice(0, top)
+    return render(data, fmt, _terminal_columns(data, table) if fmt == "table" else None)
+
+
+def _terminal_columns(data: pa.Table, table: str) -> list[str]:
+    names = data.column_names
+    if table != "trials":
+        return names
+    metrics = [c for c in names if c.startswith("best_")]
+    metrics += [c for c in names if c.startswith("last_")][:4]
+    # The searched knobs: config columns whose value differs between trials.
+    config = [c for c in names if c.startswith("config/")
+              and len(set(map(str, data.column(c).to_pylist()))) > 1]
+    tail = [c for c in ("wall_s", "error") if c in names]
+    return [c for c in _TRIAL_SUMMARY if c in names] + metrics + config + tail

@@ -1,0 +1,311 @@
+"""Experiment specs: strict YAML -> ExperimentSpec, every problem reported as one line.
+
+Unknown keys, wrong types and empty ranges are errors (the message names the key and value),
+so nothing starts on a spec that would fail an hour into a sweep.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.errors import SpecError
+from orchestrator.space import (
+    Choice,
+    Dimension,
+    IntRange,
+    LogUniform,
+    Uniform,
+    grid_size,
+    grid_values,
+    to_yaml,
+)
+from trainables.datasets import DATASET_OPTIONS, REQUIRED_OPTIONS
+from trainables.families import FAMILIES, family_class
+from trainables.params import LOOP_METRICS, Param
+
+ALGORITHMS = ("optuna", "random", "grid")
+SCHEDULERS = ("asha", "none")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str = "fid"
+    mode: str = "min"
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    algorithm: str = "optuna"
+    samples: int = 1
+    max_concurrent: int | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    name: str = "asha"
+    grace_period: int = 1
+    reduction_factor: float = 3.0
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    name: str
+    dataset: dict[str, Any]
+    family: str
+    epochs: int
+    metric: MetricSpec = field(default_factory=MetricSpec)
+    search: SearchSpec = field(default_factory=SearchSpec)
+    scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
+    resources: ResourceSpec = field(default_factory=ResourceSpec)
+    space: dict[str, Dimension] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def num_trials(self) -> int:
+        if self.search.algorithm == "grid":
+            return grid_size(self.space) * self.search.samples
+        return self.search.samples
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved spec, defaults filled in, in the notation it was written in."""
+        raw = asdict(self)
+        raw["space"] = {name: to_yaml(dim) for name, dim in self.space.items()}
+        if not self.description:
+            del raw["description"]
+        return raw
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def load_spec(path: str | Path, **overrides: Any) -> ExperimentSpec:
+    """Read and validate a spec file; ``overrides`` (name, samples) replace spec values."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError("", f"cannot read spec {path}: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise SpecError("", f"{path} is not valid YAML{line}") from None
+    if not isinstance(raw, dict):
+        raise SpecError("", f"{path} must hold a mapping of spec keys")
+    if overrides.get("name"):
+        raw["name"] = overrides["name"]
+    if overrides.get("samples"):
+        raw.setdefault("search", {})
+        if not isinstance(raw["search"], dict):
+            raise SpecError("search", f"expected a mapping, got {raw['search']!r}")
+        raw["search"]["samples"] = overrides["samples"]
+    return parse_spec(raw)
+
+
+def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
+    """Validate a spec mapping; the first problem raises SpecError naming its key."""
+    _no_unknown_keys("", raw, {f for f in ExperimentSpec.__dataclass_fields__})
+    for key in ("name", "dataset", "family", "epochs"):
+        if key not in raw:
+            raise SpecError(key, "required key is missing")
+    name = _string("name", raw["name"])
+    if not NAME_PATTERN.match(name):
+        raise SpecError("name", f"use letters, digits, '.', '_' and '-' only, got {name!r}")
+    family = _string("family", raw["family"])
+    if family not in FAMILIES:
+        raise SpecError("family", f"unknown family {family!r} (known: {', '.join(sorted(FAMILIES))})")
+    params = family_class(family).all_params()
+    metric = _section("metric", raw.get("metric", {}), MetricSpec, {
+        "name": lambda k, v: _choice(k, v, _metric_names(family)),
+        "mode": lambda k, v: _choice(k, v, ("min", "max")),
+    })
+    search = _section("search", raw.get("search", {}), SearchSpec, {
+        "algorithm": lambda k, v: _choice(k, v, ALGORITHMS),
+        "samples": lambda k, v: _integer(k, v, low=1),
+        "max_concurrent": lambda k, v: None if v is None else _integer(k, v, low=1),
+        "seed": lambda k, v: _integer(k, v, low=0),
+    })
+    scheduler = _section("scheduler", raw.get("scheduler", {}), SchedulerSpec, {
+        "name": lambda k, v: _choice(k, v, SCHEDULERS),
+        "grace_period": lambda k, v: _integer(k, v, low=1),
+        "reduction_factor": lambda k, v: _number(k, v, above=1.0),
+    })
+    resources = _section("resources", raw.get("resources", {}), ResourceSpec, {
+        "cpu": lambda k, v: _number(k, v, above=0.0),
+        "gpu": lambda k, v: _number(k, v, low=0.0),
+    })
+    space = _mapping("space", raw.get("space", {}))
+    fixed = _mapping("fixed", raw.get("fixed", {}))
+    for key in sorted(set(space) & set(fixed)):
+        raise SpecError(f"space.{key}", "is also in fixed; give it in one place")
+    spec = ExperimentSpec(
+        name=name,
+        dataset=_dataset(raw["dataset"]),
+        family=family,
+        epochs=_integer("epochs", raw["epochs"], low=1),
+        metric=metric,
+        search=search,
+        scheduler=scheduler,
+        resources=resources,
+        space={k: _dimension(f"space.{k}", v, _param(f"space.{k}", k, params, family))
+               for k, v in space.items()},
+        fixed={k: _fixed_value(f"fixed.{k}", v, _param(f"fixed.{k}", k, params, family))
+               for k, v in fixed.items()},
+        description=_string("description", raw.get("description", "")),
+    )
+    if spec.search.algorithm == "grid":
+        for key, dimension in spec.space.items():
+            if isinstance(dimension, Uniform | LogUniform):
+                raise SpecError(f"space.{key}", "grid search needs a list or an int range, "
+                                "not a continuous range")
+    if spec.scheduler.name == "asha" and spec.scheduler.grace_period > spec.epochs:
+        raise SpecError("scheduler.grace_period",
+                        f"{spec.scheduler.grace_period} exceeds epochs ({spec.epochs})")
+    return spec
+
+
+def _metric_names(family: str) -> tuple[str, ...]:
+    return LOOP_METRICS + family_class(family).losses
+
+
+def _no_unknown_keys(path: str, raw: Mapping[str, Any], allowed: set[str]) -> None:
+    for key in raw:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else str(key)
+            raise SpecError(where, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _section(path: str, raw: Any, cls: type, checks: dict[str, Any]) -> Any:
+    raw = _mapping(path, raw)
+    _no_unknown_keys(path, raw, set(checks))
+    return cls(**{key: checks[key](f"{path}.{key}", value) for key, value in raw.items()})
+
+
+def _mapping(path: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(path, f"expected a mapping, got {value!r}")
+    return value
+
+
+def _string(path: str, value: Any) -> str:
+    if not isinstance(value, str) or not value and path != "description":
+        raise SpecError(path, f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise SpecError(path, f"expected one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _integer(path: str, value: Any, low: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(path, f"expected an integer, got {value!r}")
+    if low is not None and value < low:
+        raise SpecError(path, f"must be >= {low}, got {value}")
+    return value
+
+
+def _number(path: str, value: Any, low: float | None = None, above: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(path, f"expected a number, got {value!r}")
+    if low is not None and value < low:
+        raise SpecError(path, f"must be >= {low}, got {value}")
+    if above is not None and value <= above:
+        raise SpecError(path, f"must be > {above}, got {value}")
+    return float(value)
+
+
+def _dataset(value: Any) -> dict[str, Any]:
+    raw = _mapping("dataset", value)
+    name = raw.get("name")
+    if name not in DATASET_OPTIONS:
+        raise SpecError("dataset.name", f"unknown dataset {name!r} "
+                        f"(known: {', '.join(sorted(DATASET_OPTIONS))})")
+    options = DATASET_OPTIONS[name]
+    _no_unknown_keys("dataset", raw, {"name", *options})
+    for key in sorted(REQUIRED_OPTIONS.get(name, ())):
+        if key not in raw:
+            raise SpecError(f"dataset.{key}", f"required for dataset {name!r}")
+    for key, expected in options.items():
+        if key in raw and (isinstance(raw[key], bool) and expected is not bool
+                           or not isinstance(raw[key], expected)):
+            raise SpecError(f"dataset.{key}", f"expected {_type_name(expected)}, got {raw[key]!r}")
+    return dict(raw)
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(kind.__name__ for kind in kinds)
+
+
+def _param(path: str, key: str, params: Mapping[str, Param], family: str) -> Param:
+    if key not in params:
+        raise SpecError(path, f"not a hyperparameter of family {family!r} "
+                        f"(known: {', '.join(sorted(params))})")
+    return params[key]
+
+
+def _fixed_value(path: str, value: Any, param: Param) -> Any:
+    reason = param.check(value)
+    if reason:
+        raise SpecError(path, reason)
+    return float(value) if param.kind is float else value
+
+
+def _dimension(path: str, value: Any, param: Param) -> Dimension:
+    if isinstance(value, list):
+        if not value:
+            raise SpecError(path, "empty list of choices")
+        return Choice(tuple(_fixed_value(path, v, param) for v in value))
+    if not isinstance(value, dict) or len(value) != 1:
+        raise SpecError(path, "expected a list of choices or one of "
+                        f"{{int|uniform|loguniform: [low, high]}}, got {value!r}")
+    (kind, bounds), = value.items()
+    if kind not in ("int", "uniform", "loguniform"):
+        raise SpecError(path, f"unknown range kind {kind!r} (use int, uniform or loguniform)")
+    if (not isinstance(bounds, list) or len(bounds) != 2
+            or any(isinstance(b, bool) or not isinstance(b, int | float) for b in bounds)):
+        raise SpecError(path, f"{kind} needs [low, high], got {bounds!r}")
+    low, high = bounds
+    if low >= high:
+        raise SpecError(path, f"empty range [{low}, {high}]")
+    if kind == "int":
+        if param.kind is not int or not all(isinstance(b, int) for b in bounds):
+            raise SpecError(path, f"int range needs an integer hyperparameter and integer bounds, "
+                            f"got {bounds!r}")
+        dimension: Dimension = IntRange(low, high)
+    else:
+        if param.kind is not float:
+            raise SpecError(path, f"{kind} range needs a float hyperparameter")
+        if kind == "loguniform" and low <= 0:
+            raise SpecError(path, f"loguniform needs low > 0, got {low}")
+        dimension = Uniform(float(low), float(high)) if kind == "uniform" \
+            else LogUniform(float(low), float(high))
+    for bound in (low, high):
+        reason = param.check(float(bound) if param.kind is float else bound)
+        if reason:
+            raise SpecError(path, f"bound {bound}: {reason}")
+    return dimension
+
+
+__all__ = ["ExperimentSpec", "grid_values", "load_spec", "parse_spec"]

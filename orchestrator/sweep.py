@@ -1,0 +1,194 @@
+"""`ganorch sweep run`: a Ray Tune search over a family's hyperparameters, recorded in tables."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import yaml
+from ray import tune
+
+from evaluators.judges import Judge, load_or_train_judge
+from orchestrator.callbacks import ProgressLine, TableRecorder, epoch_row, error_line
+from orchestrator.cluster import connect
+from orchestrator.errors import UserError
+from orchestrator.runs import RunDir, cache_dir
+from orchestrator.space import DefineByRun, grid_values
+from orchestrator.spec import ExperimentSpec
+from orchestrator.tables import Table
+from trainables.datasets import DatasetError, ImageData, load_dataset
+from trainables.trainable import TrialSettings, run_trial
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    trials: int
+    finished: int
+    failed: int
+    best_trial: str | None
+    best_value: float | None
+    resumed: bool
+
+
+def prepare_dataset(spec: ExperimentSpec) -> tuple[ImageData, Judge]:
+    """Load the spec's dataset once and its LeNet judge (trained once per fingerprint)."""
+    try:
+        data = load_dataset(spec.dataset)
+    except DatasetError as exc:
+        raise UserError(str(exc)) from None
+    judge = load_or_train_judge(
+        cache_dir() / "judges", data.fingerprint, data.train_images, data.train_labels,
+        data.test_images, data.test_labels, data.num_classes)
+    return data, judge
+
+
+def run_sweep(spec: ExperimentSpec, run: RunDir, *, address: str | None = None,
+              restart: bool = False, say: Callable[[str], None] = print) -> SweepOutcome:
+    """Run (or resume) the sweep of ``spec`` in ``run``; tables are complete when it returns."""
+    resuming = _prepare_folder(spec, run, restart)
+    data, judge = prepare_dataset(spec)
+    say(f"dataset {spec.dataset['name']}: {len(data.train_images)} train / "
+        f"{len(data.test_images)} test images {data.shape}, fingerprint {data.fingerprint}; "
+        f"LeNet judge test accuracy {judge.test_accuracy:.1%}")
+    connect(address)
+    trainable = _trainable(spec, run, data, judge)
+    if resuming:
+        say(f"resuming run {run.name!r} from {run.experiment}")
+        tuner = tune.Tuner.restore(str(run.experiment), trainable=trainable,
+                                   resume_unfinished=True, resume_errored=False)
+    else:
+        say(f"starting run {run.name!r}: {spec.num_trials} trials of {spec.family}, "
+            f"{spec.epochs} epochs, {spec.search.algorithm} search, scheduler "
+            f"{spec.scheduler.name}, in {run.root}")
+        tuner = _new_tuner(spec, run, data, trainable)
+    grid = tuner.fit()
+    _reconcile(spec, run, data, grid)
+    for name in ("trials", "epochs"):
+        Table(run.tables, name).compact()
+    return _outcome(spec, run, resuming)
+
+
+def _prepare_folder(spec: ExperimentSpec, run: RunDir, restart: bool) -> bool:
+    """Write spec.yaml; True when an earlier run of the same spec should be resumed."""
+    if restart and run.root.exists():
+        for part in ("tune", "tables", "tb", "spec.yaml"):
+            path = run.root / part
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    if run.spec_file.exists():
+        previous = yaml.safe_load(run.spec_file.read_text())
+        if previous != spec.to_dict():
+            raise UserError(f"run {run.name!r} exists with a different spec ({run.spec_file}); "
+                            "pass --restart to start it over or --name for a new run")
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.spec_file.write_text(spec.to_yaml())
+    return tune.Tuner.can_restore(str(run.experiment))
+
+
+def _run_one_trial(config: dict[str, Any], data: ImageData, judge: Judge,
+                   settings: TrialSettings, tb_root: str) -> None:
+    """What Ray runs per trial: name the trial's TensorBoard folder, then hand over."""
+    trial_id = tune.get_context().get_trial_id()
+    run_trial(config, data, judge, replace(settings, log_dir=f"{tb_root}/{trial_id}"))
+
+
+def _trainable(spec: ExperimentSpec, run: RunDir, data: ImageData, judge: Judge):
+    settings = TrialSettings(
+        family=spec.family, epochs=spec.epochs, gpus=spec.resources.gpu,
+        num_threads=max(1, math.floor(spec.resources.cpu)))
+    with_data = tune.with_parameters(_run_one_trial, data=data, judge=judge, settings=settings,
+                                     tb_root=str(run.tb))
+    return tune.with_resources(with_data, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+
+
+def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) -> tune.Tuner:
+    metric, mode = spec.metric.name, spec.metric.mode
+    param_space: dict[str, Any] = {}
+    search_alg = None
+    if spec.search.algorithm == "grid":
+        param_space = {k: tune.grid_search(grid_values(d)) for k, d in spec.space.items()}
+        param_space.update(spec.fixed)
+    else:
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        sampler = (optuna.samplers.TPESampler(seed=spec.search.seed)
+                   if spec.search.algorithm == "optuna"
+                   else optuna.samplers.RandomSampler(seed=spec.search.seed))
+        search_alg = OptunaSearch(space=DefineByRun(spec.space, spec.fixed), metric=metric,
+                                  mode=mode, sampler=sampler)
+    scheduler = None
+    if spec.scheduler.name == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=spec.epochs,
+                                  grace_period=spec.scheduler.grace_period,
+                                  reduction_factor=spec.scheduler.reduction_factor)
+    recorder = TableRecorder(run.tables, run.name, spec.family, metric, mode, spec.epochs,
+                             spec.dataset["name"], data.fingerprint)
+    progress = ProgressLine(run.name, spec.num_trials, spec.epochs, metric, mode)
+    return tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric=metric, mode=mode, search_alg=search_alg, scheduler=scheduler,
+            num_samples=spec.search.samples,
+            max_concurrent_trials=spec.search.max_concurrent, reuse_actors=False),
+        run_config=tune.RunConfig(
+            name=run.name, storage_path=str(run.tune), verbose=0,
+            callbacks=[recorder, progress],
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=1, checkpoint_score_attribute=metric,
+                checkpoint_score_order=mode)),
+    )
+
+
+def _reconcile(spec: ExperimentSpec, run: RunDir, data: ImageData, grid: Any) -> None:
+    """Write whatever the callbacks could not (e.g. a driver killed between a result and its
+    row): the final row of every trial, and every epoch Tune kept that the table lacks."""
+    recorder = TableRecorder(run.tables, run.name, spec.family, spec.metric.name,
+                             spec.metric.mode, spec.epochs, spec.dataset["name"],
+                             data.fingerprint)
+    epochs = Table(run.tables, "epochs")
+    have = epochs.existing_keys()
+    trials = Table(run.tables, "trials").read()
+    status = dict(zip(trials.column("trial_id").to_pylist(),
+                      trials.column("status").to_pylist(), strict=True)) if trials.num_rows else {}
+    trial_rows, epoch_rows = [], []
+    for result in grid:
+        frame = result.metrics_dataframe
+        records = [] if frame is None else frame.to_dict("records")
+        trial_id = result.metrics.get("trial_id") or (records[-1]["trial_id"] if records else None)
+        if trial_id is None:
+            continue
+        final = "ERROR" if result.error else "TERMINATED"
+        if status.get(trial_id) != final:
+            values = [r[spec.metric.name] for r in records if spec.metric.name in r]
+            pick = min if spec.metric.mode == "min" else max
+            trial_rows.append(recorder.trial_row(
+                trial_id, final, result.metrics or {}, pick(values) if values else None,
+                result.checkpoint.path if result.checkpoint else None, result.config or {},
+                error_line(str(result.error)) if result.error else None))
+        for record in records:
+            if (trial_id, int(record.get("training_iteration", 0))) not in have:
+                epoch_rows.append(epoch_row(trial_id, record))
+    Table(run.tables, "trials").append(trial_rows)
+    epochs.append(epoch_rows)
+
+
+def _outcome(spec: ExperimentSpec, run: RunDir, resumed: bool) -> SweepOutcome:
+    trials = Table(run.tables, "trials").read().to_pylist()
+    best_column = f"best_{spec.metric.name}"
+    scored = [t for t in trials if t.get(best_column) is not None]
+    pick = min if spec.metric.mode == "min" else max
+    best = pick(scored, key=lambda t: t[best_column]) if scored else None
+    return SweepOutcome(
+        trials=len(trials),
+        finished=sum(t["status"] == "TERMINATED" for t in trials),
+        failed=sum(t["status"] == "ERROR" for t in trials),
+        best_trial=best["trial_id"] if best else None,
+        best_value=best[best_column] if best else None,
+        resumed=resumed,
+    )

@@ -1,0 +1,135 @@
+"""Convolutional generator and discriminator stacks whose depth is a hyperparameter.
+
+Depth and output size are independent: the stack upsamples (or downsamples) by 2 as often as
+the image size allows (down to a 3x3..7x7 stem) and fills the remaining layers with
+size-preserving 3x3 convolutions, so ``g_layers`` of 2..6 all give 28x28, 32x32 or 64x64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+ACTIVATIONS = ("dcgan", "relu", "leakyrelu", "elu", "maxout")
+
+
+class Maxout(nn.Module):
+    """Maximum over ``pieces`` groups of channels: (N, C*pieces, ...) -> (N, C, ...)."""
+
+    def __init__(self, pieces: int) -> None:
+        super().__init__()
+        self.pieces = pieces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c = x.shape[:2]
+        return x.view(n, c // self.pieces, self.pieces, *x.shape[2:]).amax(dim=2)
+
+
+def activation(name: str, role: str, pieces: int = 2) -> tuple[nn.Module, int]:
+    """The activation module for ``role`` ('g' or 'd') and the channel factor it needs.
+
+    'dcgan' is the DCGAN paper's pair: ReLU in G, LeakyReLU(0.2) in D.
+    """
+    if name == "maxout":
+        return Maxout(pieces), pieces
+    if name == "relu" or (name == "dcgan" and role == "g"):
+        return nn.ReLU(), 1
+    if name == "leakyrelu" or name == "dcgan":
+        return nn.LeakyReLU(0.2), 1
+    if name == "elu":
+        return nn.ELU(), 1
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def doublings(size: int, layers: int) -> int:
+    """How many of ``layers - 1`` layers can halve ``size`` exactly, keeping the stem >= 3."""
+    count = 0
+    while count < layers - 1 and size % 2 ** (count + 1) == 0 and size // 2 ** (count + 1) >= 3:
+        count += 1
+    return count
+
+
+def _block(
+    conv: Callable[[int], nn.Module], out_channels: int, batchnorm: bool, act: str, role: str,
+    pieces: int,
+) -> nn.Sequential:
+    module, factor = activation(act, role, pieces)
+    layers: list[nn.Module] = [conv(out_channels * factor)]
+    if batchnorm:
+        layers.append(nn.BatchNorm2d(out_channels * factor))
+    layers.append(module)
+    return nn.Sequential(*layers)
+
+
+def conv_generator(
+    in_features: int, out_shape: tuple[int, int, int], layers: int, base_channels: int,
+    batchnorm: bool, upsample: str, act: str, pieces: int = 2,
+) -> nn.Sequential:
+    """z (N, in_features) -> images (N, C, H, W) in [-1, 1] through ``layers`` conv layers.
+
+    Layer 1 is the transpose of an unpadded unit-stride convolution from 1x1 to the stem size
+    (as in DCGAN); then size-preserving 3x3 layers; then doublings; the last layer emits C
+    channels through tanh. Channels halve towards the output, from at most 8 * base_channels.
+    """
+    channels_out, size, _ = out_shape
+    ups = doublings(size, layers)
+    stem = size // 2**ups
+    widths = [min(base_channels * 2 ** (layers - 2 - j), base_channels * 8) for j in range(layers - 1)]
+
+    def up(cin: int) -> Callable[[int], nn.Module]:
+        if upsample == "nearest":
+            return lambda cout: nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1))
+        return lambda cout: nn.ConvTranspose2d(cin, cout, 4, 2, 1)
+
+    stack: list[nn.Module] = [nn.Unflatten(1, (in_features, 1, 1)), _block(
+        lambda cout: nn.ConvTranspose2d(in_features, cout, stem, 1, 0),
+        widths[0], batchnorm, act, "g", pieces)]
+    same = layers - 1 - ups
+    for j in range(1, layers - 1):
+        cin = widths[j - 1]
+        conv = (lambda cout, cin=cin: nn.Conv2d(cin, cout, 3, 1, 1)) if j - 1 < same else up(cin)
+        stack.append(_block(conv, widths[j], batchnorm, act, "g", pieces))
+    last = up(widths[-1]) if ups else (lambda cout: nn.Conv2d(widths[-1], cout, 3, 1, 1))
+    stack += [last(channels_out), nn.Tanh()]
+    return nn.Sequential(*stack)
+
+
+def conv_discriminator(
+    in_shape: tuple[int, int, int], layers: int, base_channels: int, batchnorm: bool, act: str,
+    out_features: int = 1, pieces: int = 2,
+) -> nn.Sequential:
+    """images (N, C, H, W) -> (N, out_features) logits through ``layers`` conv layers.
+
+    Stride-2 4x4 convolutions halve the size as often as the generator doubles it, then
+    size-preserving 3x3 layers, then a convolution over the whole remaining map. No batch-norm
+    on the first layer (DCGAN).
+    """
+    channels_in, size, _ = in_shape
+    downs = doublings(size, layers)
+    widths = [min(base_channels * 2**j, base_channels * 8) for j in range(layers - 1)]
+    stack: list[nn.Module] = []
+    cin = channels_in
+    for j in range(layers - 1):
+        if j < downs:
+            conv = lambda cout, cin=cin: nn.Conv2d(cin, cout, 4, 2, 1)  # noqa: E731
+        else:
+            conv = lambda cout, cin=cin: nn.Conv2d(cin, cout, 3, 1, 1)  # noqa: E731
+        stack.append(_block(conv, widths[j], batchnorm and j > 0, act, "d", pieces))
+        cin = widths[j]
+    final = size // 2**downs
+    stack += [nn.Conv2d(cin, out_features, final, 1, 0), nn.Flatten()]
+    return nn.Sequential(*stack)
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialisation: conv weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02)."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)

@@ -1,0 +1,142 @@
+"""The Tune trainable: train a family epoch by epoch, score it, report, checkpoint, log.
+
+Only ``ray.tune.report`` and ``ray.tune.get_checkpoint`` (and the Checkpoint they carry) are
+used from Ray; everything the orchestrator knows (trial folder, threads, GPU share) arrives in
+:class:`TrialSettings`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from ray import tune
+from torch.utils.tensorboard import SummaryWriter
+from torchvision.utils import make_grid
+
+from evaluators.fid import feature_statistics, frechet_distance
+from evaluators.judges import Judge, judge_features
+from trainables.datasets import ImageData
+from trainables.device import select_device
+from trainables.families import Family, family_class
+
+STATE_FILE = "state.pt"
+GRID_SEED = 1234  # the fixed latent batch behind every trial's sample grid
+FID_SEED = 4321  # the fixed latents FID is computed on, so epochs are comparable
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """What the orchestrator tells a trial besides its hyperparameters."""
+
+    family: str
+    epochs: int
+    log_dir: str | None = None
+    num_threads: int = 1
+    gpus: float = 0.0
+
+
+def run_trial(config: dict[str, Any], data: ImageData, judge: Judge, settings: TrialSettings) -> None:
+    """Train ``settings.family`` on ``data`` for ``settings.epochs`` epochs under Tune."""
+    torch.set_num_threads(settings.num_threads)
+    device = select_device(settings.gpus)
+    model = family_class(settings.family)(config, data.shape, data.num_classes, device)
+    seed = model.config["seed"]
+    judge_net = judge.build(device)
+    reference = feature_statistics(judge_features(judge_net, data.test_images))
+    train_images = torch.from_numpy(data.train_images).to(device).float().div_(127.5).sub_(1.0)
+    train_labels = torch.tensor(data.train_labels, device=device)  # shared arrays are read-only
+
+    start_epoch, best_fid, rng_state = 0, float("inf"), None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as folder:
+            state = torch.load(Path(folder) / STATE_FILE, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        start_epoch, best_fid, rng_state = state["epoch"], state["best_fid"], state["rng"]
+
+    batches = torch.Generator().manual_seed(seed)
+    if rng_state is not None:
+        batches.set_state(rng_state)
+    writer = SummaryWriter(settings.log_dir, purge_step=start_epoch + 1) if settings.log_dir else None
+    grid_z = model.latent(64, torch.Generator().manual_seed(GRID_SEED))
+    grid_labels = torch.arange(64, device=device) % data.num_classes
+
+    for epoch in range(start_epoch + 1, settings.epochs + 1):
+        started = time.perf_counter()
+        losses, images_seen = _train_epoch(model, train_images, train_labels, batches)
+        train_seconds = time.perf_counter() - started
+        fid = _domain_fid(model, judge_net, reference, data.num_classes)
+        best_fid = min(best_fid, fid)
+        metrics = {
+            **losses, "fid": fid, "best_fid": best_fid, "epoch": epoch,
+            "images_per_s": images_seen / train_seconds, "epoch_s": time.perf_counter() - started,
+        }
+        if writer:
+            _log_epoch(writer, epoch, metrics, model, grid_z, grid_labels)
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save({"model": model.state_dict(), "epoch": epoch, "best_fid": best_fid,
+                        "rng": batches.get_state(), "config": model.config,
+                        "family": settings.family, "image_shape": data.shape,
+                        "num_classes": data.num_classes}, os.path.join(folder, STATE_FILE))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+    if writer:
+        writer.close()
+
+
+def _train_epoch(
+    model: Family, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator
+) -> tuple[dict[str, float], int]:
+    """One pass over the shuffled training set in full batches; mean losses and images used."""
+    model.train(True)
+    batch, per_step = model.config["batch_size"], model.real_batches_per_step
+    order = torch.randperm(len(images), generator=generator).to(images.device)
+    steps = len(images) // (batch * per_step)
+    if steps == 0:
+        raise ValueError(f"batch_size {batch} x {per_step} exceeds the {len(images)} training images")
+    totals: dict[str, float] = {}
+    for step in range(steps):
+        chunk = order[step * batch * per_step : (step + 1) * batch * per_step].view(per_step, batch)
+        losses = model.train_step([images[i] for i in chunk], [labels[i] for i in chunk])
+        for name, value in losses.items():
+            totals[name] = totals.get(name, 0.0) + value
+    return {name: total / steps for name, total in totals.items()}, steps * batch * per_step
+
+
+@torch.no_grad()
+def generate(model: Family, n: int, seed: int, num_classes: int, batch: int = 500) -> torch.Tensor:
+    """``n`` samples as floats in [0, 1] from fixed latents (labels cycle through classes)."""
+    model.train(False)
+    latents = torch.Generator().manual_seed(seed)
+    chunks = []
+    for start in range(0, n, batch):
+        size = min(batch, n - start)
+        labels = torch.arange(start, start + size, device=model.device) % num_classes
+        chunks.append(model.sample(model.latent(size, latents), labels).add(1).div(2).clamp(0, 1))
+    return torch.cat(chunks)
+
+
+def _domain_fid(model: Family, judge_net, reference, num_classes: int) -> float:
+    samples = generate(model, model.config["fid_samples"], FID_SEED, num_classes)
+    generated = feature_statistics(judge_features(judge_net, samples))
+    if not np.all(np.isfinite(generated[0])):
+        return float("nan")
+    return frechet_distance(*reference, *generated)
+
+
+@torch.no_grad()
+def _log_epoch(writer: SummaryWriter, epoch: int, metrics: dict[str, float], model: Family,
+               grid_z: torch.Tensor, grid_labels: torch.Tensor) -> None:
+    for name, value in metrics.items():
+        if name != "epoch":
+            writer.add_scalar(name, value, epoch)
+    model.train(False)
+    images = model.sample(grid_z, grid_labels).add(1).div(2).clamp(0, 1).cpu()
+    writer.add_image("samples", make_grid(images, nrow=8, padding=2), epoch)
+    writer.flush()
