@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from ray import tune
@@ -29,9 +30,12 @@ def error_line(text: str) -> str:
 
 
 def _trial_error_text(trial: Any) -> str:
+    """Tune writes the error next to the trial before callbacks run; read it from there."""
     try:
+        if trial.error_file and Path(trial.error_file).is_file():
+            return Path(trial.error_file).read_text()
         return str(trial.get_error() or "")
-    except Exception:  # noqa: BLE001 - the error file may not be readable yet
+    except Exception:  # noqa: BLE001 - an unreadable error file must not stop the sweep
         return ""
 
 
@@ -48,7 +52,8 @@ class TableRecorder(tune.Callback):
         self._append_trial(trial, "RUNNING")
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        Table(self.tables_root, "epochs").append([epoch_row(trial.trial_id, result)])
+        row = epoch_row(trial.trial_id, result, trial.path)
+        Table(self.tables_root, "epochs").append([row])
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._append_trial(trial, "TERMINATED")
@@ -57,18 +62,28 @@ class TableRecorder(tune.Callback):
         self._append_trial(trial, "ERROR", error=error_line(_trial_error_text(trial)))
 
     def _append_trial(self, trial: Any, status: str, error: str | None = None) -> None:
-        checkpoint = trial.checkpoint
-        row = self.trial_row(
-            trial.trial_id, status, trial.last_result or {},
-            trial.metric_analysis.get(self.metric, {}).get(self.mode),
-            checkpoint.path if checkpoint else None, trial.config, error)
+        latest = trial.checkpoint
+        row = self.trial_row(trial.trial_id, status, trial.last_result or {},
+                             latest.path if latest else None, trial.config, error)
         Table(self.tables_root, "trials").append([row])
 
-    def trial_row(self, trial_id: str, status: str, last: dict[str, Any], best: float | None,
-                  checkpoint: str | None, config: dict[str, Any],
+    def best_epoch(self, trial_id: str) -> dict[str, Any] | None:
+        """The trial's epochs-table row with the best metric (Tune keeps its checkpoint)."""
+        rows = [r for r in Table(self.tables_root, "epochs").read().to_pylist()
+                if r["trial_id"] == trial_id and _finite_or_none(r.get(self.metric)) is not None]
+        pick = min if self.mode == "min" else max
+        return pick(rows, key=lambda r: r[self.metric]) if rows else None
+
+    def trial_row(self, trial_id: str, status: str, last: dict[str, Any],
+                  last_checkpoint: str | None, config: dict[str, Any],
                   error: str | None = None) -> dict[str, Any]:
-        """The trials-table row: identity, outcome, best/last metrics and the full config."""
+        """The trials-table row: identity, outcome, best/last metrics, checkpoints, config.
+
+        ``checkpoint`` is the best epoch's checkpoint (what evaluation should load);
+        ``last_checkpoint`` the newest one (what a resumed trial continues from).
+        """
         epochs = int(last.get("training_iteration", 0) or 0)
+        best = self.best_epoch(trial_id) or {}
         row: dict[str, Any] = {
             "trial_id": trial_id,
             "run": self.run,
@@ -77,9 +92,11 @@ class TableRecorder(tune.Callback):
             "stopped_early": status == "TERMINATED" and epochs < self.max_epochs,
             "error": error,
             "epochs": epochs,
-            f"best_{self.metric}": _finite_or_none(best),
+            f"best_{self.metric}": _finite_or_none(best.get(self.metric)),
+            "best_epoch": best.get("epoch"),
             f"last_{self.metric}": _finite_or_none(last.get(self.metric)),
-            "checkpoint": checkpoint,
+            "checkpoint": best.get("checkpoint") or last_checkpoint,
+            "last_checkpoint": last_checkpoint,
             "wall_s": float(last.get("time_total_s", 0.0) or 0.0),
             "dataset": self.dataset,
             "dataset_fingerprint": self.fingerprint,
@@ -96,9 +113,11 @@ class TableRecorder(tune.Callback):
         return row
 
 
-def epoch_row(trial_id: str, result: dict[str, Any]) -> dict[str, Any]:
-    """The epochs-table row of one reported result: every numeric metric."""
+def epoch_row(trial_id: str, result: dict[str, Any], trial_path: str | None) -> dict[str, Any]:
+    """The epochs-table row of one reported result: every numeric metric and its checkpoint."""
     row: dict[str, Any] = {"trial_id": trial_id, "epoch": int(result.get("training_iteration", 0))}
+    folder = result.get("checkpoint_dir_name")
+    row["checkpoint"] = f"{trial_path}/{folder}" if trial_path and isinstance(folder, str) else None
     for name, value in result.items():
         if name not in _TUNE_FIELDS and name != "epoch" and _is_number(value):
             row[name] = float(value)
@@ -134,6 +153,12 @@ class ProgressLine(tune.Callback):
 
     def on_experiment_end(self, trials, **info) -> None:
         self._show(trials, final=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        where = f" (trace: {trial.error_file})" if trial.error_file else ""
+        line = error_line(_trial_error_text(trial))
+        sys.stderr.write(("\n" if sys.stderr.isatty() else "")
+                         + f"[{self.name}] trial {trial.trial_id} failed: {line}{where}\n")
 
     def _show(self, trials: list[Any], final: bool) -> None:
         now = time.monotonic()

@@ -12,8 +12,31 @@ import typer
 
 from orchestrator.errors import UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Ray-distributed experiment orchestrator for GAN research.")
+
+# Typer may vendor Click; its usage-error base class is the one BadParameter derives from.
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class OneLineErrors(typer.Typer):
+    """A Typer app whose usage errors (unknown option, bad value) are one line, exit 2."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            code = super().__call__(*args, standalone_mode=False, **kwargs)
+        except _UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
+                typer.echo(exc.ctx.get_help())
+                sys.exit(0)
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(2)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = OneLineErrors(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                    help="Ray-distributed experiment orchestrator for GAN research.")
 sweep_app = typer.Typer(no_args_is_help=True, help="Ray Tune searches over GAN families.")
 results_app = typer.Typer(no_args_is_help=True, help="Read a run's result tables.")
 app.add_typer(sweep_app, name="sweep")

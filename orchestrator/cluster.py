@@ -16,10 +16,13 @@ _QUIET_ENV = {
 
 
 def quiet() -> None:
-    """Silence Ray's, Tune's and Optuna's banners; warnings that matter still show."""
+    """Silence Ray's, Tune's and Optuna's banners and Tune's per-trial tracebacks: ganorch
+    prints one line per failed trial and the tables keep the error (Tune keeps the trace)."""
     for key, value in _QUIET_ENV.items():
         os.environ.setdefault(key, value)
     logging.getLogger("ray").setLevel(logging.ERROR)
+    for name in ("ray.tune", "ray.air"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -45,3 +48,4 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot reach Ray at {address or 'a new local instance'}: {first}") from None
+    quiet()  # ray.init resets its loggers' levels

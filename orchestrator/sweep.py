@@ -156,26 +156,23 @@ def _reconcile(spec: ExperimentSpec, run: RunDir, data: ImageData, grid: Any) ->
     trials = Table(run.tables, "trials").read()
     status = dict(zip(trials.column("trial_id").to_pylist(),
                       trials.column("status").to_pylist(), strict=True)) if trials.num_rows else {}
-    trial_rows, epoch_rows = [], []
+    trial_rows = []
     for result in grid:
         frame = result.metrics_dataframe
         records = [] if frame is None else frame.to_dict("records")
         trial_id = result.metrics.get("trial_id") or (records[-1]["trial_id"] if records else None)
         if trial_id is None:
             continue
+        missing = [epoch_row(trial_id, r, result.path) for r in records
+                   if (trial_id, int(r.get("training_iteration", 0))) not in have]
+        epochs.append(missing)
         final = "ERROR" if result.error else "TERMINATED"
         if status.get(trial_id) != final:
-            values = [r[spec.metric.name] for r in records if spec.metric.name in r]
-            pick = min if spec.metric.mode == "min" else max
             trial_rows.append(recorder.trial_row(
-                trial_id, final, result.metrics or {}, pick(values) if values else None,
+                trial_id, final, result.metrics or {},
                 result.checkpoint.path if result.checkpoint else None, result.config or {},
                 error_line(str(result.error)) if result.error else None))
-        for record in records:
-            if (trial_id, int(record.get("training_iteration", 0))) not in have:
-                epoch_rows.append(epoch_row(trial_id, record))
     Table(run.tables, "trials").append(trial_rows)
-    epochs.append(epoch_rows)
 
 
 def _outcome(spec: ExperimentSpec, run: RunDir, resumed: bool) -> SweepOutcome:

@@ -1,0 +1,62 @@
+"""Shared fixtures: one real local Ray for the session, a session-wide judge cache, and a
+runner for the installed `ganorch` console script."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+GANORCH = Path(sys.executable).with_name("ganorch")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def judge_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Judges are trained once per test session, not once per test."""
+    cache = tmp_path_factory.mktemp("ganorch-cache")
+    os.environ["GANORCH_CACHE"] = str(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> str:
+    """A real local Ray (2 CPUs, no dashboard); CLI tests join it with --address."""
+    import ray
+
+    from orchestrator.cluster import quiet
+
+    quiet()
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
+             log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def run_cli(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    """Run the installed console script and capture its output as text."""
+    return subprocess.run([str(GANORCH), *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
+
+
+def write_spec(path: Path, **fields) -> Path:
+    """A small, fast DCGAN spec on mnist5k with ``fields`` overriding its keys."""
+    import yaml
+
+    spec = {
+        "name": "t",
+        "dataset": {"name": "mnist5k"},
+        "family": "dcgan",
+        "epochs": 1,
+        "search": {"algorithm": "optuna", "samples": 2, "max_concurrent": 2, "seed": 0},
+        "scheduler": {"name": "none"},
+        "resources": {"cpu": 1},
+        "space": {"lr": {"loguniform": [2.0e-4, 2.0e-3]}},
+        "fixed": {"base_channels": 8, "n_z": 16, "batch_size": 100, "fid_samples": 200},
+    }
+    spec.update(fields)
+    path.write_text(yaml.safe_dump(spec))
+    return path

@@ -1,0 +1,147 @@
+"""The spec validator: every bad input is one line naming the key, before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator.errors import SpecError
+from orchestrator.space import Choice, IntRange, LogUniform, Uniform
+from orchestrator.spec import load_spec, parse_spec
+
+from ..conftest import run_cli, write_spec
+
+EXAMPLES = sorted(Path(__file__).resolve().parents[2].joinpath("examples").glob("*.yaml"))
+BASE = {"name": "q", "dataset": {"name": "mnist5k"}, "family": "dcgan", "epochs": 2}
+
+
+def spec_with(**fields):
+    return parse_spec({**BASE, **fields})
+
+
+def test_issue_example_parses_into_typed_dimensions():
+    spec = spec_with(
+        metric={"name": "fid", "mode": "min"},
+        search={"algorithm": "optuna", "samples": 4, "max_concurrent": 2, "seed": 0},
+        scheduler={"name": "asha", "grace_period": 1},
+        resources={"cpu": 1, "gpu": 0.5},
+        space={"lr": {"loguniform": [2.0e-4, 2.0e-2]}, "batch_size": [50, 100],
+               "g_layers": {"int": [2, 4]}, "real_label": {"uniform": [0.8, 1]}},
+        fixed={"n_z": 100},
+    )
+    assert spec.space["lr"] == LogUniform(2e-4, 2e-2)
+    assert spec.space["batch_size"] == Choice((50, 100))
+    assert spec.space["g_layers"] == IntRange(2, 4)
+    assert spec.space["real_label"] == Uniform(0.8, 1.0)
+    assert spec.resources.gpu == 0.5 and spec.num_trials == 4
+
+
+def test_resolved_spec_round_trips_through_yaml():
+    spec = spec_with(space={"lr": {"loguniform": [1e-4, 1e-2]}, "d_steps": [1, 2]},
+                     fixed={"real_label": 0.9})
+    again = parse_spec(yaml.safe_load(spec.to_yaml()))
+    assert again == spec
+
+
+def test_float_choices_are_normalised_and_grid_counts_every_point():
+    spec = spec_with(search={"algorithm": "grid", "samples": 2},
+                     space={"lr": [1e-3, 1], "g_layers": {"int": [2, 4]}})
+    assert spec.space["lr"] == Choice((1e-3, 1.0))
+    assert spec.num_trials == 2 * 3 * 2
+
+
+@pytest.mark.parametrize(("fields", "key", "words"), [
+    ({"colour": 1}, "colour", "unknown key"),
+    ({"epochs": 0}, "epochs", ">= 1"),
+    ({"epochs": "two"}, "epochs", "integer"),
+    ({"family": "stylegan9"}, "family", "unknown family"),
+    ({"name": "a b"}, "name", "letters"),
+    ({"dataset": {"name": "imagenet"}}, "dataset.name", "unknown dataset"),
+    ({"dataset": {"name": "mnist"}}, "dataset.root", "required"),
+    ({"dataset": {"name": "mnist5k", "size": 3}}, "dataset.size", "unknown key"),
+    ({"search": {"algorithm": "bayes"}}, "search.algorithm", "optuna"),
+    ({"search": {"samples": 0}}, "search.samples", ">= 1"),
+    ({"search": {"sample": 4}}, "search.sample", "unknown key"),
+    ({"scheduler": {"name": "pbt"}}, "scheduler.name", "asha"),
+    ({"scheduler": {"grace_period": 5}}, "scheduler.grace_period", "exceeds epochs"),
+    ({"resources": {"gpu": -1}}, "resources.gpu", ">= 0"),
+    ({"metric": {"name": "accuracy"}}, "metric.name", "fid"),
+    ({"space": {"lr": {"loguniform": [1e-2, 1e-4]}}}, "space.lr", "empty range"),
+    ({"space": {"lr": {"loguniform": [0, 1e-2]}}}, "space.lr", "low > 0"),
+    ({"space": {"lr": {"normal": [0, 1]}}}, "space.lr", "unknown range kind"),
+    ({"space": {"batch_size": []}}, "space.batch_size", "empty list"),
+    ({"space": {"g_layers": {"int": [1, 4]}}}, "space.g_layers", ">= 2"),
+    ({"space": {"g_layers": {"uniform": [2, 4]}}}, "space.g_layers", "float hyperparameter"),
+    ({"space": {"lr": {"int": [1, 4]}}}, "space.lr", "integer hyperparameter"),
+    ({"space": {"gamma": [0.5]}}, "space.gamma", "not a hyperparameter of family 'dcgan'"),
+    ({"space": {"upsample": ["bilinear"]}}, "space.upsample", "transposed"),
+    ({"fixed": {"batchnorm": "yes"}}, "fixed.batchnorm", "expected bool"),
+    ({"fixed": {"n_z": 0}}, "fixed.n_z", ">= 1"),
+    ({"space": {"n_z": [8]}, "fixed": {"n_z": 8}}, "space.n_z", "also in fixed"),
+    ({"search": {"algorithm": "grid"}, "space": {"lr": {"uniform": [0.1, 0.2]}}},
+     "space.lr", "grid search"),
+])
+def test_bad_specs_name_their_key(fields, key, words):
+    with pytest.raises(SpecError) as caught:
+        spec_with(**fields)
+    assert caught.value.key == key
+    assert str(caught.value).startswith(f"{key}: ")
+    assert words in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_required_key():
+    with pytest.raises(SpecError, match="^epochs: required"):
+        parse_spec({k: v for k, v in BASE.items() if k != "epochs"})
+
+
+def test_unreadable_and_invalid_yaml(tmp_path):
+    with pytest.raises(SpecError, match="cannot read spec"):
+        load_spec(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML at line"):
+        load_spec(broken)
+
+
+def test_overrides_replace_name_and_samples(tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s.yaml"), name="other", samples=7)
+    assert (spec.name, spec.search.samples) == ("other", 7)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_examples_validate(example):
+    load_spec(example)
+
+
+def test_cli_check_accepts_a_good_spec(tmp_path):
+    result = run_cli("sweep", "check", str(write_spec(tmp_path / "s.yaml")))
+    assert result.returncode == 0, result.stderr
+    assert "ok (2 trials of dcgan" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_cli_rejects_a_bad_spec_with_one_line_and_exit_2(tmp_path, command):
+    spec = write_spec(tmp_path / "bad.yaml", space={"lr": {"loguniform": [1e-2, 1e-4]}})
+    runs = ["--runs-dir", str(tmp_path / "runs")] if command == "run" else []
+    result = run_cli("sweep", command, str(spec), *runs)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"error: {spec}: space.lr: empty range [0.01, 0.0001]"]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "runs").exists()  # nothing started
+
+
+@pytest.mark.parametrize("args", [
+    ["sweep", "run", "x.yaml", "--samples", "0"],
+    ["sweep", "check", "x.yaml", "--colour"],
+    ["results", "show"],
+    ["launch"],
+])
+def test_cli_usage_errors_are_one_line_with_exit_2(args):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: ")

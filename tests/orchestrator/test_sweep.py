@@ -1,0 +1,190 @@
+"""`ganorch sweep run` end to end through the installed console script on a real local Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from orchestrator.tables import Table
+
+from ..conftest import GANORCH, run_cli, write_spec
+
+pytestmark = pytest.mark.slow
+
+
+def sweep(spec: Path, runs: Path, address: str, *extra: str) -> subprocess.CompletedProcess:
+    result = run_cli("sweep", "run", str(spec), "--runs-dir", str(runs), "--address", address,
+                     *extra)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, ray_address):
+    """One real two-trial, two-epoch sweep shared by the read-back tests below."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    spec = write_spec(tmp / "spec.yaml", name="e2e", epochs=2,
+                      space={"lr": {"loguniform": [2e-4, 2e-3]}, "g_layers": {"int": [2, 3]}})
+    result = sweep(spec, tmp / "runs", ray_address)
+    assert result.returncode == 0, result.stderr
+    return tmp / "runs" / "e2e", result
+
+
+def test_trials_table_has_every_trial_with_finite_fid(finished_run):
+    run, result = finished_run
+    trials = pq.read_table(run / "tables" / "trials")  # plain pyarrow, no ganorch reader
+    rows = trials.to_pylist()
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"TERMINATED"}
+    assert all(r["epochs"] == 2 and 0 < r["best_fid"] < 1e4 for r in rows)
+    assert trials.schema.field("config/lr").type == "double"
+    assert trials.schema.field("config/g_layers").type == "int64"
+    assert trials.schema.metadata[b"ganorch.schema_version"] == b"1"
+    epochs = pq.read_table(run / "tables" / "epochs").to_pylist()
+    for row in rows:
+        best = min((e for e in epochs if e["trial_id"] == row["trial_id"]),
+                   key=lambda e: e["fid"])
+        assert (row["best_fid"], row["best_epoch"]) == (best["fid"], best["epoch"])
+        assert row["checkpoint"] == best["checkpoint"]  # the best epoch's, kept by Tune
+        assert (Path(row["checkpoint"]) / "state.pt").is_file()
+        assert (Path(row["last_checkpoint"]) / "state.pt").is_file()
+    assert "2 trials, 2 finished, 0 failed" in result.stderr
+    assert "[e2e] trials 2/2" in result.stderr  # the progress line
+
+
+def test_epochs_table_has_one_row_per_trial_epoch(finished_run):
+    run, _ = finished_run
+    epochs = pq.read_table(run / "tables" / "epochs").to_pylist()
+    assert Counter((r["trial_id"], r["epoch"]) for r in epochs).most_common(1)[0][1] == 1
+    assert sorted(r["epoch"] for r in epochs) == [1, 1, 2, 2]
+    for row in epochs:
+        for metric in ("g_loss", "d_loss", "fid", "best_fid", "images_per_s", "epoch_s"):
+            assert isinstance(row[metric], float), metric
+        assert row["images_per_s"] > 0
+
+
+def test_tensorboard_holds_scalars_and_sample_grids(finished_run):
+    run, _ = finished_run
+    trial_dirs = sorted((run / "tb").iterdir())
+    assert len(trial_dirs) == 2
+    for folder in trial_dirs:
+        events = EventAccumulator(str(folder), size_guidance={"images": 0, "scalars": 0})
+        events.Reload()
+        assert {"fid", "g_loss", "d_loss", "images_per_s"} <= set(events.Tags()["scalars"])
+        assert [s.step for s in events.Scalars("fid")] == [1, 2]
+        grids = events.Images("samples")
+        assert [g.step for g in grids] == [1, 2]
+        assert (grids[0].width, grids[0].height) == (8 * 28 + 9 * 2,) * 2  # 8x8, padding 2
+
+
+def test_best_checkpoint_restores_the_generator(finished_run):
+    from trainables.families import family_class
+
+    run, _ = finished_run
+    row = Table(str(run / "tables"), "trials").read().to_pylist()[0]
+    state = torch.load(Path(row["checkpoint"]) / "state.pt", weights_only=False)
+    model = family_class(state["family"])(state["config"], state["image_shape"],
+                                          state["num_classes"], torch.device("cpu"))
+    model.load_state_dict(state["model"])
+    model.train(False)
+    images = model.sample(model.latent(4))
+    assert images.shape == (4, 1, 28, 28) and images.abs().max() <= 1
+
+
+def test_results_show_formats(finished_run):
+    run, _ = finished_run
+    runs = str(run.parent)
+    table = run_cli("results", "show", "e2e", "--runs-dir", runs, "--sort", "fid")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:4] == ["trial_id", "status", "epochs", "best_fid"]
+    fids = [float(line.split()[3]) for line in lines[2:]]
+    assert fids == sorted(fids) and len(fids) == 2
+    as_json = json.loads(run_cli("results", "show", "e2e", "--runs-dir", runs, "--format",
+                                 "json", "--top", "1").stdout)
+    assert len(as_json) == 1 and "config/lr" in as_json[0]
+    csv = run_cli("results", "show", "e2e", "--runs-dir", runs, "--table", "epochs",
+                  "--format", "csv").stdout.splitlines()
+    assert csv[0].startswith("trial_id,epoch") and len(csv) == 5
+    bad = run_cli("results", "show", "e2e", "--runs-dir", runs, "--sort", "nope")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --sort: no column 'nope'")
+
+
+def test_rerunning_a_finished_run_changes_nothing(finished_run, ray_address):
+    run, _ = finished_run
+    before = Table(str(run / "tables"), "trials").read()
+    again = sweep(run.parent.parent / "spec.yaml", run.parent, ray_address)
+    assert again.returncode == 0, again.stderr
+    assert "resuming run 'e2e'" in again.stderr
+    assert Table(str(run / "tables"), "trials").read().sort_by("trial_id").equals(
+        before.sort_by("trial_id"))
+
+
+def test_a_different_spec_under_the_same_name_is_refused(finished_run, ray_address, tmp_path):
+    run, _ = finished_run
+    other = write_spec(tmp_path / "other.yaml", name="e2e", epochs=3)
+    result = sweep(other, run.parent, ray_address)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: run 'e2e' exists with a different spec ({run / 'spec.yaml'}); "
+        "pass --restart to start it over or --name for a new run"]
+
+
+def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path, ray_address):
+    spec = write_spec(tmp_path / "s.yaml", name="fails", search={"algorithm": "grid"},
+                      space={"batch_size": [100, 8192]},
+                      fixed={"base_channels": 8, "n_z": 16, "fid_samples": 200})
+    result = sweep(spec, tmp_path / "runs", ray_address)
+    assert result.returncode == 0, result.stderr
+    assert "2 trials, 1 finished, 1 failed" in result.stderr
+    rows = {r["config/batch_size"]: r for r in
+            Table(str(tmp_path / "runs" / "fails" / "tables"), "trials").read().to_pylist()}
+    assert rows[100]["status"] == "TERMINATED" and rows[100]["error"] is None
+    assert rows[8192]["status"] == "ERROR"
+    assert "batch_size 8192 x 1 exceeds the 4000 training images" in rows[8192]["error"]
+    assert "\n" not in rows[8192]["error"]
+
+
+def test_resume_after_the_driver_is_killed(tmp_path, ray_address):
+    spec = write_spec(tmp_path / "s.yaml", name="killed", epochs=2,
+                      search={"algorithm": "random", "samples": 3, "max_concurrent": 1,
+                              "seed": 1})
+    runs = tmp_path / "runs"
+    trials = Table(str(runs / "killed" / "tables"), "trials")
+    command = [str(GANORCH), "sweep", "run", str(spec), "--runs-dir", str(runs),
+               "--address", ray_address]
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and driver.poll() is None:
+        rows = trials.read().to_pylist() if trials.fragments() else []
+        if any(r["status"] == "TERMINATED" for r in rows):
+            break
+        time.sleep(0.5)
+    assert driver.poll() is None, "the sweep ended before it could be interrupted"
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    finished_before = {r["trial_id"] for r in trials.read().to_pylist()
+                       if r["status"] == "TERMINATED"}
+    assert 1 <= len(finished_before) < 3
+
+    result = sweep(spec, runs, ray_address)
+    assert result.returncode == 0, result.stderr
+    assert "resuming run 'killed'" in result.stderr
+    stored = pq.read_table(runs / "killed" / "tables" / "trials").to_pylist()
+    assert len(stored) == 3 and len({r["trial_id"] for r in stored}) == 3
+    assert {r["status"] for r in stored} == {"TERMINATED"}
+    assert finished_before <= {r["trial_id"] for r in stored}
+    epochs = pq.read_table(runs / "killed" / "tables" / "epochs").to_pylist()
+    keys = Counter((r["trial_id"], r["epoch"]) for r in epochs)
+    assert set(keys.values()) == {1}
+    assert sorted(keys) == sorted((t["trial_id"], e) for t in stored for e in (1, 2))
