@@ -12,7 +12,6 @@ import typer
 
 from orchestrator.errors import UserError
 
-
 # Typer may vendor Click; its usage-error base class is the one BadParameter derives from.
 _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
@@ -70,6 +69,21 @@ def sweep_check(spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML
         fail(f"{spec}: {exc}")
     typer.echo(f"{spec}: ok ({parsed.num_trials} trials of {parsed.family}, "
                f"{parsed.epochs} epochs, {parsed.search.algorithm} search)")
+
+
+@sweep_app.command("params")
+def sweep_params(family: Annotated[str, typer.Argument(help="Family name, e.g. dcgan.")]) -> None:
+    """List a family's hyperparameters: type, default, allowed values."""
+    from trainables.families import FAMILIES
+
+    if family not in FAMILIES:
+        fail(f"unknown family {family!r} (known: {', '.join(sorted(FAMILIES))})")
+    for name, param in sorted(FAMILIES[family].all_params().items()):
+        allowed = ("one of " + ", ".join(map(str, param.choices)) if param.choices else
+                   f"[{param.low:g}, {'inf' if param.high is None else f'{param.high:g}'}]"
+                   if param.low is not None else "")
+        typer.echo(f"{name:<14} {param.kind.__name__:<6} default {param.default!s:<14} "
+                   f"{allowed:<34} {param.help}")
 
 
 @sweep_app.command("run")

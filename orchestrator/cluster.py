@@ -7,7 +7,6 @@ import os
 
 from orchestrator.errors import UserError
 
-
 # Tune's own console output is replaced by ganorch's progress line and tables.
 _QUIET_ENV = {
     "RAY_AIR_NEW_OUTPUT": "0",
@@ -31,7 +30,8 @@ def quiet() -> None:
 def connect(address: str | None = None, num_cpus: int | None = None) -> None:
     """Join the cluster at ``address`` (or ``GANORCH_ADDRESS``), else start a local Ray.
 
-    A local Ray runs without its dashboard; anything it serves binds to 127.0.0.1.
+    Without an address, a new local Ray starts (``address="local"``) rather than Ray's default
+    of joining whatever cluster ``ray start`` left on this machine. It runs without a dashboard.
     """
     import ray
 
@@ -44,8 +44,9 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
         if address:
             ray.init(address=address, **options)
         else:
-            ray.init(include_dashboard=False, num_cpus=num_cpus, **options)
+            ray.init(address="local", include_dashboard=False, num_cpus=num_cpus, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot reach Ray at {address or 'a new local instance'}: {first}") from None
+        where = address or "a new local instance"
+        raise UserError(f"cannot reach Ray at {where}: {first}") from None
     quiet()  # ray.init resets its loggers' levels

@@ -129,7 +129,8 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
         raise SpecError("name", f"use letters, digits, '.', '_' and '-' only, got {name!r}")
     family = _string("family", raw["family"])
     if family not in FAMILIES:
-        raise SpecError("family", f"unknown family {family!r} (known: {', '.join(sorted(FAMILIES))})")
+        known = ", ".join(sorted(FAMILIES))
+        raise SpecError("family", f"unknown family {family!r} (known: {known})")
     params = family_class(family).all_params()
     metric = _section("metric", raw.get("metric", {}), MetricSpec, {
         "name": lambda k, v: _choice(k, v, _metric_names(family)),

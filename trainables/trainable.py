@@ -42,7 +42,9 @@ class TrialSettings:
     gpus: float = 0.0
 
 
-def run_trial(config: dict[str, Any], data: ImageData, judge: Judge, settings: TrialSettings) -> None:
+def run_trial(
+    config: dict[str, Any], data: ImageData, judge: Judge, settings: TrialSettings
+) -> None:
     """Train ``settings.family`` on ``data`` for ``settings.epochs`` epochs under Tune."""
     torch.set_num_threads(settings.num_threads)
     device = select_device(settings.gpus)
@@ -64,7 +66,9 @@ def run_trial(config: dict[str, Any], data: ImageData, judge: Judge, settings: T
     batches = torch.Generator().manual_seed(seed)
     if rng_state is not None:
         batches.set_state(rng_state)
-    writer = SummaryWriter(settings.log_dir, purge_step=start_epoch + 1) if settings.log_dir else None
+    writer = None
+    if settings.log_dir:  # purge_step drops events a killed run wrote past its checkpoint
+        writer = SummaryWriter(settings.log_dir, purge_step=start_epoch + 1)
     grid_z = model.latent(64, torch.Generator().manual_seed(GRID_SEED))
     grid_labels = torch.arange(64, device=device) % data.num_classes
 
@@ -99,7 +103,8 @@ def _train_epoch(
     order = torch.randperm(len(images), generator=generator).to(images.device)
     steps = len(images) // (batch * per_step)
     if steps == 0:
-        raise ValueError(f"batch_size {batch} x {per_step} exceeds the {len(images)} training images")
+        raise ValueError(
+            f"batch_size {batch} x {per_step} exceeds the {len(images)} training images")
     totals: dict[str, float] = {}
     for step in range(steps):
         chunk = order[step * batch * per_step : (step + 1) * batch * per_step].view(per_step, batch)

@@ -44,6 +44,8 @@ class LeNet(nn.Module):
 
 def to_unit_float(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 images on 0..255 -> float32 on [0, 1]; float input is passed through."""
+    if isinstance(images, np.ndarray) and not images.flags.writeable:
+        images = images.copy()  # shared dataset arrays are read-only; torch wants writable
     tensor = torch.as_tensor(images)
     return tensor.float().div_(255.0) if tensor.dtype == torch.uint8 else tensor.float()
 
@@ -93,7 +95,7 @@ def train_lenet(
     _, channels, height, _ = images.shape
     model = LeNet(channels, num_classes, height)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    x, y = to_unit_float(images), torch.as_tensor(labels, dtype=torch.long)
+    x, y = to_unit_float(images), torch.tensor(labels, dtype=torch.long)
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)

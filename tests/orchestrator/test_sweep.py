@@ -188,3 +188,39 @@ def test_resume_after_the_driver_is_killed(tmp_path, ray_address):
     keys = Counter((r["trial_id"], r["epoch"]) for r in epochs)
     assert set(keys.values()) == {1}
     assert sorted(keys) == sorted((t["trial_id"], e) for t in stored for e in (1, 2))
+
+
+def test_tensorboard_command_serves_the_run_on_loopback(finished_run):
+    import socket
+    import urllib.request
+
+    run, _ = finished_run
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(GANORCH), "tensorboard", "e2e", "--runs-dir", str(run.parent), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        start_new_session=True)
+    try:
+        deadline, runs = time.monotonic() + 60, None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=2) as r:
+                    runs = json.loads(r.read())
+                if runs:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        trial_dirs = {p.name for p in (run / "tb").iterdir()}
+        assert runs is not None and trial_dirs <= set(runs)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def test_tensorboard_for_an_unknown_run_exits_2(tmp_path):
+    result = run_cli("tensorboard", "absent", "--runs-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: no run named 'absent' under {tmp_path}"

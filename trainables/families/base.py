@@ -55,6 +55,9 @@ class Family(ABC):
         self.image_shape = image_shape
         self.num_classes = num_classes
         self.device = device
+        # Training latents come from the family's own generator, not torch's global one, so
+        # trials sharing a process do not disturb each other and a resume continues the stream.
+        self.rng = torch.Generator().manual_seed(self.config["seed"])
 
     @classmethod
     def all_params(cls) -> dict[str, Param]:
@@ -70,8 +73,9 @@ class Family(ABC):
         return 1
 
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Latent codes z ~ N(0, I); families with another prior override this."""
-        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        """Latent codes z ~ N(0, I) (from the family's generator unless one is given);
+        families with another prior override this."""
+        return torch.randn(n, self.latent_dim, generator=generator or self.rng).to(self.device)
 
     @abstractmethod
     def train_step(self, real: list[torch.Tensor], labels: list[torch.Tensor]) -> dict[str, float]:
@@ -86,11 +90,14 @@ class Family(ABC):
         """Everything with state: networks and optimisers, by name (for checkpoints)."""
 
     def state_dict(self) -> dict[str, Any]:
-        return {name: module.state_dict() for name, module in self.modules().items()}
+        state = {name: module.state_dict() for name, module in self.modules().items()}
+        return {**state, "latent_rng": self.rng.get_state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         for name, module in self.modules().items():
             module.load_state_dict(state[name])
+        if "latent_rng" in state:
+            self.rng.set_state(state["latent_rng"])
 
     def train(self, mode: bool = True) -> None:
         for module in self.modules().values():

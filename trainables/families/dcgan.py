@@ -18,7 +18,7 @@ class DCGAN(Family):
     params = {
         "g_layers": Param(int, 3, "generator conv layers", low=2, high=6),
         "d_layers": Param(int, 3, "discriminator conv layers", low=2, high=6),
-        "base_channels": Param(int, 64, "channels of the widest-resolution layer", low=1, high=1024),
+        "base_channels": Param(int, 64, "channels at the image resolution", low=1, high=1024),
         "batchnorm": Param(bool, True, "batch-norm in G and (all but the first layer of) D"),
         "n_z": Param(int, 100, "latent size", low=1, high=4096),
         "upsample": Param(str, "transposed", "G upsampling", choices=("transposed", "nearest")),
@@ -32,15 +32,16 @@ class DCGAN(Family):
     def __init__(self, config: dict[str, Any], image_shape, num_classes, device) -> None:
         super().__init__(config, image_shape, num_classes, device)
         c = self.config
-        torch.manual_seed(c["seed"])
-        self.generator = conv_generator(
-            c["n_z"], image_shape, c["g_layers"], c["base_channels"], c["batchnorm"],
-            c["upsample"], c["activation"], c["maxout_pieces"]).to(device)
-        self.discriminator = conv_discriminator(
-            image_shape, c["d_layers"], c["base_channels"], c["batchnorm"], c["activation"],
-            pieces=c["maxout_pieces"]).to(device)
-        self.generator.apply(dcgan_init)
-        self.discriminator.apply(dcgan_init)
+        with torch.random.fork_rng(devices=[]):  # seeded weights, global RNG left untouched
+            torch.manual_seed(c["seed"])
+            self.generator = conv_generator(
+                c["n_z"], image_shape, c["g_layers"], c["base_channels"], c["batchnorm"],
+                c["upsample"], c["activation"], c["maxout_pieces"]).to(device)
+            self.discriminator = conv_discriminator(
+                image_shape, c["d_layers"], c["base_channels"], c["batchnorm"], c["activation"],
+                pieces=c["maxout_pieces"]).to(device)
+            self.generator.apply(dcgan_init)
+            self.discriminator.apply(dcgan_init)
         betas = (c["beta1"], 0.999)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=c["lr"], betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=c["lr"], betas=betas)

@@ -76,7 +76,8 @@ def conv_generator(
     channels_out, size, _ = out_shape
     ups = doublings(size, layers)
     stem = size // 2**ups
-    widths = [min(base_channels * 2 ** (layers - 2 - j), base_channels * 8) for j in range(layers - 1)]
+    widths = [min(base_channels * 2 ** (layers - 2 - j), base_channels * 8)
+              for j in range(layers - 1)]
 
     def up(cin: int) -> Callable[[int], nn.Module]:
         if upsample == "nearest":
