@@ -73,7 +73,7 @@ def bare_run(data, epochs: int) -> list[float]:
     torch.set_num_threads(1)
     device = torch.device("cpu")
     model = family_class(FAMILY)(CONFIG, data.shape, data.num_classes, device)
-    images = torch.from_numpy(data.train_images).float().div_(127.5).sub_(1.0)
+    images = torch.tensor(data.train_images).float().div_(127.5).sub_(1.0)
     labels = torch.tensor(data.train_labels)
     batch, per_step = model.config["batch_size"], model.real_batches_per_step
     size = batch * per_step

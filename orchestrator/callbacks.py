@@ -102,8 +102,8 @@ class TableRecorder(tune.Callback):
             "dataset_fingerprint": self.fingerprint,
         }
         for name, value in last.items():
-            if (name not in _TUNE_FIELDS and name != self.metric and _is_number(value)
-                    and not name.startswith("best_")):
+            if (name not in _TUNE_FIELDS and name not in (self.metric, "epoch")
+                    and _is_number(value) and not name.startswith("best_")):
                 row[f"last_{name}"] = float(value)
         try:
             config = resolve_config(family_class(self.family).all_params(), config)
@@ -184,7 +184,7 @@ class ProgressLine(tune.Callback):
             text_eta = f" · {_clock(elapsed)}"
         if tty:
             sys.stderr.write("\r\033[K" + text + text_eta + ("\n" if final else ""))
-        elif changed or final:
+        elif changed:
             sys.stderr.write(text + text_eta + "\n")
         sys.stderr.flush()
         self._last_text, self._last_print = text, now

@@ -12,7 +12,7 @@ from orchestrator.tables import Table
 SHOWN_TABLES = ("trials", "epochs")
 FORMATS = ("table", "csv", "json")
 # The columns a terminal shows first for the trials table; csv/json carry every column.
-_TRIAL_SUMMARY = ("trial_id", "status", "epochs")
+_TRIAL_SUMMARY = ("trial_id", "status", "stopped_early", "epochs")
 
 
 def load(name: str, table: str, runs_dir: str | None = None) -> pa.Table:
@@ -48,8 +48,10 @@ def _terminal_columns(data: pa.Table, table: str) -> list[str]:
     names = data.column_names
     if table != "trials":
         return names
-    metrics = [c for c in names if c.startswith("best_")]
-    metrics += [c for c in names if c.startswith("last_")][:4]
+    numeric = {c for c in names if pa.types.is_integer(data.schema.field(c).type)
+               or pa.types.is_floating(data.schema.field(c).type)}
+    metrics = [c for c in names if c.startswith("best_") and c in numeric]
+    metrics += [c for c in names if c.startswith("last_") and c in numeric][:4]
     # The searched knobs: config columns whose value differs between trials.
     config = [c for c in names if c.startswith("config/")
               and len(set(map(str, data.column(c).to_pylist()))) > 1]

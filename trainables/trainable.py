@@ -52,7 +52,7 @@ def run_trial(
     seed = model.config["seed"]
     judge_net = judge.build(device)
     reference = feature_statistics(judge_features(judge_net, data.test_images))
-    train_images = torch.from_numpy(data.train_images).to(device).float().div_(127.5).sub_(1.0)
+    train_images = torch.tensor(data.train_images, device=device).float().div_(127.5).sub_(1.0)
     train_labels = torch.tensor(data.train_labels, device=device)  # shared arrays are read-only
 
     start_epoch, best_fid, rng_state = 0, float("inf"), None

@@ -22,11 +22,8 @@ from trainables.datasets import ImageData, load_dataset
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _one_thread(one_torch_thread):
+    """Single-threaded torch: steadier timings on 2 shared cores."""
 
 
 @pytest.fixture(scope="module")

@@ -106,8 +106,9 @@ def test_results_show_formats(finished_run):
     table = run_cli("results", "show", "e2e", "--runs-dir", runs, "--sort", "fid")
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    assert lines[0].split()[:4] == ["trial_id", "status", "epochs", "best_fid"]
-    fids = [float(line.split()[3]) for line in lines[2:]]
+    assert lines[0].split()[:5] == ["trial_id", "status", "stopped_early", "epochs", "best_fid"]
+    assert "checkpoint" not in lines[0]  # paths stay in csv/json, out of the terminal view
+    fids = [float(line.split()[4]) for line in lines[2:]]
     assert fids == sorted(fids) and len(fids) == 2
     as_json = json.loads(run_cli("results", "show", "e2e", "--runs-dir", runs, "--format",
                                  "json", "--top", "1").stdout)
