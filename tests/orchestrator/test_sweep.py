@@ -225,3 +225,21 @@ def test_tensorboard_for_an_unknown_run_exits_2(tmp_path):
     result = run_cli("tensorboard", "absent", "--runs-dir", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: no run named 'absent' under {tmp_path}"
+
+
+def test_restart_discards_the_earlier_run(tmp_path, ray_address):
+    spec = write_spec(tmp_path / "s.yaml", name="again", search={"algorithm": "grid"},
+                      space={"g_layers": [2]})
+    runs = tmp_path / "runs"
+    assert sweep(spec, runs, ray_address).returncode == 0
+    first = Table(str(runs / "again" / "tables"), "trials").read().column("trial_id").to_pylist()
+    changed = write_spec(tmp_path / "s.yaml", name="again", search={"algorithm": "grid"},
+                         space={"g_layers": [2, 3]})
+    result = sweep(changed, runs, ray_address, "--restart")
+    assert result.returncode == 0, result.stderr
+    assert "starting run 'again'" in result.stderr
+    rows = Table(str(runs / "again" / "tables"), "trials").read().to_pylist()
+    assert sorted(r["config/g_layers"] for r in rows) == [2, 3]
+    assert not set(first) & {r["trial_id"] for r in rows}
+    assert sorted(p.name for p in (runs / "again" / "tb").iterdir()) == sorted(
+        r["trial_id"] for r in rows)
