@@ -27,7 +27,7 @@ from orchestrator.space import (
 )
 from trainables.datasets import DATASET_OPTIONS, REQUIRED_OPTIONS
 from trainables.families import FAMILIES, family_class
-from trainables.params import LOOP_METRICS, Param
+from trainables.params import Param
 
 ALGORITHMS = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "none")
@@ -182,7 +182,7 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
 
 
 def _metric_names(family: str) -> tuple[str, ...]:
-    return LOOP_METRICS + family_class(family).losses
+    return family_class(family).reported_metrics()
 
 
 def _no_unknown_keys(path: str, raw: Mapping[str, Any], allowed: set[str]) -> None:

@@ -73,3 +73,5 @@ def resolve_config(params: Mapping[str, Param], config: Mapping[str, Any]) -> di
 
 # Metrics the trainable loop reports for every family, beside each family's own losses.
 LOOP_METRICS: tuple[str, ...] = ("fid", "best_fid", "images_per_s", "epoch_s")
+# ... and for conditional families, scored by the judge on samples against their labels.
+CONDITIONAL_METRICS: tuple[str, ...] = ("label_accuracy", "inception_score")

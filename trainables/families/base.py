@@ -10,7 +10,13 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from trainables.params import COMMON_PARAMS, Param, resolve_config
+from trainables.params import (
+    COMMON_PARAMS,
+    CONDITIONAL_METRICS,
+    LOOP_METRICS,
+    Param,
+    resolve_config,
+)
 
 FAMILIES: dict[str, type[Family]] = {}
 
@@ -43,6 +49,13 @@ class Family(ABC):
     params: ClassVar[dict[str, Param]]
     conditional: ClassVar[bool] = False
     losses: ClassVar[tuple[str, ...]] = ("d_loss", "g_loss")  # what train_step returns
+    extra_metrics: ClassVar[tuple[str, ...]] = ()  # per-epoch values beyond the losses
+
+    @classmethod
+    def reported_metrics(cls) -> tuple[str, ...]:
+        """Every metric name a trial of this family reports (what a spec may optimise)."""
+        conditional = CONDITIONAL_METRICS if cls.conditional else ()
+        return LOOP_METRICS + cls.losses + cls.extra_metrics + conditional
 
     def __init__(
         self,
