@@ -3,6 +3,7 @@ a live progress line. Both keep no handles, so Tune can pickle them with the exp
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 from ray import tune
 
+from orchestrator.space import family_config
 from orchestrator.tables import Table
 from trainables.families import family_class
 from trainables.params import resolve_config
@@ -42,9 +44,9 @@ def _trial_error_text(trial: Any) -> str:
 class TableRecorder(tune.Callback):
     """Appends a row to ``epochs`` per reported result and to ``trials`` per status change."""
 
-    def __init__(self, tables_root: str, run: str, family: str, metric: str, mode: str,
+    def __init__(self, tables_root: str, run: str, metric: str, mode: str,
                  max_epochs: int, dataset: str, fingerprint: str) -> None:
-        self.tables_root, self.run, self.family = tables_root, run, family
+        self.tables_root, self.run = tables_root, run
         self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
         self.dataset, self.fingerprint = dataset, fingerprint
 
@@ -84,10 +86,11 @@ class TableRecorder(tune.Callback):
         """
         epochs = int(last.get("training_iteration", 0) or 0)
         best = self.best_epoch(trial_id) or {}
+        family, hyperparameters = family_config(config)
         row: dict[str, Any] = {
             "trial_id": trial_id,
             "run": self.run,
-            "family": self.family,
+            "family": family,
             "status": status,
             "stopped_early": status == "TERMINATED" and epochs < self.max_epochs,
             "error": error,
@@ -105,11 +108,11 @@ class TableRecorder(tune.Callback):
             if (name not in _TUNE_FIELDS and name not in (self.metric, "epoch")
                     and _is_number(value) and not name.startswith("best_")):
                 row[f"last_{name}"] = float(value)
-        try:
-            config = resolve_config(family_class(self.family).all_params(), config)
-        except ValueError:
-            config = dict(config)
-        row.update({f"config/{name}": value for name, value in sorted(config.items())})
+        # Every knob of the trial's family, defaults included; a config the family rejects is
+        # recorded as given (that trial errored).
+        with contextlib.suppress(ValueError):
+            hyperparameters = resolve_config(family_class(family).all_params(), hyperparameters)
+        row.update({f"config/{k}": v for k, v in sorted(hyperparameters.items())})
         return row
 
 

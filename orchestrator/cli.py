@@ -67,7 +67,7 @@ def sweep_check(spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML
         parsed = load_spec(spec)
     except UserError as exc:
         fail(f"{spec}: {exc}")
-    typer.echo(f"{spec}: ok ({parsed.num_trials} trials of {parsed.family}, "
+    typer.echo(f"{spec}: ok ({parsed.num_trials} trials of {', '.join(parsed.family)}, "
                f"{parsed.epochs} epochs, {parsed.search.algorithm} search)")
 
 
@@ -133,6 +133,59 @@ def results_show(
                         runs_dir=runs_dir))
     except UserError as exc:
         fail(str(exc))
+
+
+_METRIC_NAMES = "fid, kid, is, c2st, c2st_features, sharpness, color_kl"
+
+
+@app.command("metrics", epilog="A and B are each a folder of images, an .npz file with an "
+             "'images' array, or a dataset name with an optional split (mnist5k:test, "
+             "patches:train; default test). A is the reference ('real') set, B the one scored.")
+def metrics(
+    metric: Annotated[str, typer.Argument(help=f"One of: {_METRIC_NAMES}.")],
+    a: Annotated[str, typer.Argument(help="Reference ('real') images: folder, .npz or "
+                                          "DATASET[:train|:test].")],
+    b: Annotated[str, typer.Argument(help="Images to score ('generated'), same forms as A.")],
+    extractor: Annotated[str, typer.Option(
+        help="Features for fid, kid, is, c2st_features: lenet (the dataset's judge) | "
+             "inception (FID InceptionV3 pool3).")] = "lenet",
+    inception_weights: Annotated[str | None, typer.Option(
+        "--inception-weights", help="File of the FID Inception weights "
+        "(default: torch hub's checkpoints folder); never downloaded.")] = None,
+    judge: Annotated[str | None, typer.Option(
+        help="Dataset whose LeNet judge to use (default: A's or B's dataset).")] = None,
+    n: Annotated[int | None, typer.Option(
+        "--n", min=1, help="Use at most N images of each set (seeded random subset).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for --n subsets, KID subsets, C2ST.")] = 0,
+    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+) -> None:
+    """Score image set B against image set A with one metric."""
+    import time
+
+    import torch
+
+    from orchestrator.image_sets import load_image_set, match_shapes, subsample
+    from orchestrator.measure import METRICS, MeasureContext, lenet_judge, render_values
+
+    started = time.perf_counter()
+    try:
+        if metric not in METRICS:
+            raise UserError(f"unknown metric {metric!r} (choose one of {', '.join(METRICS)})")
+        if fmt not in ("table", "json"):
+            raise UserError(f"--format: unknown format {fmt!r} (choose table or json)")
+        context = MeasureContext(extractor=extractor, inception_weights=inception_weights,
+                                 seed=seed, device="cuda" if torch.cuda.is_available() else "cpu")
+        set_a, set_b = (subsample(load_image_set(source), n, seed) for source in (a, b))
+        set_a, set_b = match_shapes(set_a, set_b)
+        reference = next((s.dataset for s in (set_a, set_b) if s.dataset is not None), None)
+        context.judge, context.judge_name = lenet_judge(judge, reference)
+        values = METRICS[metric](set_a.images, set_b.images, context)
+    except UserError as exc:
+        fail(str(exc))
+    typer.echo(render_values(values, fmt))
+    used = f"; {context.notes['extractor']}" if "extractor" in context.notes else ""
+    say(f"{metric}: A {set_a.describe()}, B {set_b.describe()}{used}; "
+        f"{time.perf_counter() - started:.1f} s")
 
 
 @app.command("tensorboard")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,18 +47,30 @@ def to_yaml(dimension: Dimension) -> Any:
             return {"loguniform": [low, high]}
 
 
+def applies_to(key: str, family: str) -> bool:
+    """Whether a space/fixed key is used by ``family``: plain keys by all, ``f.key`` by f."""
+    return "." not in key or key.split(".", 1)[0] == family
+
+
 @dataclass(frozen=True)
 class DefineByRun:
-    """An Optuna define-by-run space: suggests every dimension, returns the fixed values.
+    """An Optuna define-by-run space: draws the family first (when there are several), then
+    only the dimensions that family uses, so TPE spends no trials on keys that do nothing.
 
     A class rather than a closure so Tune can pickle it with the searcher's state.
     """
 
     space: Mapping[str, Dimension]
     fixed: Mapping[str, Any]
+    families: tuple[str, ...]
 
     def __call__(self, trial: Any) -> dict[str, Any]:
+        family = self.families[0]
+        if len(self.families) > 1:
+            family = trial.suggest_categorical("family", list(self.families))
         for name, dimension in self.space.items():
+            if not applies_to(name, family):
+                continue
             match dimension:
                 case Choice(values):
                     trial.suggest_categorical(name, list(values))
@@ -68,7 +80,8 @@ class DefineByRun:
                     trial.suggest_float(name, low, high)
                 case LogUniform(low, high):
                     trial.suggest_float(name, low, high, log=True)
-        return dict(self.fixed)
+        fixed = {k: v for k, v in self.fixed.items() if applies_to(k, family)}
+        return {"family": family, **fixed}
 
 
 def grid_values(dimension: Dimension) -> list[Any]:
@@ -81,6 +94,29 @@ def grid_values(dimension: Dimension) -> list[Any]:
     raise ValueError("continuous dimensions cannot be enumerated")
 
 
-def grid_size(space: Mapping[str, Dimension]) -> int:
-    """Points in the full grid over ``space`` (1 for an empty space)."""
-    return math.prod(len(grid_values(d)) for d in space.values())
+def grid_points(
+    space: Mapping[str, Dimension], fixed: Mapping[str, Any], families: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Every configuration of a grid search: per family, the product of its dimensions."""
+    points = []
+    for family in families:
+        names = [k for k in space if applies_to(k, family)]
+        base = {"family": family, **{k: v for k, v in fixed.items() if applies_to(k, family)}}
+        for values in itertools.product(*(grid_values(space[k]) for k in names)):
+            points.append({**base, **dict(zip(names, values, strict=True))})
+    return points
+
+
+def family_config(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A trial's family and its hyperparameters with family prefixes resolved.
+
+    ``{"family": "wgan", "lr": 1e-4, "wgan.n_critic": 5, "began.gamma": 0.5}`` becomes
+    ``("wgan", {"lr": 1e-4, "n_critic": 5})``; a grid trial's ``point`` is unpacked first.
+    """
+    config = dict(config.get("point", config))
+    family = config.pop("family")
+    resolved = {}
+    for key, value in config.items():
+        if applies_to(key, family):
+            resolved[key.split(".", 1)[-1]] = value
+    return family, resolved

@@ -21,8 +21,7 @@ from orchestrator.space import (
     IntRange,
     LogUniform,
     Uniform,
-    grid_size,
-    grid_values,
+    grid_points,
     to_yaml,
 )
 from trainables.datasets import DATASET_OPTIONS, REQUIRED_OPTIONS
@@ -65,7 +64,7 @@ class ResourceSpec:
 class ExperimentSpec:
     name: str
     dataset: dict[str, Any]
-    family: str
+    family: tuple[str, ...]  # one or more families; a list in the YAML is searched over
     epochs: int
     metric: MetricSpec = field(default_factory=MetricSpec)
     search: SearchSpec = field(default_factory=SearchSpec)
@@ -78,12 +77,13 @@ class ExperimentSpec:
     @property
     def num_trials(self) -> int:
         if self.search.algorithm == "grid":
-            return grid_size(self.space) * self.search.samples
+            return len(grid_points(self.space, self.fixed, self.family)) * self.search.samples
         return self.search.samples
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec, defaults filled in, in the notation it was written in."""
         raw = asdict(self)
+        raw["family"] = self.family[0] if len(self.family) == 1 else list(self.family)
         raw["space"] = {name: to_yaml(dim) for name, dim in self.space.items()}
         if not self.description:
             del raw["description"]
@@ -127,13 +127,9 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
     name = _string("name", raw["name"])
     if not NAME_PATTERN.match(name):
         raise SpecError("name", f"use letters, digits, '.', '_' and '-' only, got {name!r}")
-    family = _string("family", raw["family"])
-    if family not in FAMILIES:
-        known = ", ".join(sorted(FAMILIES))
-        raise SpecError("family", f"unknown family {family!r} (known: {known})")
-    params = family_class(family).all_params()
+    families = _families(raw["family"])
     metric = _section("metric", raw.get("metric", {}), MetricSpec, {
-        "name": lambda k, v: _choice(k, v, _metric_names(family)),
+        "name": lambda k, v: _choice(k, v, _metric_names(families)),
         "mode": lambda k, v: _choice(k, v, ("min", "max")),
     })
     search = _section("search", raw.get("search", {}), SearchSpec, {
@@ -158,15 +154,15 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
     spec = ExperimentSpec(
         name=name,
         dataset=_dataset(raw["dataset"]),
-        family=family,
+        family=families,
         epochs=_integer("epochs", raw["epochs"], low=1),
         metric=metric,
         search=search,
         scheduler=scheduler,
         resources=resources,
-        space={k: _dimension(f"space.{k}", v, _param(f"space.{k}", k, params, family))
+        space={k: _dimension(f"space.{k}", v, _param(f"space.{k}", k, families))
                for k, v in space.items()},
-        fixed={k: _fixed_value(f"fixed.{k}", v, _param(f"fixed.{k}", k, params, family))
+        fixed={k: _fixed_value(f"fixed.{k}", v, _param(f"fixed.{k}", k, families))
                for k, v in fixed.items()},
         description=_string("description", raw.get("description", "")),
     )
@@ -181,8 +177,23 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
     return spec
 
 
-def _metric_names(family: str) -> tuple[str, ...]:
-    return family_class(family).reported_metrics()
+def _families(value: Any) -> tuple[str, ...]:
+    names = value if isinstance(value, list) else [value]
+    if not names or not all(isinstance(n, str) for n in names):
+        raise SpecError("family", f"expected a family name or a list of them, got {value!r}")
+    for name in names:
+        if name not in FAMILIES:
+            known = ", ".join(sorted(FAMILIES))
+            raise SpecError("family", f"unknown family {name!r} (known: {known})")
+    if len(set(names)) != len(names):
+        raise SpecError("family", f"lists a family twice: {value!r}")
+    return tuple(names)
+
+
+def _metric_names(families: tuple[str, ...]) -> tuple[str, ...]:
+    """Metrics every listed family reports (a sweep compares trials on one metric)."""
+    first, *rest = (family_class(f).reported_metrics() for f in families)
+    return tuple(m for m in first if all(m in other for other in rest))
 
 
 def _no_unknown_keys(path: str, raw: Mapping[str, Any], allowed: set[str]) -> None:
@@ -259,11 +270,34 @@ def _type_name(expected: type | tuple[type, ...]) -> str:
     return " or ".join(kind.__name__ for kind in kinds)
 
 
-def _param(path: str, key: str, params: Mapping[str, Param], family: str) -> Param:
-    if key not in params:
-        raise SpecError(path, f"not a hyperparameter of family {family!r} "
-                        f"(known: {', '.join(sorted(params))})")
-    return params[key]
+def _param(path: str, key: str, families: tuple[str, ...]) -> Param:
+    """The hyperparameter a space/fixed key names: ``key`` for every listed family, or
+    ``family.key`` for one of them (sampled only when that family is drawn)."""
+    if "." in key:
+        family, name = key.split(".", 1)
+        if family not in families:
+            raise SpecError(path, f"family {family!r} is not in this spec's family list")
+        params = family_class(family).all_params()
+        if name not in params:
+            raise SpecError(path, f"not a hyperparameter of family {family!r} "
+                            f"(known: {', '.join(sorted(params))})")
+        return params[name]
+    having = [f for f in families if key in family_class(f).all_params()]
+    if not having:
+        params = family_class(families[0]).all_params()
+        known = f" (known: {', '.join(sorted(params))})" if len(families) == 1 else ""
+        raise SpecError(path, f"not a hyperparameter of family "
+                        f"{' or '.join(map(repr, families))}{known}")
+    if len(having) < len(families):
+        hint = ", ".join(f"{f}.{key}" for f in having)
+        missing = ", ".join(f for f in families if f not in having)
+        raise SpecError(path, f"family {missing} has no {key!r}; write {hint} to set it "
+                        "only where it exists")
+    kinds = {family_class(f).all_params()[key].kind for f in families}
+    if len(kinds) > 1:
+        raise SpecError(path, "means different types in different families; prefix it")
+    # Bounds and choices are checked against every family's declaration of the knob.
+    return _Strictest(tuple(family_class(f).all_params()[key] for f in families))
 
 
 def _fixed_value(path: str, value: Any, param: Param) -> Any:
@@ -309,4 +343,16 @@ def _dimension(path: str, value: Any, param: Param) -> Dimension:
     return dimension
 
 
-__all__ = ["ExperimentSpec", "grid_values", "load_spec", "parse_spec"]
+class _Strictest(Param):
+    """A knob shared by several families: a value must pass every family's check."""
+
+    def __init__(self, params: tuple[Param, ...]) -> None:
+        first = params[0]
+        super().__init__(first.kind, first.default, first.help)
+        object.__setattr__(self, "params", params)
+
+    def check(self, value: Any) -> str | None:
+        return next((r for r in (p.check(value) for p in self.params) if r), None)
+
+
+__all__ = ["ExperimentSpec", "load_spec", "parse_spec"]

@@ -16,7 +16,7 @@ from orchestrator.callbacks import ProgressLine, TableRecorder, epoch_row, error
 from orchestrator.cluster import connect
 from orchestrator.errors import UserError
 from orchestrator.runs import RunDir, cache_dir
-from orchestrator.space import DefineByRun, grid_values
+from orchestrator.space import DefineByRun, family_config, grid_points
 from orchestrator.spec import ExperimentSpec
 from orchestrator.tables import Table
 from trainables.datasets import DatasetError, ImageData, load_dataset
@@ -60,7 +60,7 @@ def run_sweep(spec: ExperimentSpec, run: RunDir, *, address: str | None = None,
         tuner = tune.Tuner.restore(str(run.experiment), trainable=trainable,
                                    resume_unfinished=True, resume_errored=False)
     else:
-        say(f"starting run {run.name!r}: {spec.num_trials} trials of {spec.family}, "
+        say(f"starting run {run.name!r}: {spec.num_trials} trials of {', '.join(spec.family)}, "
             f"{spec.epochs} epochs, {spec.search.algorithm} search, scheduler "
             f"{spec.scheduler.name}, in {run.root}")
         tuner = _new_tuner(spec, run, data, trainable)
@@ -89,14 +89,16 @@ def _prepare_folder(spec: ExperimentSpec, run: RunDir, restart: bool) -> bool:
 
 def _run_one_trial(config: dict[str, Any], data: ImageData, judge: Judge,
                    settings: TrialSettings, tb_root: str) -> None:
-    """What Ray runs per trial: name the trial's TensorBoard folder, then hand over."""
+    """What Ray runs per trial: resolve the family, name the TensorBoard folder, hand over."""
+    family, hyperparameters = family_config(config)
     trial_id = tune.get_context().get_trial_id()
-    run_trial(config, data, judge, replace(settings, log_dir=f"{tb_root}/{trial_id}"))
+    run_trial(hyperparameters, data, judge,
+              replace(settings, family=family, log_dir=f"{tb_root}/{trial_id}"))
 
 
 def _trainable(spec: ExperimentSpec, run: RunDir, data: ImageData, judge: Judge):
     settings = TrialSettings(
-        family=spec.family, epochs=spec.epochs, gpus=spec.resources.gpu,
+        family=spec.family[0], epochs=spec.epochs, gpus=spec.resources.gpu,
         num_threads=max(1, math.floor(spec.resources.cpu)))
     with_data = tune.with_parameters(_run_one_trial, data=data, judge=judge, settings=settings,
                                      tb_root=str(run.tb))
@@ -108,8 +110,9 @@ def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) ->
     param_space: dict[str, Any] = {}
     search_alg = None
     if spec.search.algorithm == "grid":
-        param_space = {k: tune.grid_search(grid_values(d)) for k, d in spec.space.items()}
-        param_space.update(spec.fixed)
+        # Explicit points, so a key prefixed for one family never multiplies another's trials.
+        points = grid_points(spec.space, spec.fixed, spec.family)
+        param_space = {"point": tune.grid_search(points)}
     else:
         import optuna
         from ray.tune.search.optuna import OptunaSearch
@@ -117,8 +120,8 @@ def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) ->
         sampler = (optuna.samplers.TPESampler(seed=spec.search.seed)
                    if spec.search.algorithm == "optuna"
                    else optuna.samplers.RandomSampler(seed=spec.search.seed))
-        search_alg = OptunaSearch(space=DefineByRun(spec.space, spec.fixed), metric=metric,
-                                  mode=mode, sampler=sampler)
+        space = DefineByRun(spec.space, spec.fixed, spec.family)
+        search_alg = OptunaSearch(space=space, metric=metric, mode=mode, sampler=sampler)
     scheduler = None
     if spec.scheduler.name == "asha":
         from ray.tune.schedulers import ASHAScheduler
@@ -126,7 +129,7 @@ def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) ->
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=spec.epochs,
                                   grace_period=spec.scheduler.grace_period,
                                   reduction_factor=spec.scheduler.reduction_factor)
-    recorder = TableRecorder(run.tables, run.name, spec.family, metric, mode, spec.epochs,
+    recorder = TableRecorder(run.tables, run.name, metric, mode, spec.epochs,
                              spec.dataset["name"], data.fingerprint)
     progress = ProgressLine(run.name, spec.num_trials, spec.epochs, metric, mode)
     return tune.Tuner(
@@ -148,9 +151,8 @@ def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) ->
 def _reconcile(spec: ExperimentSpec, run: RunDir, data: ImageData, grid: Any) -> None:
     """Write whatever the callbacks could not (e.g. a driver killed between a result and its
     row): the final row of every trial, and every epoch Tune kept that the table lacks."""
-    recorder = TableRecorder(run.tables, run.name, spec.family, spec.metric.name,
-                             spec.metric.mode, spec.epochs, spec.dataset["name"],
-                             data.fingerprint)
+    recorder = TableRecorder(run.tables, run.name, spec.metric.name, spec.metric.mode,
+                             spec.epochs, spec.dataset["name"], data.fingerprint)
     epochs = Table(run.tables, "epochs")
     have = epochs.existing_keys()
     trials = Table(run.tables, "trials").read()
