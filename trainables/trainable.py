@@ -20,8 +20,10 @@ from ray import tune
 from torch.utils.tensorboard import SummaryWriter
 from torchvision.utils import make_grid
 
+from evaluators.classifier_scores import inception_score, label_accuracy
 from evaluators.fid import feature_statistics, frechet_distance
 from evaluators.judges import Judge, judge_features
+from evaluators.judges.lenet import judge_predictions
 from trainables.datasets import ImageData
 from trainables.device import select_device
 from trainables.families import Family, family_class
@@ -49,8 +51,9 @@ def run_trial(
     torch.set_num_threads(settings.num_threads)
     device = select_device(settings.gpus)
     model = family_class(settings.family)(config, data.shape, data.num_classes, device)
-    seed = model.config["seed"]
     judge_net = judge.build(device)
+    model.attach_judge(judge_net)  # frozen; conditional families may feed its loss back to G
+    seed = model.config["seed"]
     reference = feature_statistics(judge_features(judge_net, data.test_images))
     train_images = torch.tensor(data.train_images, device=device).float().div_(127.5).sub_(1.0)
     train_labels = torch.tensor(data.train_labels, device=device)  # shared arrays are read-only
@@ -76,10 +79,13 @@ def run_trial(
         started = time.perf_counter()
         losses, images_seen = _train_epoch(model, train_images, train_labels, batches)
         train_seconds = time.perf_counter() - started
-        fid = _domain_fid(model, judge_net, reference, data.num_classes)
+        samples = generate(model, model.config["fid_samples"], FID_SEED, data.num_classes)
+        fid = _domain_fid(samples, judge_net, reference)
         best_fid = min(best_fid, fid)
+        scores = conditional_metrics(judge_net, samples, data.num_classes) \
+            if model.conditional else {}
         metrics = {
-            **losses, "fid": fid, "best_fid": best_fid, "epoch": epoch,
+            **losses, "fid": fid, "best_fid": best_fid, **scores, "epoch": epoch,
             "images_per_s": images_seen / train_seconds, "epoch_s": time.perf_counter() - started,
         }
         if writer:
@@ -127,12 +133,33 @@ def generate(model: Family, n: int, seed: int, num_classes: int, batch: int = 50
     return torch.cat(chunks)
 
 
-def _domain_fid(model: Family, judge_net, reference, num_classes: int) -> float:
-    samples = generate(model, model.config["fid_samples"], FID_SEED, num_classes)
+def generated_labels(n: int, num_classes: int) -> np.ndarray:
+    """The conditioning labels of ``generate(model, n, ...)``'s samples, in order."""
+    return np.arange(n) % num_classes
+
+
+def _domain_fid(samples: torch.Tensor, judge_net, reference) -> float:
     generated = feature_statistics(judge_features(judge_net, samples))
     if not np.all(np.isfinite(generated[0])):
         return float("nan")
     return frechet_distance(*reference, *generated)
+
+
+def conditional_metrics(judge_net, samples: torch.Tensor, num_classes: int) -> dict[str, float]:
+    """``label_accuracy`` and ``inception_score`` of a conditional family's samples.
+
+    ``samples`` are :func:`generate`'s output (in [0, 1], labels cycling through the classes,
+    see :func:`generated_labels`). label_accuracy: the judge's argmax against the conditioning
+    labels. inception_score: the mean over 10 splits of exp(E KL(p(y|x) || p(y))) from the
+    judge's softmax (contiguous splits are class-balanced because the labels cycle). NaN for
+    both when the judge's outputs are not finite (a diverged generator).
+    """
+    probabilities = judge_predictions(judge_net, samples)
+    if not np.all(np.isfinite(probabilities)):
+        return {"label_accuracy": float("nan"), "inception_score": float("nan")}
+    labels = generated_labels(len(samples), num_classes)
+    return {"label_accuracy": label_accuracy(probabilities, labels),
+            "inception_score": inception_score(probabilities, splits=10)[0]}
 
 
 @torch.no_grad()

@@ -9,7 +9,9 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
+from trainables.families.layers import ACTIVATIONS
 from trainables.params import (
     COMMON_PARAMS,
     CONDITIONAL_METRICS,
@@ -19,6 +21,31 @@ from trainables.params import (
 )
 
 FAMILIES: dict[str, type[Family]] = {}
+
+# Knobs shared by families, declared once here and spread into each family's ``params``.
+# A convolutional generator/discriminator pair (trainables.families.layers.conv_*).
+CONV_PARAMS: dict[str, Param] = {
+    "g_layers": Param(int, 3, "generator conv layers", low=2, high=6),
+    "d_layers": Param(int, 3, "discriminator conv layers", low=2, high=6),
+    "base_channels": Param(int, 64, "channels at the image resolution", low=1, high=1024),
+    "batchnorm": Param(bool, True, "batch-norm in G and (all but the first layer of) D"),
+    "n_z": Param(int, 100, "latent size", low=1, high=4096),
+    "upsample": Param(str, "transposed", "G upsampling", choices=("transposed", "nearest")),
+    "activation": Param(str, "dcgan", "hidden activation", choices=ACTIVATIONS),
+    "maxout_pieces": Param(int, 2, "pieces per maxout unit", low=2, high=8),
+}
+# The GAN objective of a discriminator trained with binary cross-entropy (AdversarialFamily).
+ADVERSARIAL_PARAMS: dict[str, Param] = {
+    "gen_loss": Param(str, "nonsaturating", "G loss", choices=("nonsaturating", "minimax")),
+    "real_label": Param(float, 1.0, "one-sided label smoothing target", low=0.5, high=1.0),
+    "d_steps": Param(int, 1, "discriminator steps per generator step", low=1, high=20),
+}
+# Families with ``conditional = True``.
+CONDITIONAL_PARAMS: dict[str, Param] = {
+    "classifier_feedback": Param(
+        float, 0.0, "alpha: alpha * CE(judge(G(z, y)), y) is added to G's loss (0 = off)",
+        low=0.0, high=100.0),
+}
 
 
 class TrainingDiverged(RuntimeError):
@@ -35,6 +62,28 @@ def family_class(name: str) -> type[Family]:
     if name not in FAMILIES:
         raise ValueError(f"unknown family {name!r} (known: {', '.join(sorted(FAMILIES))})")
     return FAMILIES[name]
+
+
+_NO_JUDGE = ("classifier_feedback > 0 needs the dataset's judge classifier: call "
+             "attach_judge(model) with a trained LeNet, or set classifier_feedback to 0")
+
+
+def discriminator_source_loss(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float
+) -> torch.Tensor:
+    """BCE of real logits against ``real_label`` (one-sided smoothing) plus fake logits against 0:
+    the negated source log-likelihood L_S that D maximises."""
+    target = torch.full_like(real_logits, real_label)
+    return F.binary_cross_entropy_with_logits(real_logits, target) + \
+        F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+
+
+def generator_source_loss(fake_logits: torch.Tensor, gen_loss: str) -> torch.Tensor:
+    """G's source loss: 'nonsaturating' minimises -log D(G(z)); 'minimax' minimises
+    log(1 - D(G(z))) = -softplus(logit)."""
+    if gen_loss == "nonsaturating":
+        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    return -F.softplus(fake_logits).mean()
 
 
 class Family(ABC):
@@ -71,6 +120,30 @@ class Family(ABC):
         # Training latents come from the family's own generator, not torch's global one, so
         # trials sharing a process do not disturb each other and a resume continues the stream.
         self.rng = torch.Generator().manual_seed(self.config["seed"])
+        self.judge: nn.Module | None = None
+
+    def attach_judge(self, model: nn.Module | None) -> None:
+        """Hand the family the dataset's (trained, frozen) judge classifier, or None.
+
+        The trainable calls this right after building the family. The judge is not part of
+        the family's state: it is never trained here and never checkpointed. A family whose
+        ``classifier_feedback`` is on refuses None.
+        """
+        if model is not None:
+            model.eval().requires_grad_(False)
+        elif self.config.get("classifier_feedback", 0.0) > 0:
+            raise ValueError(_NO_JUDGE)
+        self.judge = model
+
+    def classifier_feedback_loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``alpha * CE(judge(images), labels)`` for generated ``images`` in [-1, 1] (the judge
+        reads [0, 1]); a zero tensor when ``classifier_feedback`` (alpha) is 0."""
+        alpha = self.config.get("classifier_feedback", 0.0)
+        if alpha == 0:
+            return images.new_zeros(())
+        if self.judge is None:
+            raise ValueError(_NO_JUDGE)
+        return alpha * F.cross_entropy(self.judge(images.add(1).div(2)), labels)
 
     @classmethod
     def all_params(cls) -> dict[str, Param]:
@@ -123,3 +196,112 @@ class Family(ABC):
         if bad:
             shown = ", ".join(f"{k}={v}" for k, v in bad.items())
             raise TrainingDiverged(f"training diverged: {shown}")
+
+
+class AdversarialFamily(Family):
+    """A generator and a discriminator trained against each other with Adam (``lr``, ``beta1``).
+
+    One ``train_step`` makes ``d_steps`` discriminator steps (one per real batch) and then one
+    generator step. Subclasses build ``generator``/``discriminator`` and call
+    :meth:`build_optimisers`; conditional ones override :meth:`sample` and :meth:`discriminate`
+    to pass labels (fake labels are drawn uniformly from the family's RNG), and any family may
+    override the two loss hooks. Needs ``n_z`` and :data:`ADVERSARIAL_PARAMS` in its params.
+    """
+
+    generator: nn.Module
+    discriminator: nn.Module
+
+    def build_optimisers(self) -> None:
+        betas = (self.config["beta1"], 0.999)
+        lr = self.config["lr"]
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config["n_z"]
+
+    @property
+    def real_batches_per_step(self) -> int:
+        return self.config["d_steps"]
+
+    def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
+        return {"generator": self.generator, "discriminator": self.discriminator,
+                "opt_g": self.opt_g, "opt_d": self.opt_d}
+
+    def sample(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generator(z)
+
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """D's logits for ``images`` (with their labels, for conditional families)."""
+        return self.discriminator(images)
+
+    def fake_labels(self, n: int) -> torch.Tensor | None:
+        """Labels to generate with: uniform over the classes for conditional families."""
+        if not self.conditional:
+            return None
+        return torch.randint(self.num_classes, (n,), generator=self.rng).to(self.device)
+
+    def discriminator_loss(
+        self, real: torch.Tensor, real_labels: torch.Tensor, fake: torch.Tensor,
+        fake_labels: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """D's loss on a real and a (detached) fake batch, and per-step metrics to average."""
+        real_logits = self.discriminate(real, real_labels)
+        fake_logits = self.discriminate(fake, fake_labels)
+        return discriminator_source_loss(real_logits, fake_logits, self.config["real_label"]), {}
+
+    def generator_loss(self, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """G's loss on its own samples: the source loss, plus the judge's classifier feedback
+        for conditional families."""
+        loss = generator_source_loss(self.discriminate(fake, labels), self.config["gen_loss"])
+        if labels is not None:
+            loss = loss + self.classifier_feedback_loss(fake, labels)
+        return loss
+
+    def train_step(self, real: list[torch.Tensor], labels: list[torch.Tensor]) -> dict[str, float]:
+        d_losses, stats = [], {}
+        for batch, batch_labels in zip(real, labels, strict=True):
+            loss, step_stats = self._discriminator_step(batch, batch_labels)
+            d_losses.append(loss)
+            for name, value in step_stats.items():
+                stats[name] = stats.get(name, 0.0) + value / len(real)
+        n = len(real[-1])
+        z = self.latent(n)
+        fake_labels = self.fake_labels(n)
+        g_loss = self.generator_loss(self.sample(z, fake_labels), fake_labels)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        losses = {"d_loss": sum(d_losses) / len(d_losses), "g_loss": g_loss.item(), **stats}
+        self.check_finite(losses)
+        return losses
+
+    def _discriminator_step(
+        self, real: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[float, dict[str, float]]:
+        with torch.no_grad():
+            z = self.latent(len(real))
+            fake_labels = self.fake_labels(len(real))
+            fake = self.sample(z, fake_labels)
+        loss, stats = self.discriminator_loss(real, labels, fake, fake_labels)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        return loss.item(), stats
+
+
+class ConditionalAdversarialFamily(AdversarialFamily):
+    """An adversarial pair whose ``generator`` is called as G(z, y) and ``discriminator`` as
+    D(x, y); fake labels are drawn uniformly over the classes from the family's RNG, and G's
+    loss includes the judge's classifier feedback (``classifier_feedback`` in params)."""
+
+    conditional = True
+
+    def sample(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if labels is None:
+            raise ValueError(f"{self.name} is conditional: sample needs labels")
+        return self.generator(z, labels)
+
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return self.discriminator(images, labels)

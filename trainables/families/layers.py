@@ -3,6 +3,10 @@
 Depth and output size are independent: the stack upsamples (or downsamples) by 2 as often as
 the image size allows (down to a 3x3..7x7 stem) and fills the remaining layers with
 size-preserving 3x3 convolutions, so ``g_layers`` of 2..6 all give 28x28, 32x32 or 64x64.
+
+Also here: fully connected stacks (dense GANs) and the label-conditioning wrappers shared by
+the conditional families (one-hot code concatenated to a flat input; one-hot planes
+concatenated to an image or passed through their own input convolution).
 """
 
 from __future__ import annotations
@@ -100,13 +104,16 @@ def conv_generator(
 
 def conv_discriminator(
     in_shape: tuple[int, int, int], layers: int, base_channels: int, batchnorm: bool, act: str,
-    out_features: int = 1, pieces: int = 2,
+    out_features: int = 1, pieces: int = 2, side_channels: int = 0,
 ) -> nn.Sequential:
     """images (N, C, H, W) -> (N, out_features) logits through ``layers`` conv layers.
 
     Stride-2 4x4 convolutions halve the size as often as the generator doubles it, then
     size-preserving 3x3 layers, then a convolution over the whole remaining map. No batch-norm
-    on the first layer (DCGAN).
+    on the first layer (DCGAN). ``side_channels`` widens the second layer's input for maps
+    concatenated to the first layer's output (e.g. a label convolution's, from
+    :func:`discriminator_input_layer`); the stack is then run in two parts, as
+    :class:`LabelledDiscriminator` does.
     """
     channels_in, size, _ = in_shape
     downs = doublings(size, layers)
@@ -119,18 +126,125 @@ def conv_discriminator(
         else:
             conv = lambda cout, cin=cin: nn.Conv2d(cin, cout, 3, 1, 1)  # noqa: E731
         stack.append(_block(conv, widths[j], batchnorm and j > 0, act, "d", pieces))
-        cin = widths[j]
+        cin = widths[j] + (side_channels if j == 0 else 0)
     final = size // 2**downs
     stack += [nn.Conv2d(cin, out_features, final, 1, 0), nn.Flatten()]
     return nn.Sequential(*stack)
 
 
+def discriminator_input_layer(
+    in_channels: int, size: int, layers: int, base_channels: int, act: str, pieces: int = 2,
+) -> nn.Sequential:
+    """A layer with the geometry of :func:`conv_discriminator`'s first one (same kernel, stride,
+    output size and ``base_channels`` width, no batch-norm) reading ``in_channels`` maps of
+    ``size`` x ``size``: a second input path, such as a label convolution."""
+    if doublings(size, layers) > 0:
+        conv = lambda cout: nn.Conv2d(in_channels, cout, 4, 2, 1)  # noqa: E731
+    else:
+        conv = lambda cout: nn.Conv2d(in_channels, cout, 3, 1, 1)  # noqa: E731
+    return _block(conv, base_channels, False, act, "d", pieces)
+
+
+def _dense_block(
+    in_features: int, out_features: int, batchnorm: bool, act: str, role: str, pieces: int
+) -> nn.Sequential:
+    module, factor = activation(act, role, pieces)
+    layers: list[nn.Module] = [nn.Linear(in_features, out_features * factor)]
+    if batchnorm:
+        layers.append(nn.BatchNorm1d(out_features * factor))
+    layers.append(module)
+    return nn.Sequential(*layers)
+
+
+def dense_generator(
+    in_features: int, out_shape: tuple[int, int, int], layers: int, units: int,
+    batchnorm: bool, act: str, pieces: int = 2,
+) -> nn.Sequential:
+    """(N, in_features) -> images (N, C, H, W) in [-1, 1]: ``layers`` hidden fully connected
+    layers of ``units`` units (each with optional batch-norm and the activation), then a
+    linear layer to C*H*W pixels and tanh."""
+    stack: list[nn.Module] = []
+    width = in_features
+    for _ in range(layers):
+        stack.append(_dense_block(width, units, batchnorm, act, "g", pieces))
+        width = units
+    pixels = out_shape[0] * out_shape[1] * out_shape[2]
+    stack += [nn.Linear(width, pixels), nn.Tanh(), nn.Unflatten(1, tuple(out_shape))]
+    return nn.Sequential(*stack)
+
+
+def dense_discriminator(
+    in_features: int, layers: int, units: int, batchnorm: bool, act: str,
+    out_features: int = 1, pieces: int = 2,
+) -> nn.Sequential:
+    """(N, ...) flattened to (N, in_features) -> (N, out_features) logits: ``layers`` hidden
+    fully connected layers of ``units`` units with the activation, batch-norm (when on) on all
+    but the first (as in the convolutional D), then a linear output."""
+    stack: list[nn.Module] = [nn.Flatten()]
+    width = in_features
+    for j in range(layers):
+        stack.append(_dense_block(width, units, batchnorm and j > 0, act, "d", pieces))
+        width = units
+    stack.append(nn.Linear(width, out_features))
+    return nn.Sequential(*stack)
+
+
+def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Integer labels (N,) -> float one-hot rows (N, num_classes)."""
+    return nn.functional.one_hot(labels.long(), num_classes).float()
+
+
+def label_planes(labels: torch.Tensor, num_classes: int, height: int, width: int) -> torch.Tensor:
+    """Integer labels (N,) -> constant one-hot feature planes (N, num_classes, height, width)."""
+    return one_hot(labels, num_classes)[:, :, None, None].expand(-1, -1, height, width)
+
+
+class LabelConcat(nn.Module):
+    """``net([x flattened, one_hot(y)])``: the label's one-hot code concatenated to a flat input
+    (a latent for a generator; a flattened image for a dense discriminator). The label therefore
+    enters through the first layer's last ``num_classes`` input weights."""
+
+    def __init__(self, net: nn.Module, num_classes: int) -> None:
+        super().__init__()
+        self.net = net
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x.flatten(1), one_hot(labels, self.num_classes)], dim=1))
+
+
+class LabelledDiscriminator(nn.Module):
+    """A convolutional D(x, y) that sees the label as constant one-hot planes of the image size.
+
+    Without ``label_layer`` the planes are concatenated to the image channels (``net`` reads
+    C + num_classes channels). With it, the planes pass through ``label_layer`` (see
+    :func:`discriminator_input_layer`) and its output is concatenated to the output of ``net``'s
+    first layer (``net`` built with ``side_channels``) before the rest of ``net``.
+    """
+
+    def __init__(
+        self, net: nn.Sequential, num_classes: int, label_layer: nn.Module | None = None
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.num_classes = num_classes
+        self.label_layer = label_layer
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        planes = label_planes(labels, self.num_classes, *images.shape[2:])
+        if self.label_layer is None:
+            return self.net(torch.cat([images, planes], dim=1))
+        first = torch.cat([self.net[0](images), self.label_layer(planes)], dim=1)
+        return self.net[1:](first)
+
+
 def dcgan_init(module: nn.Module) -> None:
-    """DCGAN initialisation: conv weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02)."""
+    """DCGAN initialisation: conv and linear weights ~ N(0, 0.02), zero biases, batch-norm
+    scales ~ N(1, 0.02)."""
     if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)

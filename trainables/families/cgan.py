@@ -1,0 +1,61 @@
+"""Dense conditional GAN (Mirza & Osindero; report 002's "classical CGAN"): MLP G and D.
+
+G maps [z, one_hot(y)] through ``hidden_layers`` fully connected layers of ``hidden_units``
+units to the image; D maps [flattened image, one_hot(y)] through as many layers of as many
+units to one logit. The hidden widths are two integers rather than a list so that a spec can
+search them (``hidden_layers: 2, hidden_units: 256`` means 256-256 in both G and D).
+Batch-norm (optional) follows every hidden layer of G and all but the first of D. Losses,
+label smoothing, ``d_steps`` and classifier feedback are those of the other adversarial
+families.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from trainables.families.base import (
+    ADVERSARIAL_PARAMS,
+    CONDITIONAL_PARAMS,
+    CONV_PARAMS,
+    ConditionalAdversarialFamily,
+    register,
+)
+from trainables.families.layers import (
+    LabelConcat,
+    dcgan_init,
+    dense_discriminator,
+    dense_generator,
+)
+from trainables.params import Param
+
+
+@register
+class CGAN(ConditionalAdversarialFamily):
+    name = "cgan"
+    params = {
+        "hidden_layers": Param(int, 3, "hidden fully connected layers in G and in D",
+                               low=1, high=8),
+        "hidden_units": Param(int, 256, "units per hidden layer (G and D)", low=1, high=8192),
+        **{key: CONV_PARAMS[key] for key in ("batchnorm", "n_z", "activation", "maxout_pieces")},
+        **ADVERSARIAL_PARAMS,
+        **CONDITIONAL_PARAMS,
+    }
+
+    def __init__(self, config: dict[str, Any], image_shape, num_classes, device) -> None:
+        super().__init__(config, image_shape, num_classes, device)
+        c = self.config
+        layers, units = c["hidden_layers"], c["hidden_units"]
+        with torch.random.fork_rng(devices=[]):  # seeded weights, global RNG left untouched
+            torch.manual_seed(c["seed"])
+            self.generator = LabelConcat(dense_generator(
+                c["n_z"] + num_classes, image_shape, layers, units, c["batchnorm"],
+                c["activation"], c["maxout_pieces"]), num_classes).to(device)
+            self.discriminator = LabelConcat(dense_discriminator(
+                math.prod(image_shape) + num_classes, layers, units, c["batchnorm"],
+                c["activation"], pieces=c["maxout_pieces"]), num_classes).to(device)
+            self.generator.apply(dcgan_init)
+            self.discriminator.apply(dcgan_init)
+        self.build_optimisers()
