@@ -86,3 +86,16 @@ def test_family_list_errors(fields, key, words):
     with pytest.raises(SpecError) as caught:
         parse_spec({**BASE, **fields})
     assert caught.value.key == key and words in str(caught.value)
+
+
+def test_a_plain_key_must_exist_in_every_listed_family():
+    with pytest.raises(SpecError) as caught:
+        parse_spec({**BASE, "family": ["dcgan", "wgan"], "space": {"n_critic": [2, 5]}})
+    assert str(caught.value) == ("space.n_critic: family dcgan has no 'n_critic'; "
+                                 "write wgan.n_critic to set it only where it exists")
+
+
+def test_a_sweep_may_only_optimise_a_metric_every_family_reports():
+    with pytest.raises(SpecError, match="^metric.name: expected one of"):
+        parse_spec({**BASE, "family": ["dcgan", "vae"], "metric": {"name": "d_loss"}})
+    assert parse_spec({**BASE, "family": ["dcgan", "vae"]}).metric.name == "fid"

@@ -243,3 +243,22 @@ def test_restart_discards_the_earlier_run(tmp_path, ray_address):
     assert not set(first) & {r["trial_id"] for r in rows}
     assert sorted(p.name for p in (runs / "again" / "tb").iterdir()) == sorted(
         r["trial_id"] for r in rows)
+
+
+def test_one_sweep_over_several_families_with_prefixed_keys(tmp_path, ray_address):
+    spec = write_spec(tmp_path / "s.yaml", name="mixed", family=["dcgan", "wgan", "vae"],
+                      search={"algorithm": "grid"}, resources={"cpu": 1},
+                      space={"wgan.n_critic": [2], "vae.kl_weight": [0.5]},
+                      fixed={"base_channels": 8, "n_z": 16, "batch_size": 100,
+                             "fid_samples": 200})
+    result = sweep(spec, tmp_path / "runs", ray_address)
+    assert result.returncode == 0, result.stderr
+    tables = str(tmp_path / "runs" / "mixed" / "tables")
+    rows = {r["family"]: r for r in Table(tables, "trials").read().to_pylist()}
+    assert set(rows) == {"dcgan", "wgan", "vae"}
+    assert all(r["status"] == "TERMINATED" and r["best_fid"] > 0 for r in rows.values())
+    assert rows["wgan"]["config/n_critic"] == 2 and rows["dcgan"]["config/n_critic"] is None
+    assert rows["vae"]["config/kl_weight"] == 0.5 and rows["wgan"]["config/kl_weight"] is None
+    epochs = {r["trial_id"]: r for r in Table(tables, "epochs").read().to_pylist()}
+    assert epochs[rows["wgan"]["trial_id"]]["wasserstein"] is not None
+    assert epochs[rows["vae"]["trial_id"]]["kl"] > 0
