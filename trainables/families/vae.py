@@ -27,8 +27,9 @@ minimises ``loss = recon + kl_weight * kl`` per image (mean over the batch) with
   constant; 0 at a perfect reconstruction);
 - ``kl = KL(N(mu, sigma^2) || N(0, I)) = 0.5 sum_k (mu_k^2 + sigma_k^2 - 1 - log sigma_k^2)``.
 
-Latent size: ``n_z`` defaults to 16, which gives sharper MNIST samples than the report's 2 (its
-MNIST setting, which the example spec sets; it used 300 for larger images). One Adam optimiser,
+Latent size: ``n_z`` defaults to 16, a general default with room for more than a digit's
+identity; the report used 2 for MNIST (which the MNIST example spec sets, and which makes the
+latent space plottable) and 300 for the larger data sets. One Adam optimiser,
 ``betas=(beta1, 0.999)``. The shared knobs (n_z, base_channels, activation, maxout_pieces,
 upsample, batchnorm) are ``base.CONV_PARAMS``' declarations with VAE defaults and help, so specs
 mean the same by them across families.
