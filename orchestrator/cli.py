@@ -162,8 +162,6 @@ def metrics(
     """Score image set B against image set A with one metric."""
     import time
 
-    import torch
-
     from orchestrator.image_sets import load_image_set, match_shapes, subsample
     from orchestrator.measure import METRICS, MeasureContext, lenet_judge, render_values
 
@@ -174,7 +172,7 @@ def metrics(
         if fmt not in ("table", "json"):
             raise UserError(f"--format: unknown format {fmt!r} (choose table or json)")
         context = MeasureContext(extractor=extractor, inception_weights=inception_weights,
-                                 seed=seed, device="cuda" if torch.cuda.is_available() else "cpu")
+                                 seed=seed)
         set_a, set_b = (subsample(load_image_set(source), n, seed) for source in (a, b))
         set_a, set_b = match_shapes(set_a, set_b)
         reference = next((s.dataset for s in (set_a, set_b) if s.dataset is not None), None)

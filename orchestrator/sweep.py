@@ -11,11 +11,12 @@ from typing import Any
 import yaml
 from ray import tune
 
-from evaluators.judges import Judge, load_or_train_judge
+from evaluators.judges import Judge
 from orchestrator.callbacks import ProgressLine, TableRecorder, epoch_row, error_line
 from orchestrator.cluster import connect
 from orchestrator.errors import UserError
-from orchestrator.runs import RunDir, cache_dir
+from orchestrator.measure import judge_of
+from orchestrator.runs import RunDir
 from orchestrator.space import DefineByRun, family_config, grid_points
 from orchestrator.spec import ExperimentSpec
 from orchestrator.tables import Table
@@ -39,10 +40,7 @@ def prepare_dataset(spec: ExperimentSpec) -> tuple[ImageData, Judge]:
         data = load_dataset(spec.dataset)
     except DatasetError as exc:
         raise UserError(str(exc)) from None
-    judge = load_or_train_judge(
-        cache_dir() / "judges", data.fingerprint, data.train_images, data.train_labels,
-        data.test_images, data.test_labels, data.num_classes)
-    return data, judge
+    return data, judge_of(data)
 
 
 def run_sweep(spec: ExperimentSpec, run: RunDir, *, address: str | None = None,

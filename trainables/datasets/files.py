@@ -204,9 +204,9 @@ def load_folder(
     subfolders = (entry for entry in sorted(base.iterdir())
                   if entry.is_dir() and not entry.name.startswith("."))
     classes = {folder: files for folder in subfolders
-               if (files := _image_files(folder, recursive=True))}
-    if _image_files(base, recursive=False) or not classes:
-        classes = {base: _image_files(base, recursive=True)}
+               if (files := image_files(folder, recursive=True))}
+    if image_files(base, recursive=False) or not classes:
+        classes = {base: image_files(base, recursive=True)}
     paths = [path for files in classes.values() for path in files]
     labels = [label for label, files in enumerate(classes.values()) for _ in files]
     if not paths:
@@ -221,7 +221,8 @@ def load_folder(
     )
 
 
-def _image_files(directory: Path, recursive: bool) -> list[Path]:
+def image_files(directory: Path, recursive: bool) -> list[Path]:
+    """Image files (by suffix) in ``directory``, sorted; hidden files and folders skipped."""
     candidates = directory.rglob("*") if recursive else directory.iterdir()
     return sorted(
         path for path in candidates
@@ -230,17 +231,27 @@ def _image_files(directory: Path, recursive: bool) -> list[Path]:
     )
 
 
-def _read_square_image(path: Path, size: int, mode: str) -> np.ndarray:
+def read_image(path: Path, mode: str | None = None) -> Image.Image:
+    """Decode one image file, converted to ``mode`` if given; DatasetError naming the file
+    if it cannot be read or decoded."""
     try:
         with Image.open(path) as image:
-            image = image.convert(mode)  # also decodes, so corrupt data fails here
-            width, height = image.size
-            side = min(width, height)
-            left, top = (width - side) // 2, (height - side) // 2
-            square = image.crop((left, top, left + side, top + side))
-            return np.asarray(square.resize((size, size), Image.Resampling.BILINEAR))
+            # convert() and load() decode the pixels, so corrupt data fails here.
+            if mode is not None:
+                return image.convert(mode)
+            image.load()
+            return image.copy()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise DatasetError(f"{path}: unreadable image: {_one_line(exc)}") from exc
+
+
+def _read_square_image(path: Path, size: int, mode: str) -> np.ndarray:
+    image = read_image(path, mode)
+    width, height = image.size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    square = image.crop((left, top, left + side, top + side))
+    return np.asarray(square.resize((size, size), Image.Resampling.BILINEAR))
 
 
 # --- .npz -----------------------------------------------------------------------------------
