@@ -328,8 +328,8 @@ def _two_sample_test(
     k = int(correct.sum())
     return C2STResult(
         accuracy=k / len(test_y),
-        accuracy_real=float(correct[test_y == REAL_LABEL].float().mean()),
-        accuracy_generated=float(correct[test_y == GENERATED_LABEL].float().mean()),
+        accuracy_real=float(correct[test_y == REAL_LABEL].double().mean()),
+        accuracy_generated=float(correct[test_y == GENERATED_LABEL].double().mean()),
         p_value=binomial_p_value(k, len(test_y)),
         n_test=len(test_y),
         epochs=epoch,
