@@ -6,47 +6,23 @@ import math
 
 import pytest
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from evaluators.judges import LeNet
 from trainables.families import family_class
 from trainables.families.layers import LabelledDiscriminator
 
-CPU = torch.device("cpu")
+from .family_kit import CPU, changed, convs, snapshot
+from .family_kit import labelled_batch as batch
+from .family_kit import labelled_step as step
+
 SMALL = {"base_channels": 8, "n_z": 16}
-CONVS = (nn.Conv2d, nn.ConvTranspose2d)
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread(one_torch_thread):
-    """Single-threaded torch: steadier timings on 2 shared cores."""
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def cdcgan(shape=(1, 28, 28), **config):
     return family_class("cdcgan")({**SMALL, **config}, shape, 10, CPU)
-
-
-def batch(n=10, shape=(1, 28, 28), seed=0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, *shape, generator=g) * 2 - 1, torch.arange(n) % 10
-
-
-def step(model, real: torch.Tensor, labels: torch.Tensor, times: int = 1):
-    k = model.real_batches_per_step
-    return [model.train_step([real] * k, [labels] * k) for _ in range(times)]
-
-
-def convs(module: nn.Module) -> list[nn.Module]:
-    return [m for m in module.modules() if isinstance(m, CONVS)]
-
-
-def snapshot(module: nn.Module) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in module.parameters()]
-
-
-def changed(before: list[torch.Tensor], module: nn.Module) -> int:
-    return sum(not torch.equal(b, p) for b, p in zip(before, module.parameters(), strict=True))
 
 
 def z_and_labels(model, n=10, seed=1):

@@ -12,43 +12,21 @@ from evaluators.judges import LeNet
 from trainables.families import family_class
 from trainables.families.layers import Maxout
 
-CPU = torch.device("cpu")
+from .family_kit import CPU, changed, count, snapshot
+from .family_kit import labelled_batch as batch
+from .family_kit import labelled_step as step
+
 SMALL = {"hidden_layers": 2, "hidden_units": 32, "n_z": 16}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread(one_torch_thread):
-    """Single-threaded torch: steadier timings on 2 shared cores."""
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def cgan(shape=(1, 28, 28), **config):
     return family_class("cgan")({**SMALL, **config}, shape, 10, CPU)
 
 
-def batch(n=10, shape=(1, 28, 28), seed=0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, *shape, generator=g) * 2 - 1, torch.arange(n) % 10
-
-
-def step(model, real: torch.Tensor, labels: torch.Tensor, times: int = 1):
-    k = model.real_batches_per_step
-    return [model.train_step([real] * k, [labels] * k) for _ in range(times)]
-
-
 def linears(module: nn.Module) -> list[nn.Linear]:
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
-
-
-def count(module: nn.Module, kinds) -> int:
-    return sum(isinstance(m, kinds) for m in module.modules())
-
-
-def snapshot(module: nn.Module) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in module.parameters()]
-
-
-def changed(before: list[torch.Tensor], module: nn.Module) -> int:
-    return sum(not torch.equal(b, p) for b, p in zip(before, module.parameters(), strict=True))
 
 
 # --- architecture -------------------------------------------------------------------------------

@@ -13,22 +13,16 @@ from torch.nn import functional as F
 from trainables.families import TrainingDiverged, family_class
 from trainables.families.vae import gaussian_kl, reconstruction_loss, reparameterise
 
-CPU = torch.device("cpu")
+from .family_kit import CPU, changed, snapshot
+from .family_kit import image_batch as batch
+
 SMALL = {"base_channels": 8, "n_z": 8, "hidden": 32}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread(one_torch_thread):
-    """Single-threaded torch: steadier timings on 2 shared cores."""
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make(family="vae", shape=(1, 28, 28), **config):
     return family_class(family)({**SMALL, **config}, shape, 10, CPU)
-
-
-def batch(n=8, shape=(1, 28, 28), seed=0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, *shape, generator=g) * 2 - 1
 
 
 def labels_of(n=8) -> torch.Tensor:
@@ -42,15 +36,6 @@ def step(model, real: torch.Tensor, labels: torch.Tensor | None = None, times: i
 
 def count(module: nn.Module, kinds) -> int:
     return sum(type(m) in kinds for m in module.modules())
-
-
-def snapshot(*modules: nn.Module) -> list[torch.Tensor]:
-    return [p.detach().clone() for m in modules for p in m.parameters()]
-
-
-def changed(before: list[torch.Tensor], *modules: nn.Module) -> int:
-    after = [p for m in modules for p in m.parameters()]
-    return sum(not torch.equal(b, p) for b, p in zip(before, after, strict=True))
 
 
 # --- architecture -------------------------------------------------------------------------------

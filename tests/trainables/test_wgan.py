@@ -12,41 +12,17 @@ from torch import nn
 from trainables.families import TrainingDiverged, family_class
 from trainables.families.wgan import gradient_penalty
 
-CPU = torch.device("cpu")
+from .family_kit import CONVS, CPU, changed, count, snapshot
+from .family_kit import image_batch as batch
+from .family_kit import unlabelled_step as step
+
 SMALL = {"base_channels": 8, "n_z": 16, "n_critic": 2}
-CONVS = (nn.Conv2d, nn.ConvTranspose2d)
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread(one_torch_thread):
-    """Single-threaded torch: steadier timings on 2 shared cores."""
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def wgan(shape=(1, 28, 28), **config):
     return family_class("wgan")({**SMALL, **config}, shape, 10, CPU)
-
-
-def batch(n=8, shape=(1, 28, 28), seed=0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, *shape, generator=g) * 2 - 1
-
-
-def step(model, real: torch.Tensor, times: int = 1) -> list[dict[str, float]]:
-    k = model.real_batches_per_step
-    return [model.train_step([real] * k, [torch.zeros(len(real), dtype=torch.long)] * k)
-            for _ in range(times)]
-
-
-def count(module: nn.Module, kinds) -> int:
-    return sum(isinstance(m, kinds) for m in module.modules())
-
-
-def snapshot(module: nn.Module) -> list[torch.Tensor]:
-    return [p.detach().clone() for p in module.parameters()]
-
-
-def changed(before: list[torch.Tensor], module: nn.Module) -> int:
-    return sum(not torch.equal(b, p) for b, p in zip(before, module.parameters(), strict=True))
 
 
 # --- architecture -------------------------------------------------------------------------------
