@@ -31,7 +31,13 @@ from trainables.families.base import (
     generator_source_loss,
     register,
 )
-from trainables.families.layers import LabelConcat, conv_discriminator, conv_generator, dcgan_init
+from trainables.families.layers import (
+    LabelConcat,
+    dcgan_init,
+    discriminator_from,
+    generator_from,
+    seeded,
+)
 
 
 @register
@@ -43,15 +49,11 @@ class ACGAN(ConditionalAdversarialFamily):
     def __init__(self, config: dict[str, Any], image_shape, num_classes, device) -> None:
         super().__init__(config, image_shape, num_classes, device)
         c = self.config
-        with torch.random.fork_rng(devices=[]):  # seeded weights, global RNG left untouched
-            torch.manual_seed(c["seed"])
-            self.generator = LabelConcat(conv_generator(
-                c["n_z"] + num_classes, image_shape, c["g_layers"], c["base_channels"],
-                c["batchnorm"], c["upsample"], c["activation"], c["maxout_pieces"]),
-                num_classes).to(device)
-            self.discriminator = conv_discriminator(
-                image_shape, c["d_layers"], c["base_channels"], c["batchnorm"], c["activation"],
-                out_features=1 + num_classes, pieces=c["maxout_pieces"]).to(device)
+        with seeded(c["seed"]):
+            self.generator = LabelConcat(
+                generator_from(c, image_shape, c["n_z"] + num_classes), num_classes).to(device)
+            self.discriminator = discriminator_from(
+                c, image_shape, out_features=1 + num_classes).to(device)
             self.generator.apply(dcgan_init)
             self.discriminator.apply(dcgan_init)
         self.build_optimisers()

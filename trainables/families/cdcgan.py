@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from trainables.families.base import (
     ADVERSARIAL_PARAMS,
     CONDITIONAL_PARAMS,
@@ -24,10 +22,11 @@ from trainables.families.base import (
 from trainables.families.layers import (
     LabelConcat,
     LabelledDiscriminator,
-    conv_discriminator,
-    conv_generator,
     dcgan_init,
+    discriminator_from,
     discriminator_input_layer,
+    generator_from,
+    seeded,
 )
 from trainables.params import Param
 
@@ -49,21 +48,14 @@ class CDCGAN(ConditionalAdversarialFamily):
         super().__init__(config, image_shape, num_classes, device)
         c = self.config
         channels, size, width = image_shape
-        with torch.random.fork_rng(devices=[]):  # seeded weights, global RNG left untouched
-            torch.manual_seed(c["seed"])
-            self.generator = LabelConcat(conv_generator(
-                c["n_z"] + num_classes, image_shape, c["g_layers"], c["base_channels"],
-                c["batchnorm"], c["upsample"], c["activation"], c["maxout_pieces"]),
-                num_classes).to(device)
+        with seeded(c["seed"]):
+            self.generator = LabelConcat(
+                generator_from(c, image_shape, c["n_z"] + num_classes), num_classes).to(device)
             if c["label_input"] == "concat":
-                net = conv_discriminator(
-                    (channels + num_classes, size, width), c["d_layers"], c["base_channels"],
-                    c["batchnorm"], c["activation"], pieces=c["maxout_pieces"])
+                net = discriminator_from(c, (channels + num_classes, size, width))
                 label_layer = None
             else:
-                net = conv_discriminator(
-                    image_shape, c["d_layers"], c["base_channels"], c["batchnorm"],
-                    c["activation"], pieces=c["maxout_pieces"], side_channels=c["base_channels"])
+                net = discriminator_from(c, image_shape, side_channels=c["base_channels"])
                 label_layer = discriminator_input_layer(
                     num_classes, size, c["d_layers"], c["base_channels"], c["activation"],
                     c["maxout_pieces"])

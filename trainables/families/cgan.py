@@ -14,8 +14,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
-
 from trainables.families.base import (
     ADVERSARIAL_PARAMS,
     CONDITIONAL_PARAMS,
@@ -28,6 +26,7 @@ from trainables.families.layers import (
     dcgan_init,
     dense_discriminator,
     dense_generator,
+    seeded,
 )
 from trainables.params import Param
 
@@ -48,8 +47,7 @@ class CGAN(ConditionalAdversarialFamily):
         super().__init__(config, image_shape, num_classes, device)
         c = self.config
         layers, units = c["hidden_layers"], c["hidden_units"]
-        with torch.random.fork_rng(devices=[]):  # seeded weights, global RNG left untouched
-            torch.manual_seed(c["seed"])
+        with seeded(c["seed"]):
             self.generator = LabelConcat(dense_generator(
                 c["n_z"] + num_classes, image_shape, layers, units, c["batchnorm"],
                 c["activation"], c["maxout_pieces"]), num_classes).to(device)

@@ -11,7 +11,9 @@ concatenated to an image or passed through their own input convolution).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -236,6 +238,32 @@ class LabelledDiscriminator(nn.Module):
             return self.net(torch.cat([images, planes], dim=1))
         first = torch.cat([self.net[0](images), self.label_layer(planes)], dim=1)
         return self.net[1:](first)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Build networks with seeded weights, leaving torch's global RNG as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def generator_from(config: Mapping[str, Any], out_shape: tuple[int, int, int],
+                   in_features: int | None = None) -> nn.Sequential:
+    """:func:`conv_generator` with the shared conv knobs of a resolved family config."""
+    c = config
+    return conv_generator(
+        c["n_z"] if in_features is None else in_features, out_shape, c["g_layers"],
+        c["base_channels"], c["batchnorm"], c["upsample"], c["activation"], c["maxout_pieces"])
+
+
+def discriminator_from(config: Mapping[str, Any], in_shape: tuple[int, int, int],
+                       out_features: int = 1, side_channels: int = 0) -> nn.Sequential:
+    """:func:`conv_discriminator` with the shared conv knobs of a resolved family config."""
+    c = config
+    return conv_discriminator(
+        in_shape, c["d_layers"], c["base_channels"], c["batchnorm"], c["activation"],
+        out_features=out_features, pieces=c["maxout_pieces"], side_channels=side_channels)
 
 
 def dcgan_init(module: nn.Module) -> None:

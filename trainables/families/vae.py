@@ -50,7 +50,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainables.families.base import CONDITIONAL_PARAMS, CONV_PARAMS, Family, register
-from trainables.families.layers import activation, doublings
+from trainables.families.layers import activation, doublings, seeded
 from trainables.params import Param
 
 ENCODER_CONVS = 4
@@ -171,8 +171,7 @@ class VAE(Family):
         c = self.config
         channels, size, _ = image_shape
         labels = num_classes if self.conditional else 0
-        with torch.random.fork_rng(devices=[]):  # seeded weights, global RNG left untouched
-            torch.manual_seed(c["seed"])
+        with seeded(c["seed"]):
             self.encoder = ConvEncoder(
                 channels + labels, size, c["base_channels"], c["hidden"], c["n_z"],
                 c["batchnorm"], c["activation"], c["maxout_pieces"]).to(device)

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from trainables.families.base import CONV_PARAMS, Family, register
-from trainables.families.layers import conv_discriminator, conv_generator, dcgan_init
+from trainables.families.layers import dcgan_init, discriminator_from, generator_from, seeded
 from trainables.params import Param
 
 ADAM_BETA2 = 0.9  # WGAN-GP
@@ -93,14 +93,9 @@ class WGAN(Family):
     def __init__(self, config: dict[str, Any], image_shape, num_classes, device) -> None:
         super().__init__(config, image_shape, num_classes, device)
         c = self.config
-        with torch.random.fork_rng(devices=[]):  # seeded weights, global RNG left untouched
-            torch.manual_seed(c["seed"])
-            self.generator = conv_generator(
-                c["n_z"], image_shape, c["g_layers"], c["base_channels"], c["batchnorm"],
-                c["upsample"], c["activation"], c["maxout_pieces"]).to(device)
-            self.critic = conv_discriminator(
-                image_shape, c["d_layers"], c["base_channels"], c["batchnorm"], c["activation"],
-                pieces=c["maxout_pieces"])
+        with seeded(c["seed"]):
+            self.generator = generator_from(c, image_shape).to(device)
+            self.critic = discriminator_from(c, image_shape)
             if c["constraint"] == "gp":
                 _layer_norm_for_batch_norm(self.critic)
             self.critic.to(device)
