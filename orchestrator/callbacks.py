@@ -65,27 +65,34 @@ class TableRecorder(tune.Callback):
 
     def _append_trial(self, trial: Any, status: str, error: str | None = None) -> None:
         latest = trial.checkpoint
-        row = self.trial_row(trial.trial_id, status, trial.last_result or {},
+        # A starting trial has no epochs yet: skip reading the epochs table for it.
+        best = {} if status == "RUNNING" else self.best_epochs().get(trial.trial_id, {})
+        row = self.trial_row(trial.trial_id, status, trial.last_result or {}, best,
                              latest.path if latest else None, trial.config, error)
         Table(self.tables_root, "trials").append([row])
 
-    def best_epoch(self, trial_id: str) -> dict[str, Any] | None:
-        """The trial's epochs-table row with the best metric (Tune keeps its checkpoint)."""
-        rows = [r for r in Table(self.tables_root, "epochs").read().to_pylist()
-                if r["trial_id"] == trial_id and _finite_or_none(r.get(self.metric)) is not None]
-        pick = min if self.mode == "min" else max
-        return pick(rows, key=lambda r: r[self.metric]) if rows else None
+    def best_epochs(self) -> dict[str, dict[str, Any]]:
+        """Each trial's epochs-table row with the best metric (Tune keeps its checkpoint),
+        from one read of the table."""
+        better = (lambda a, b: a < b) if self.mode == "min" else (lambda a, b: a > b)
+        best: dict[str, dict[str, Any]] = {}
+        for row in Table(self.tables_root, "epochs").read().to_pylist():
+            value = _finite_or_none(row.get(self.metric))
+            current = best.get(row["trial_id"])
+            if value is not None and (current is None or better(value, current[self.metric])):
+                best[row["trial_id"]] = row
+        return best
 
     def trial_row(self, trial_id: str, status: str, last: dict[str, Any],
-                  last_checkpoint: str | None, config: dict[str, Any],
+                  best: dict[str, Any], last_checkpoint: str | None, config: dict[str, Any],
                   error: str | None = None) -> dict[str, Any]:
         """The trials-table row: identity, outcome, best/last metrics, checkpoints, config.
 
-        ``checkpoint`` is the best epoch's checkpoint (what evaluation should load);
-        ``last_checkpoint`` the newest one (what a resumed trial continues from).
+        ``best`` is the trial's best epochs-table row ({} if none); ``checkpoint`` is that
+        epoch's checkpoint (what evaluation should load), ``last_checkpoint`` the newest one
+        (what a resumed trial continues from).
         """
         epochs = int(last.get("training_iteration", 0) or 0)
-        best = self.best_epoch(trial_id) or {}
         family, hyperparameters = family_config(config)
         row: dict[str, Any] = {
             "trial_id": trial_id,

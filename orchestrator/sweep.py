@@ -156,23 +156,25 @@ def _reconcile(spec: ExperimentSpec, run: RunDir, data: ImageData, grid: Any) ->
     trials = Table(run.tables, "trials").read()
     status = dict(zip(trials.column("trial_id").to_pylist(),
                       trials.column("status").to_pylist(), strict=True)) if trials.num_rows else {}
-    trial_rows = []
+    finished = []
     for result in grid:
         frame = result.metrics_dataframe
         records = [] if frame is None else frame.to_dict("records")
         trial_id = result.metrics.get("trial_id") or (records[-1]["trial_id"] if records else None)
         if trial_id is None:
             continue
-        missing = [epoch_row(trial_id, r, result.path) for r in records
-                   if (trial_id, int(r.get("training_iteration", 0))) not in have]
-        epochs.append(missing)
+        epochs.append([epoch_row(trial_id, r, result.path) for r in records
+                       if (trial_id, int(r.get("training_iteration", 0))) not in have])
         final = "ERROR" if result.error else "TERMINATED"
         if status.get(trial_id) != final:
-            trial_rows.append(recorder.trial_row(
-                trial_id, final, result.metrics or {},
-                result.checkpoint.path if result.checkpoint else None, result.config or {},
-                error_line(str(result.error)) if result.error else None))
-    Table(run.tables, "trials").append(trial_rows)
+            finished.append((trial_id, final, result))
+    best = recorder.best_epochs() if finished else {}  # one read, after the epochs are in
+    Table(run.tables, "trials").append([
+        recorder.trial_row(
+            trial_id, final, result.metrics or {}, best.get(trial_id, {}),
+            result.checkpoint.path if result.checkpoint else None, result.config or {},
+            error_line(str(result.error)) if result.error else None)
+        for trial_id, final, result in finished])
 
 
 def _outcome(spec: ExperimentSpec, run: RunDir, resumed: bool) -> SweepOutcome:
