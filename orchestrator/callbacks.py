@@ -12,6 +12,7 @@ from typing import Any
 
 from ray import tune
 
+from orchestrator.display import clock
 from orchestrator.space import family_config
 from orchestrator.tables import Table
 from trainables.families import family_class
@@ -189,18 +190,12 @@ class ProgressLine(tune.Callback):
         changed = text != self._last_text
         if 0 < finished < self.total and not final:
             eta = elapsed / finished * (self.total - finished)
-            text_eta = f" · {_clock(elapsed)} · ETA ~{_clock(eta)}"
+            text_eta = f" · {clock(elapsed)} · ETA ~{clock(eta)}"
         else:
-            text_eta = f" · {_clock(elapsed)}"
+            text_eta = f" · {clock(elapsed)}"
         if tty:
             sys.stderr.write("\r\033[K" + text + text_eta + ("\n" if final else ""))
         elif changed:
             sys.stderr.write(text + text_eta + "\n")
         sys.stderr.flush()
         self._last_text, self._last_print = text, now
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -1,0 +1,107 @@
+"""The shard pool on a real local Ray: skipping, one fragment per shard, worker deaths, errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orchestrator.errors import UserError
+from orchestrator.shards import Shard, finished_shards, run_shards
+from orchestrator.tables import Table
+
+_BUILDS = Counter()  # per worker process: how often this process built a job
+
+
+class DoublingJob:
+    """Doubles numbers; ``"fail"`` raises, ``"die"`` kills its own process the first time."""
+
+    def __init__(self, weights: np.ndarray, marker_dir: str) -> None:
+        _BUILDS[os.getpid()] += 1
+        self.weights, self.marker_dir = weights, Path(marker_dir)
+
+    def run(self, task):
+        if task == "fail":
+            raise ValueError("too few samples for this shard")
+        if task == "die":
+            marker = self.marker_dir / "died-once"
+            if not marker.exists():
+                marker.touch()
+                os.kill(os.getpid(), signal.SIGKILL)
+            task = 0
+        return [{"value": float(task * 2 + self.weights.sum()), "pid": os.getpid(),
+                 "builds": _BUILDS[os.getpid()], "writable": self.weights.flags.writeable}]
+
+
+class BrokenJob:
+    def __init__(self, **shared) -> None:
+        raise RuntimeError("no judge weights for this dataset")
+
+
+def _shards(tasks):
+    key = {"metric": "double", "extractor": "none", "seed": 0}
+    return [Shard(id=f"s{i}", key={"generator": f"g{i}", **key}, task=t)
+            for i, t in enumerate(tasks)]
+
+
+def _shard_counts(table: Table) -> Counter:
+    return Counter(table.read(latest=False).column("shard").to_pylist())
+
+
+def test_every_shard_once_then_rerun_skips(ray_address, tmp_path):
+    table = Table(str(tmp_path / "tables"), "eval")
+    shared = {"weights": np.zeros(1000), "marker_dir": str(tmp_path)}
+    report = run_shards("t", _shards(range(6)), DoublingJob, shared, table, actors=2)
+    assert (report.total, report.done, report.skipped, report.failures) == (6, 6, 0, {})
+    rows = table.read().to_pylist()
+    assert sorted(r["value"] for r in rows) == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    assert {r["generator"] for r in rows} == {f"g{i}" for i in range(6)}
+    assert all(r["wall_s"] >= 0 and r["error"] is None for r in rows)
+    # Two workers, each built its job once and reused it; shared arrays come from the object
+    # store (read-only), not pickled into each worker.
+    assert len({r["pid"] for r in rows}) == 2
+    assert all(r["builds"] == 1 and not r["writable"] for r in rows)
+    assert len(table.fragments()) == 6  # one fragment per shard
+
+    again = run_shards("t", _shards(range(6)), DoublingJob, shared, table, actors=2)
+    assert (again.done, again.skipped) == (0, 6)
+    assert len(table.fragments()) == 6
+    forced = run_shards("t", _shards(range(2)), DoublingJob, shared, table, actors=1, force=True)
+    assert forced.done == 2 and len(table.read().to_pylist()) == 6
+
+
+def test_killed_worker_is_replaced_and_its_shard_runs_once(ray_address, tmp_path):
+    table = Table(str(tmp_path / "tables"), "eval")
+    tasks = [1, 2, "die", 3, 4, 5]
+    report = run_shards("t", _shards(tasks), DoublingJob,
+                        {"weights": np.zeros(3), "marker_dir": str(tmp_path)}, table, actors=2)
+    assert report.worker_deaths == 1
+    assert report.done == 6 and not report.failures
+    assert _shard_counts(table) == {f"s{i}": 1 for i in range(6)}
+    assert finished_shards(table) == {f"s{i}" for i in range(6)}
+
+
+def test_failing_shard_is_recorded_and_others_go_on(ray_address, tmp_path):
+    table = Table(str(tmp_path / "tables"), "eval")
+    shared = {"weights": np.zeros(3), "marker_dir": str(tmp_path)}
+    report = run_shards("t", _shards([1, "fail", 2]), DoublingJob, shared, table, actors=2)
+    assert report.done == 2
+    assert list(report.failures) == ["s1"]
+    assert "ValueError: too few samples" in report.failures["s1"]
+    failed = [r for r in table.read().to_pylist() if r["shard"] == "s1"]
+    assert failed[0]["generator"] == "g1" and "too few samples" in failed[0]["error"]
+    assert finished_shards(table) == {"s0", "s2"}
+    # A rerun retries only the failed shard.
+    again = run_shards("t", _shards([1, "fail", 2]), DoublingJob, shared, table, actors=1)
+    assert (again.skipped, again.done, list(again.failures)) == (2, 0, ["s1"])
+
+
+def test_job_that_cannot_start_is_one_clear_error(ray_address, tmp_path):
+    table = Table(str(tmp_path / "tables"), "eval")
+    with pytest.raises(UserError, match="workers cannot start: .*no judge weights"):
+        run_shards("t", _shards([1, 2]), BrokenJob, {}, table, actors=1)
+    assert table.fragments() == []
