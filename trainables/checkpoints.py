@@ -1,0 +1,48 @@
+"""Generators back from trial checkpoints: rebuild the family and draw samples from it.
+
+The trainable saves ``state.pt`` with the family's name, resolved config, image shape and class
+count beside the weights (see :mod:`trainables.trainable`), so a checkpoint folder alone is
+enough to rebuild the model on any device.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainables.device import select_device
+from trainables.families import Family, family_class
+from trainables.trainable import STATE_FILE, generate, generated_labels
+
+
+def load_generator(checkpoint: str | Path, gpus: float = 0.0) -> Family:
+    """The family saved in ``checkpoint`` (a Tune checkpoint folder or its ``state.pt``),
+    in eval mode, on CUDA when ``gpus`` > 0 and available. FileNotFoundError / ValueError
+    say what is missing."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = path / STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    device = select_device(gpus)
+    state = torch.load(path, map_location=device, weights_only=False)
+    missing = {"model", "family", "config", "image_shape", "num_classes"} - set(state)
+    if missing:
+        absent = ", ".join(sorted(missing))
+        raise ValueError(f"{path} is not a ganorch checkpoint (missing {absent})")
+    model = family_class(state["family"])(state["config"], tuple(state["image_shape"]),
+                                          state["num_classes"], device)
+    model.load_state_dict(state["model"])
+    model.train(False)
+    return model
+
+
+def draw_samples(model: Family, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``n`` uint8 images (N, C, H, W) from seeded latents, and their conditioning labels
+    (cycling through the classes) for a conditional family, else None."""
+    images = generate(model, n, seed, model.num_classes)
+    pixels = images.mul(255).round_().to(torch.uint8).cpu().numpy()
+    labels = generated_labels(n, model.num_classes) if model.conditional else None
+    return pixels, labels
