@@ -97,10 +97,13 @@ def sweep_run(
         "--restart", help="Discard an earlier run of this name and start fresh.")] = False,
 ) -> None:
     """Run a sweep; running it again resumes an interrupted run."""
+    from orchestrator.cluster import probe
     from orchestrator.runs import RunDir
-    from orchestrator.spec import load_spec
 
     try:
+        probe(address)  # before the heavy imports: an unreachable cluster fails in seconds
+        from orchestrator.spec import load_spec
+
         parsed = load_spec(spec, name=name, samples=samples)
         run = RunDir.of(runs_dir, parsed.name)
         from orchestrator.sweep import run_sweep

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 
 from orchestrator.errors import UserError
 
@@ -27,6 +28,33 @@ def quiet() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+def given_address(address: str | None) -> str | None:
+    """``address``, else ``GANORCH_ADDRESS``, else None (start a local Ray)."""
+    return address or os.environ.get("GANORCH_ADDRESS") or None
+
+
+def probe(address: str | None, timeout_s: float = 5.0) -> None:
+    """Fail in seconds when nothing listens at a ``host:port`` or ``ray://host:port`` address.
+
+    ``ray.init`` retries an unreachable GCS for minutes; a TCP connect answers at once. Commands
+    call this before their slow preparation (datasets, judges). ``auto`` is left to Ray, which
+    fails at once when no cluster was started on this machine.
+    """
+    address = given_address(address)
+    if not address or address in ("auto", "local"):
+        return
+    host, colon, port = address.split("://", 1)[-1].rpartition(":")
+    if not colon or not port.isdigit():
+        raise UserError(f"cannot reach Ray at {address}: expected auto, host:port "
+                        "or ray://host:port")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise UserError(f"cannot reach Ray at {address}: nothing answers on "
+                        f"{host}:{port} ({reason})") from None
+
+
 def connect(address: str | None = None, num_cpus: int | None = None) -> None:
     """Join the cluster at ``address`` (or ``GANORCH_ADDRESS``), else start a local Ray.
 
@@ -38,7 +66,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
     quiet()
     if ray.is_initialized():
         return
-    address = address or os.environ.get("GANORCH_ADDRESS") or None
+    address = given_address(address)
+    probe(address)
     options = {"logging_level": logging.ERROR, "log_to_driver": False}
     try:
         if address:

@@ -13,7 +13,7 @@ from ray import tune
 
 from evaluators.judges import Judge
 from orchestrator.callbacks import ProgressLine, TableRecorder, epoch_row, error_line
-from orchestrator.cluster import connect
+from orchestrator.cluster import connect, probe
 from orchestrator.errors import UserError
 from orchestrator.measure import judge_of
 from orchestrator.runs import RunDir
@@ -46,6 +46,7 @@ def prepare_dataset(spec: ExperimentSpec) -> tuple[ImageData, Judge]:
 def run_sweep(spec: ExperimentSpec, run: RunDir, *, address: str | None = None,
               restart: bool = False, say: Callable[[str], None] = print) -> SweepOutcome:
     """Run (or resume) the sweep of ``spec`` in ``run``; tables are complete when it returns."""
+    probe(address)  # an unreachable cluster fails before the dataset and judge are prepared
     resuming = _prepare_folder(spec, run, restart)
     data, judge = prepare_dataset(spec)
     say(f"dataset {spec.dataset['name']}: {len(data.train_images)} train / "

@@ -1,0 +1,50 @@
+"""Joining a cluster: an address nobody answers on is one error line, exit 2, in seconds."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from orchestrator.cluster import probe
+from orchestrator.errors import UserError
+from tests.conftest import run_cli, write_spec
+
+
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("form", ["127.0.0.1:{port}", "ray://127.0.0.1:{port}"])
+def test_sweep_with_an_unreachable_address_is_one_line_exit_2(tmp_path, form):
+    address = form.format(port=unused_port())
+    spec = write_spec(tmp_path / "spec.yaml")
+    result = run_cli("sweep", "run", str(spec), "--runs-dir", str(tmp_path / "runs"),
+                     "--address", address, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"error: cannot reach Ray at {address}: nothing answers on "
+                     f"{address.split('://')[-1]} (Connection refused)"]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_ganorch_address_is_the_default(tmp_path):
+    address = f"127.0.0.1:{unused_port()}"
+    spec = write_spec(tmp_path / "spec.yaml")
+    result = run_cli("sweep", "run", str(spec), "--runs-dir", str(tmp_path / "runs"),
+                     timeout=60, env={**os.environ, "GANORCH_ADDRESS": address})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: cannot reach Ray at {address}: nothing answers "
+                                     f"on {address} (Connection refused)")
+
+
+def test_probe_accepts_a_listening_address_and_rejects_malformed_ones():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        probe(f"127.0.0.1:{server.getsockname()[1]}")
+    with pytest.raises(UserError, match="expected auto, host:port or ray://host:port"):
+        probe("127.0.0.1")
