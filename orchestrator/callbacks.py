@@ -24,6 +24,8 @@ _TUNE_FIELDS = {
     "time_this_iter_s", "pid", "hostname", "node_ip", "time_since_restore",
     "iterations_since_restore", "config", "experiment_tag", "should_checkpoint",
 }
+# Where the trial ran (orchestrator.sweep._placement): Ray's node id and the GPU share it held.
+PLACEMENT_FIELDS = ("node_id", "gpus")
 
 
 def error_line(text: str) -> str:
@@ -109,11 +111,12 @@ class TableRecorder(tune.Callback):
             "checkpoint": best.get("checkpoint") or last_checkpoint,
             "last_checkpoint": last_checkpoint,
             "wall_s": float(last.get("time_total_s", 0.0) or 0.0),
+            **{name: last.get(name) for name in PLACEMENT_FIELDS},
             "dataset": self.dataset,
             "dataset_fingerprint": self.fingerprint,
         }
         for name, value in last.items():
-            if (name not in _TUNE_FIELDS and name not in (self.metric, "epoch")
+            if (name not in _TUNE_FIELDS and name not in (self.metric, "epoch", *PLACEMENT_FIELDS)
                     and _is_number(value) and not name.startswith("best_")):
                 row[f"last_{name}"] = float(value)
         # Every knob of the trial's family, defaults included; a config the family rejects is
@@ -132,6 +135,8 @@ def epoch_row(trial_id: str, result: dict[str, Any], trial_path: str | None) -> 
     for name, value in result.items():
         if name not in _TUNE_FIELDS and name != "epoch" and _is_number(value):
             row[name] = float(value)
+    if isinstance(result.get("node_id"), str):
+        row["node_id"] = result["node_id"]
     return row
 
 

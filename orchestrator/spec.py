@@ -25,6 +25,7 @@ from orchestrator.space import (
     to_yaml,
 )
 from trainables.datasets import DATASET_OPTIONS, REQUIRED_OPTIONS
+from trainables.device import AMP_MODES
 from trainables.families import FAMILIES, family_class
 from trainables.params import Param
 
@@ -73,6 +74,8 @@ class ExperimentSpec:
     space: dict[str, Dimension] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    amp: str = "off"  # mixed precision where a trial has a GPU: off, bf16, fp16
+    max_failures: int = 0  # restarts of a failed trial from its last checkpoint (lost nodes)
 
     @property
     def num_trials(self) -> int:
@@ -87,6 +90,9 @@ class ExperimentSpec:
         raw["space"] = {name: to_yaml(dim) for name, dim in self.space.items()}
         if not self.description:
             del raw["description"]
+        for key in ("amp", "max_failures"):  # spec.yaml of earlier runs stays the same
+            if raw[key] == ExperimentSpec.__dataclass_fields__[key].default:
+                del raw[key]
         return raw
 
     def to_yaml(self) -> str:
@@ -165,6 +171,8 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
         fixed={k: _fixed_value(f"fixed.{k}", v, _param(f"fixed.{k}", k, families))
                for k, v in fixed.items()},
         description=_string("description", raw.get("description", "")),
+        amp=_choice("amp", raw.get("amp", "off"), AMP_MODES),
+        max_failures=_integer("max_failures", raw.get("max_failures", 0), low=0),
     )
     if spec.search.algorithm == "grid":
         for key, dimension in spec.space.items():

@@ -92,12 +92,22 @@ def _run_one_trial(config: dict[str, Any], data: ImageData, judge: Judge,
     family, hyperparameters = family_config(config)
     trial_id = tune.get_context().get_trial_id()
     run_trial(hyperparameters, data, judge,
-              replace(settings, family=family, log_dir=f"{tb_root}/{trial_id}"))
+              replace(settings, family=family, log_dir=f"{tb_root}/{trial_id}",
+                      placement=_placement()))
+
+
+def _placement() -> dict[str, str | float]:
+    """Where Ray runs this trial: its node and the GPU share it holds (recorded per trial)."""
+    import ray
+
+    context = ray.get_runtime_context()
+    return {"node_id": context.get_node_id(),
+            "gpus": float(context.get_assigned_resources().get("GPU", 0.0))}
 
 
 def _trainable(spec: ExperimentSpec, run: RunDir, data: ImageData, judge: Judge):
     settings = TrialSettings(
-        family=spec.family[0], epochs=spec.epochs, gpus=spec.resources.gpu,
+        family=spec.family[0], epochs=spec.epochs, gpus=spec.resources.gpu, amp=spec.amp,
         num_threads=max(1, math.floor(spec.resources.cpu)))
     with_data = tune.with_parameters(_run_one_trial, data=data, judge=judge, settings=settings,
                                      tb_root=str(run.tb))
@@ -141,6 +151,7 @@ def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) ->
         run_config=tune.RunConfig(
             name=run.name, storage_path=str(run.tune), verbose=0,
             callbacks=[recorder, progress],
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=1, checkpoint_score_attribute=metric,
                 checkpoint_score_order=mode)),

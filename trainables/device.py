@@ -1,8 +1,14 @@
-"""The one place that decides where a trial's tensors live."""
+"""The one place that decides where a trial's tensors live and in which precision they train."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
+
+AMP_MODES = ("off", "bf16", "fp16")
+_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def select_device(gpus: float) -> torch.device:
@@ -14,3 +20,34 @@ def select_device(gpus: float) -> torch.device:
         torch.backends.cudnn.benchmark = True  # shapes are fixed within a trial
         return torch.device("cuda", 0)
     return torch.device("cpu")
+
+
+def amp_dtype(device: torch.device, amp: str) -> torch.dtype | None:
+    """The autocast dtype of ``amp`` (off, bf16, fp16) on ``device``: None on the CPU, where
+    mixed precision is ignored, and for ``off``."""
+    if amp not in AMP_MODES:
+        raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {amp!r}")
+    return _AMP_DTYPES.get(amp) if device.type == "cuda" else None
+
+
+def loss_scaler(device: torch.device, amp: str) -> torch.amp.GradScaler | None:
+    """A dynamic loss scaler for fp16 on CUDA (bf16 has float32's range and needs none)."""
+    return torch.amp.GradScaler("cuda") if amp_dtype(device, amp) is torch.float16 else None
+
+
+@contextlib.contextmanager
+def mixed_precision(device: torch.device, amp: str) -> Iterator[None]:
+    """Autocast the enclosed training steps to ``amp``'s dtype on CUDA; nothing on the CPU."""
+    dtype = amp_dtype(device, amp)
+    if dtype is None:
+        yield
+        return
+    with torch.autocast(device.type, dtype=dtype):
+        yield
+
+
+def release(device: torch.device) -> None:
+    """Hand a finished trial's cached CUDA memory back, so the next trial on the GPU gets it."""
+    if device.type == "cuda" and torch.cuda.is_available():
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()

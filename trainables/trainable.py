@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from evaluators.fid import feature_statistics, frechet_distance
 from evaluators.judges import Judge, judge_features
 from evaluators.judges.lenet import judge_predictions
 from trainables.datasets import ImageData
-from trainables.device import select_device
+from trainables.device import loss_scaler, mixed_precision, release, select_device
 from trainables.families import Family, family_class
 
 STATE_FILE = "state.pt"
@@ -42,6 +42,8 @@ class TrialSettings:
     log_dir: str | None = None
     num_threads: int = 1
     gpus: float = 0.0
+    amp: str = "off"  # mixed precision on CUDA: off, bf16 or fp16 (trainables.device)
+    placement: dict[str, str | float] = field(default_factory=dict)  # reported every epoch
 
 
 def run_trial(
@@ -50,7 +52,16 @@ def run_trial(
     """Train ``settings.family`` on ``data`` for ``settings.epochs`` epochs under Tune."""
     torch.set_num_threads(settings.num_threads)
     device = select_device(settings.gpus)
+    try:
+        _train(config, data, judge, settings, device)
+    finally:
+        release(device)  # the trial's tensors went with _train's frame
+
+
+def _train(config: dict[str, Any], data: ImageData, judge: Judge, settings: TrialSettings,
+           device: torch.device) -> None:
     model = family_class(settings.family)(config, data.shape, data.num_classes, device)
+    model.loss_scaler = loss_scaler(device, settings.amp)
     judge_net = judge.build(device)
     model.attach_judge(judge_net)  # frozen; conditional families may feed its loss back to G
     seed = model.config["seed"]
@@ -77,7 +88,8 @@ def run_trial(
 
     for epoch in range(start_epoch + 1, settings.epochs + 1):
         started = time.perf_counter()
-        losses, images_seen = _train_epoch(model, train_images, train_labels, batches)
+        with mixed_precision(device, settings.amp):  # FID and samples stay in float32
+            losses, images_seen = _train_epoch(model, train_images, train_labels, batches)
         train_seconds = time.perf_counter() - started
         samples = generate(model, model.config["fid_samples"], FID_SEED, data.num_classes)
         fid = _domain_fid(samples, judge_net, reference)
@@ -95,7 +107,8 @@ def run_trial(
                         "rng": batches.get_state(), "config": model.config,
                         "family": settings.family, "image_shape": data.shape,
                         "num_classes": data.num_classes}, os.path.join(folder, STATE_FILE))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            tune.report({**metrics, **settings.placement},
+                        checkpoint=tune.Checkpoint.from_directory(folder))
     if writer:
         writer.close()
 

@@ -121,6 +121,20 @@ class Family(ABC):
         # trials sharing a process do not disturb each other and a resume continues the stream.
         self.rng = torch.Generator().manual_seed(self.config["seed"])
         self.judge: nn.Module | None = None
+        # fp16 mixed precision scales losses so small gradients survive (see trainables.device).
+        self.loss_scaler: torch.amp.GradScaler | None = None
+
+    def optimise(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """One update of ``optimizer``'s parameters from ``loss``, through the loss scaler
+        when one is set."""
+        optimizer.zero_grad(set_to_none=True)
+        if self.loss_scaler is None:
+            loss.backward()
+            optimizer.step()
+            return
+        self.loss_scaler.scale(loss).backward()
+        self.loss_scaler.step(optimizer)
+        self.loss_scaler.update()
 
     def attach_judge(self, model: nn.Module | None) -> None:
         """Hand the family the dataset's (trained, frozen) judge classifier, or None.
@@ -270,9 +284,7 @@ class AdversarialFamily(Family):
         z = self.latent(n)
         fake_labels = self.fake_labels(n)
         g_loss = self.generator_loss(self.sample(z, fake_labels), fake_labels)
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.opt_g.step()
+        self.optimise(self.opt_g, g_loss)
         losses = {"d_loss": sum(d_losses) / len(d_losses), "g_loss": g_loss.item(), **stats}
         self.check_finite(losses)
         return losses
@@ -285,9 +297,7 @@ class AdversarialFamily(Family):
             fake_labels = self.fake_labels(len(real))
             fake = self.sample(z, fake_labels)
         loss, stats = self.discriminator_loss(real, labels, fake, fake_labels)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
+        self.optimise(self.opt_d, loss)
         return loss.item(), stats
 
 

@@ -230,9 +230,7 @@ class VAE(Family):
             fake_labels = torch.randint(self.num_classes, (n,), generator=self.rng).to(self.device)
             fakes = self.sample(self.latent(n), fake_labels)
             loss = loss + self.classifier_feedback_loss(fakes, fake_labels)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
+        self.optimise(self.opt, loss)
         return {"loss": loss.item(), "recon": recon.item(), "kl": kl.item()}
 
 

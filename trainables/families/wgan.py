@@ -130,9 +130,7 @@ class WGAN(Family):
         self.critic.requires_grad_(False)  # G's step needs gradients through D, not into it
         try:
             g_loss = -self.critic(self.generator(self.latent(len(real[-1])))).mean()
-            self.opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            self.opt_g.step()
+            self.optimise(self.opt_g, g_loss)
         finally:
             self.critic.requires_grad_(True)
         losses = {"d_loss": sum(critic_losses) / len(critic_losses), "g_loss": g_loss.item(),
@@ -149,9 +147,7 @@ class WGAN(Family):
         if self.config["constraint"] == "gp":
             loss = loss + self.config["gp_weight"] * gradient_penalty(
                 self.critic, real, fake, self.rng)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
+        self.optimise(self.opt_d, loss)
         if self.config["constraint"] == "clip":
             bound = self.config["clip"]
             with torch.no_grad():

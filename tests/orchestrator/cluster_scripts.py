@@ -1,0 +1,96 @@
+"""Sweeps on Rays the session's fixture cannot be: run as ``python -m
+tests.orchestrator.cluster_scripts <scenario> <runs-dir>`` in a process of their own, each
+prints one JSON line of what the test checks (the progress line goes to stderr as usual)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from orchestrator.cluster import quiet
+from orchestrator.runs import RunDir
+from orchestrator.spec import parse_spec
+from orchestrator.sweep import run_sweep
+from orchestrator.tables import Table
+
+TINY = {"base_channels": 8, "n_z": 16, "batch_size": 100, "fid_samples": 200}
+RAY_OPTIONS = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
+
+
+def tiny_spec(name: str, samples: int, epochs: int, **fields: Any):
+    return parse_spec({
+        "name": name, "dataset": {"name": "mnist5k"}, "family": "dcgan", "epochs": epochs,
+        "search": {"algorithm": "random", "samples": samples, "max_concurrent": 8, "seed": 0},
+        "scheduler": {"name": "none"}, "space": {"lr": {"loguniform": [2.0e-4, 2.0e-3]}},
+        "fixed": TINY, **fields})
+
+
+def trials(run: RunDir) -> list[dict[str, Any]]:
+    """Every row ever written to the trials table, plus its latest rows."""
+    table = Table(run.tables, "trials")
+    return [{key: row.get(key) for key in ("trial_id", "status", "node_id", "gpus", "epochs")}
+            for row in table.read().to_pylist()]
+
+
+def fractional_gpus(runs: Path) -> dict[str, Any]:
+    """Five trials of gpu 0.5 on a Ray with two (logical) GPUs and CPUs to spare."""
+    quiet()
+    ray.init(address="local", num_cpus=8, num_gpus=2, **RAY_OPTIONS)
+    run = RunDir.of(str(runs), "gpus")
+    spec = tiny_spec("gpus", samples=5, epochs=1, resources={"cpu": 1, "gpu": 0.5})
+    outcome = run_sweep(spec, run, say=lambda _: None)
+    return {"finished": outcome.finished, "trials": trials(run)}
+
+
+def multi_node(runs: Path) -> dict[str, Any]:
+    """Three trials on a head (no CPUs for trials) and two workers of 1 and 2 CPUs; the worker
+    with one CPU is removed once its trial has checkpointed its first epoch."""
+    from ray.cluster_utils import Cluster
+
+    quiet()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, **RAY_OPTIONS})
+    small = cluster.add_node(num_cpus=1)
+    cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, logging_level=logging.ERROR, log_to_driver=False)
+    run = RunDir.of(str(runs), "nodes")
+    spec = tiny_spec("nodes", samples=3, epochs=2, max_failures=2)
+    removed: dict[str, Any] = {}
+    watcher = threading.Thread(target=_remove_after_first_epoch,
+                               args=(cluster, small, run, removed), daemon=True)
+    watcher.start()
+    outcome = run_sweep(spec, run, say=lambda _: None)
+    watcher.join(timeout=1)
+    epochs = Table(run.tables, "epochs").read(latest=False).to_pylist()
+    return {"finished": outcome.finished, "removed": removed, "trials": trials(run),
+            "all_trial_rows": Table(run.tables, "trials").read(latest=False).num_rows,
+            "epochs": [{key: row.get(key) for key in ("trial_id", "epoch", "node_id")}
+                       for row in epochs],
+            "worker_nodes": [node.node_id for node in cluster.worker_nodes]}
+
+
+def _remove_after_first_epoch(cluster, node, run: RunDir, removed: dict[str, Any]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        rows = Table(run.tables, "epochs").read().to_pylist() if Path(run.tables).exists() else []
+        on_node = [r for r in rows if r.get("node_id") == node.node_id]
+        if on_node:
+            removed.update(node_id=node.node_id, trial_id=on_node[0]["trial_id"])
+            cluster.remove_node(node)
+            return
+        time.sleep(0.2)
+
+
+SCENARIOS = {"fractional_gpus": fractional_gpus, "multi_node": multi_node}
+
+if __name__ == "__main__":
+    result = SCENARIOS[sys.argv[1]](Path(sys.argv[2]))
+    print(json.dumps(result))
+    sys.stdout.flush()
