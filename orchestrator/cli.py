@@ -135,7 +135,8 @@ def results_show(
         fail(str(exc))
 
 
-_METRIC_NAMES = "fid, kid, is, c2st, c2st_features, sharpness, color_kl"
+_METRIC_NAMES = ("fid, kid, is, c2st, c2st_features, sharpness, color_kl, label_accuracy, nn, "
+                 "iqa")
 
 
 @app.command("metrics", epilog="A and B are each a folder of images, an .npz file with an "
@@ -177,6 +178,8 @@ def metrics(
         set_a, set_b = match_shapes(set_a, set_b)
         reference = next((s.dataset for s in (set_a, set_b) if s.dataset is not None), None)
         context.judge, context.judge_name = lenet_judge(judge, reference)
+        if set_a.dataset is not None:  # nn measures memorisation against A's training split
+            context.train = set_a.dataset.train_images
         values = METRICS[metric](set_a.images, set_b.images, context)
     except UserError as exc:
         fail(str(exc))
