@@ -120,7 +120,9 @@ def sweep_run(
 @results_app.command("show")
 def results_show(
     name: Annotated[str, typer.Argument(help="Run name.")],
-    table: Annotated[str, typer.Option(help="trials | epochs")] = "trials",
+    table: Annotated[str, typer.Option(help="trials | epochs | eval")] = "trials",
+    pivot: Annotated[bool, typer.Option("--pivot", help="One row per generator (eval).")]
+    = False,
     sort: Annotated[str | None, typer.Option(
         help="Column to sort by (fid means best_fid in the trials table).")] = None,
     desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
@@ -133,12 +135,13 @@ def results_show(
 
     try:
         typer.echo(show(name, table=table, sort=sort, descending=desc, top=top, fmt=fmt,
-                        runs_dir=runs_dir))
+                        runs_dir=runs_dir, pivot=pivot))
     except UserError as exc:
         fail(str(exc))
 
 
-_METRIC_NAMES = "fid, kid, is, c2st, c2st_features, sharpness, color_kl"
+_METRIC_NAMES = ("fid, kid, is, c2st, c2st_features, sharpness, color_kl, label_accuracy, nn, "
+                 "iqa")
 
 
 @app.command("metrics", epilog="A and B are each a folder of images, an .npz file with an "
@@ -180,6 +183,8 @@ def metrics(
         set_a, set_b = match_shapes(set_a, set_b)
         reference = next((s.dataset for s in (set_a, set_b) if s.dataset is not None), None)
         context.judge, context.judge_name = lenet_judge(judge, reference)
+        if set_a.dataset is not None:  # nn measures memorisation against A's training split
+            context.train = set_a.dataset.train_images
         values = METRICS[metric](set_a.images, set_b.images, context)
     except UserError as exc:
         fail(str(exc))
@@ -210,6 +215,55 @@ def tensorboard(
                "--host", host, "--port", str(port)]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     raise typer.Exit(subprocess.call(command))
+
+
+eval_app = typer.Typer(no_args_is_help=True, help="Score generators on every measure.")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("run", epilog="Rows go to the run's eval table (long format: one row per "
+                  "value); a rerun skips finished shards. Exit 1 when some shard failed.")
+def eval_run(
+    name: Annotated[str, typer.Argument(help="Run name (a sweep's, or a new one for sources).")],
+    top: Annotated[int | None, typer.Option(min=1, help="The K best trials.")] = None,
+    by: Annotated[str, typer.Option(help="Metric --top ranks by (best_<by> column).")] = "fid",
+    trials: Annotated[str | None, typer.Option(help="Trial ids, comma-separated.")] = None,
+    source: Annotated[list[str] | None, typer.Option(
+        help="LABEL=PATH: external samples (folder or .npz); repeatable.")] = None,
+    metrics: Annotated[str, typer.Option(help="Comma-separated measures.")] = (
+        "fid,kid,is,label_accuracy,c2st,sharpness,color_kl,nn,iqa"),
+    n: Annotated[int, typer.Option("--n", min=2, help="Samples per generator and seed.")] = 1000,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..S-1 per measure.")] = 1,
+    extractor: Annotated[str, typer.Option(help="lenet | inception")] = "lenet",
+    inception_weights: Annotated[str | None, typer.Option(
+        "--inception-weights", help="File of the FID Inception weights.")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="Real data by name (default: the run's spec dataset).")] = None,
+    actors: Annotated[int | None, typer.Option(
+        min=1, help="Ray actors (default: one per GPU, else per CPU).")] = None,
+    figures: Annotated[bool, typer.Option(help="Sheets per generator.")] = True,
+    force: Annotated[bool, typer.Option("--force", help="Redo finished shards.")] = False,
+    runs_dir: RunsDir = None,
+    address: Address = None,
+) -> None:
+    """Score trials' best checkpoints, external samples and the real reference on every
+    measure, sharded over Ray actors."""
+    from orchestrator.eval_command import run_eval
+
+    try:
+        report, pivot = run_eval(
+            name, top=top, by=by, trials=trials, sources=source or [], metrics=metrics, n=n,
+            seeds=seeds, extractor=extractor, inception_weights=inception_weights,
+            dataset=dataset, actors=actors, figures=figures, force=force, runs_dir=runs_dir,
+            address=address, say=say)
+    except UserError as exc:
+        fail(str(exc))
+    typer.echo(pivot)
+    for shard, error in report.failures.items():
+        say(f"failed: {shard}: {error}")
+    if report.failures:
+        say(f"{len(report.failures)} of {report.total} shards failed; rerun to retry them")
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

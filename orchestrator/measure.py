@@ -43,6 +43,8 @@ class MeasureContext:
     inception_weights: str | None = None
     seed: int = 0
     device: str | None = None
+    labels: np.ndarray | None = None
+    train: np.ndarray | None = None
     notes: dict[str, str] = field(default_factory=dict)
     _models: dict[str, Any] = field(default_factory=dict, repr=False)
     _cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = field(
@@ -97,6 +99,10 @@ class MeasureContext:
         """(N, K) float64 class probabilities: the judge's softmax (K = its classes) or
         Inception's 1008-way softmax of pool3 @ fc.weight (no bias, as in the TF IS code)."""
         return self._cached("probabilities", images, self._compute_probabilities)
+
+    def remember_features(self, images: np.ndarray, features: np.ndarray) -> None:
+        """Use ``features`` (computed earlier, e.g. read from a disk cache) for ``images``."""
+        self._cache[("features", id(images))] = (images, features)
 
     def clear_cache(self) -> None:
         """Forget cached features (and release the arrays they were computed from)."""
@@ -247,6 +253,53 @@ def _color_kl(real: np.ndarray, generated: np.ndarray,
             for channel, value in color_kl(real, generated).items()}
 
 
+def _label_accuracy(real: np.ndarray, generated: np.ndarray,
+                    context: MeasureContext) -> dict[str, float]:
+    from evaluators.classifier_scores import label_accuracy
+
+    if context.labels is None:
+        raise UserError("label_accuracy needs the conditioning labels of B (a conditional "
+                        "generator or a labelled split)")
+    return {"label_accuracy": label_accuracy(context.probabilities(generated), context.labels)}
+
+
+def _nearest_neighbours(real: np.ndarray, generated: np.ndarray,
+                        context: MeasureContext) -> dict[str, float]:
+    from evaluators.neighbours import nearest_neighbours
+
+    if context.train is None:
+        raise UserError("nn needs the training split of A's dataset (A must be a dataset)")
+    report = nearest_neighbours(generated, context.train, real, device=context.torch_device())
+    return {"nn_duplicate_rate": report.duplicate_rate,
+            "nn_memorisation_ratio": report.memorisation_ratio,
+            "nn_median_generated_to_train": report.median_generated_to_train}
+
+
+def _image_quality(real: np.ndarray, generated: np.ndarray,
+                   context: MeasureContext) -> dict[str, float]:
+    """Each generated image against its nearest (pixel L2) real image: mean and standard error
+    over the generated images of l1, GMSM, YIQ chroma distance and GMSD."""
+    import torch
+
+    from evaluators import image_quality
+    from evaluators.neighbours import nearest_neighbours
+    from evaluators.sheets import as_float_images
+
+    nearest = nearest_neighbours(generated, real, real, k=1, device=context.torch_device())
+    distorted = as_float_images(generated)
+    reference = as_float_images(real)[torch.as_tensor(nearest.nearest_train[:, 0])]
+    if reference.shape[1] == 1:  # the chroma distance takes RGB; grey has zero chroma
+        reference, distorted = reference.expand(-1, 3, -1, -1), distorted.expand(-1, 3, -1, -1)
+    values = {}
+    for name, distance in (("l1", image_quality.l1), ("gmsm", image_quality.gmsm_distance),
+                           ("chroma", image_quality.chroma_distance),
+                           ("gmsd", image_quality.gmsd)):
+        per_image = distance(reference, distorted, reduction="none").double().numpy()
+        values[f"iqa_{name}"] = float(per_image.mean())
+        values[f"iqa_{name}_sem"] = float(per_image.std() / np.sqrt(len(per_image)))
+    return values
+
+
 #: Metric name -> entry. ``orchestrator.cli`` names them in its help text without importing
 #: this module (a test keeps the two in step).
 METRICS: dict[str, Metric] = {
@@ -264,6 +317,12 @@ METRICS: dict[str, Metric] = {
                         "set", "pixels"),
     "color_kl": Metric(_color_kl, "color_kl: KL(A || B) of 25-bin R, G, B and grey histograms",
                        "pixels"),
+    "label_accuracy": Metric(_label_accuracy, "label_accuracy: share of B the judge "
+                             "classifies as its conditioning label", "probabilities"),
+    "nn": Metric(_nearest_neighbours, "nn: pixel nearest neighbours: duplicate rate within B, "
+                 "memorisation ratio to the training split (A = test split)", "pixels", 2, 2),
+    "iqa": Metric(_image_quality, "iqa: l1, GMSM, chroma and GMSD of each B image against its "
+                  "nearest A image (mean and standard error)", "pixels", 1, 2),
 }
 
 

@@ -9,7 +9,7 @@ from orchestrator.errors import UserError
 from orchestrator.runs import RunDir
 from orchestrator.tables import Table
 
-SHOWN_TABLES = ("trials", "epochs")
+SHOWN_TABLES = ("trials", "epochs", "eval")
 FORMATS = ("table", "csv", "json")
 # The columns a terminal shows first for the trials table; csv/json carry every column.
 _TRIAL_SUMMARY = ("trial_id", "status", "stopped_early", "epochs")
@@ -25,11 +25,26 @@ def load(name: str, table: str, runs_dir: str | None = None) -> pa.Table:
     return data
 
 
+def _pivot_eval(data: pa.Table) -> pa.Table:
+    from orchestrator.evaluation import pivot_eval
+
+    return pivot_eval(data)
+
+
+# Table name -> its one-row-per-subject view for ``--pivot``.
+PIVOTS = {"eval": _pivot_eval}
+
+
 def show(name: str, *, table: str = "trials", sort: str | None = None, descending: bool = False,
-         top: int | None = None, fmt: str = "table", runs_dir: str | None = None) -> str:
+         top: int | None = None, fmt: str = "table", runs_dir: str | None = None,
+         pivot: bool = False) -> str:
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if pivot and table not in PIVOTS:
+        raise UserError(f"--pivot: only for the {', '.join(PIVOTS)} table(s), not {table!r}")
     data = load(name, table, runs_dir)
+    if pivot:
+        data = PIVOTS[table](data)
     if sort:
         column = sort if sort in data.column_names else f"best_{sort}"
         if column not in data.column_names:
@@ -39,6 +54,8 @@ def show(name: str, *, table: str = "trials", sort: str | None = None, descendin
         data = data.sort_by([(column, order)])  # nulls (failed trials) sort last
     elif table == "epochs":
         data = data.sort_by([("trial_id", "ascending"), ("epoch", "ascending")])
+    elif table == "eval" and not pivot:
+        data = data.sort_by([("generator", "ascending"), ("metric", "ascending")])
     if top:
         data = data.slice(0, top)
     return render(data, fmt, _terminal_columns(data, table) if fmt == "table" else None)
@@ -46,6 +63,8 @@ def show(name: str, *, table: str = "trials", sort: str | None = None, descendin
 
 def _terminal_columns(data: pa.Table, table: str) -> list[str]:
     names = data.column_names
+    if table == "eval":  # provenance columns stay in csv/json
+        return [c for c in names if c not in ("shard", "dataset_fingerprint")]
     if table != "trials":
         return names
     numeric = {c for c in names if pa.types.is_integer(data.schema.field(c).type)

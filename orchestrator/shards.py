@@ -75,15 +75,20 @@ class ShardWorker:
         return os.getpid()
 
 
-def finished_shards(table: Table) -> set[str]:
-    """Ids of the shards with rows and no error in ``table`` (failed ones are run again)."""
-    data = table.read()
+def shard_outcomes(data) -> dict[str, str | None]:
+    """Shard id -> the error of its latest attempt (None: it finished), from a table's rows in
+    write order. Rows of one shard may have different keys (a long-format shard writes one row
+    per value, its error row only the shard's key), so the last row of a shard decides."""
     if data.num_rows == 0 or SHARD_COLUMN not in data.column_names:
-        return set()
+        return {}
     errors = (data.column(ERROR_COLUMN).to_pylist() if ERROR_COLUMN in data.column_names
               else [None] * data.num_rows)
-    failed = {s for s, e in zip(data.column(SHARD_COLUMN).to_pylist(), errors, strict=True) if e}
-    return set(data.column(SHARD_COLUMN).to_pylist()) - failed
+    return dict(zip(data.column(SHARD_COLUMN).to_pylist(), errors, strict=True))
+
+
+def finished_shards(table: Table) -> set[str]:
+    """Ids of the shards whose latest attempt in ``table`` finished (failed ones run again)."""
+    return {shard for shard, error in shard_outcomes(table.read()).items() if not error}
 
 
 def default_actors() -> int:

@@ -50,7 +50,7 @@ def different(same) -> np.ndarray:
 
 def test_every_metric_names_its_values_in_its_summary():
     assert list(METRICS) == ["fid", "kid", "is", "c2st", "c2st_features", "sharpness",
-                             "color_kl"]
+                             "color_kl", "label_accuracy", "nn", "iqa"]
     assert ", ".join(METRICS) == cli._METRIC_NAMES  # what `ganorch metrics --help` lists
     for name, metric in METRICS.items():
         assert metric.summary.startswith(f"{name}: ")
@@ -195,3 +195,37 @@ def test_subsample_is_seeded_and_keeps_order():
     np.testing.assert_array_equal(a.images, b.images)
     assert len(a.images) == 10
     assert subsample(image_set, 10_000, seed=0) is image_set
+
+
+def test_label_accuracy_of_real_digits_with_their_labels_and_shuffled_ones(mnist):
+    provider, _ = lenet_judge(None, mnist)
+    images = np.array(mnist.test_images[:200])
+    labels = np.array(mnist.test_labels[:200])
+    context = MeasureContext(judge=provider, device="cpu", labels=labels)
+    right = METRICS["label_accuracy"](images, images, context)["label_accuracy"]
+    context = MeasureContext(judge=provider, device="cpu", labels=np.roll(labels, 1))
+    wrong = METRICS["label_accuracy"](images, images, context)["label_accuracy"]
+    assert right > 0.8 and wrong < 0.3
+    with pytest.raises(UserError, match="needs the conditioning labels"):
+        METRICS["label_accuracy"](images, images, MeasureContext(judge=provider))
+
+
+def test_nn_flags_copies_of_the_training_set(mnist):
+    train, test = np.array(mnist.train_images[:300]), np.array(mnist.test_images[:100])
+    context = MeasureContext(device="cpu", train=train)
+    copies = METRICS["nn"](test, train[:100], context)
+    fresh = METRICS["nn"](test, np.array(mnist.test_images[100:200]), context)
+    assert copies["nn_memorisation_ratio"] == pytest.approx(0.0, abs=1e-6)
+    assert 0.5 < fresh["nn_memorisation_ratio"] < 2.0
+    with pytest.raises(UserError, match="needs the training split"):
+        METRICS["nn"](test, test, MeasureContext())
+
+
+def test_iqa_is_zero_for_images_of_the_set_and_positive_for_noise(mnist):
+    real = np.array(mnist.test_images[:100])
+    same = METRICS["iqa"](real, real[:50], MeasureContext(device="cpu"))
+    assert all(value == pytest.approx(0.0, abs=1e-9) for value in same.values())
+    noise = np.random.default_rng(0).integers(0, 256, (50, 1, 28, 28), dtype=np.uint8)
+    noisy = METRICS["iqa"](real, noise, MeasureContext(device="cpu"))
+    assert noisy["iqa_l1"] > 0.2 and noisy["iqa_gmsm"] > 0.1 and noisy["iqa_l1_sem"] > 0
+    assert noisy["iqa_chroma"] == pytest.approx(0.0, abs=1e-9)  # grey images have no chroma

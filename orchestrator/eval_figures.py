@@ -1,0 +1,82 @@
+"""Figures of one generator for ``ganorch eval``: PNGs under ``artifacts/eval/<generator>/``
+and the same images in TensorBoard under ``tb/eval/<generator>/``.
+
+Sheets: ``samples`` (an 8 x 8 grid), ``neighbours`` (samples beside their nearest training
+images), ``c2st_smoothgrad`` (samples and real images over the SmoothGrad maps of the C2ST
+classifier trained on this generator against the real test subset) and, for trial
+checkpoints, ``interpolation`` (slerp between latent pairs, one class per row).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from orchestrator.evaluation import EvalGenerator, EvalJob
+
+SHEET_SAMPLES = 64
+NEIGHBOUR_ROWS = 8
+SMOOTHGRAD_IMAGES = 16
+SMOOTHGRAD_COPIES = 16  # noisy copies per image: enough for a readable sheet, cheap on CPU
+INTERPOLATION_ROWS, INTERPOLATION_STEPS = 4, 8
+
+
+def sheets(job: EvalJob, generator: EvalGenerator, images: np.ndarray) -> dict[str, np.ndarray]:
+    """Sheet name -> uint8 (H, W, 3) image."""
+    import torch
+
+    from evaluators.c2st import c2st
+    from evaluators.neighbours import nearest_neighbours, neighbour_sheet
+    from evaluators.sheets import image_grid
+    from evaluators.smoothgrad import smoothgrad, smoothgrad_sheet
+
+    shown = images[:SHEET_SAMPLES]
+    out = {"samples": image_grid(shown, nrow=8)}
+    rows = shown[:NEIGHBOUR_ROWS]
+    if len(rows) >= 2:
+        report = nearest_neighbours(rows, job.data.train_images, job.real(0), k=4)
+        out["neighbours"] = neighbour_sheet(rows, job.data.train_images, report)
+    if len(images) >= 8:
+        result = c2st(job.real(0), images, seed=0)
+        inputs = result.test_inputs[:SMOOTHGRAD_IMAGES]
+        maps = smoothgrad(result.model, inputs, result.test_labels[:SMOOTHGRAD_IMAGES],
+                          samples=SMOOTHGRAD_COPIES)
+        out["c2st_smoothgrad"] = smoothgrad_sheet(inputs, maps)
+    if generator.kind == "trial":
+        from evaluators.interpolation import interpolation_sheet
+
+        model = job.model(generator)
+        latents = model.latent(2 * INTERPOLATION_ROWS, torch.Generator().manual_seed(0))
+        labels = (torch.arange(INTERPOLATION_ROWS * INTERPOLATION_STEPS, device=model.device)
+                  // INTERPOLATION_STEPS) % model.num_classes
+
+        def sample(z: torch.Tensor) -> torch.Tensor:
+            return model.sample(z.to(model.device), labels).add(1).div(2).clamp(0, 1).cpu()
+
+        out["interpolation"] = interpolation_sheet(
+            sample, latents[:INTERPOLATION_ROWS].cpu(), latents[INTERPOLATION_ROWS:].cpu(),
+            steps=INTERPOLATION_STEPS)
+    return out
+
+
+def write_figures(job: EvalJob, generator: EvalGenerator, images: np.ndarray) -> int:
+    """Write the generator's sheets as PNGs and TensorBoard images; returns how many."""
+    from PIL import Image
+    from torch.utils.tensorboard import SummaryWriter
+
+    made = sheets(job, generator, images)
+    folder = Path(job.settings.artifacts) / generator.label
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, sheet in made.items():
+        Image.fromarray(sheet).save(folder / f"{name}.png")
+    # One event folder per generator: figure shards of different generators never share a file.
+    writer = SummaryWriter(str(Path(job.settings.tb) / generator.label))
+    try:
+        for name, sheet in made.items():
+            writer.add_image(f"eval/{name}", sheet, 0, dataformats="HWC")
+    finally:
+        writer.close()
+    return len(made)

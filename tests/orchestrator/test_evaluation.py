@@ -1,0 +1,241 @@
+"""`ganorch eval run` on a real local Ray: untrained tiny checkpoints of two trials, .npz
+sources and the reference row fill the long-format eval table; reruns skip finished shards; a
+killed worker's shard runs once; figures reach artifacts/ and TensorBoard."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+import yaml
+
+from orchestrator.evaluation import (
+    EvalGenerator,
+    EvalSettings,
+    clopper_pearson,
+    pivot_eval,
+    plan_shards,
+    value_rows,
+)
+from orchestrator.measure import METRICS
+from orchestrator.runs import RunDir
+from orchestrator.tables import Table
+from tests.conftest import GANORCH, run_cli
+from trainables.families import family_class
+from trainables.trainable import STATE_FILE
+
+ALL = "fid,kid,is,label_accuracy,c2st,sharpness,color_kl,nn,iqa"
+
+
+def make_run(root: Path) -> RunDir:
+    """Run ``r`` on mnist5k with two untrained trials (dcgan, cdcgan) and two .npz sources:
+    ``noise`` (300 images) and ``few`` (5 images: too few for c2st and is)."""
+    run = RunDir.of(str(root), "r")
+    run.root.mkdir(parents=True)
+    run.spec_file.write_text(yaml.safe_dump({"dataset": {"name": "mnist5k"}}))
+    rows = []
+    for i, family in enumerate(["dcgan", "cdcgan"]):
+        folder = root / f"checkpoint_{i}"
+        folder.mkdir()
+        model = family_class(family)({"base_channels": 8, "n_z": 16}, (1, 28, 28), 10,
+                                     torch.device("cpu"))
+        torch.save({"model": model.state_dict(), "family": family, "config": model.config,
+                    "image_shape": (1, 28, 28), "num_classes": 10, "epoch": 1},
+                   folder / STATE_FILE)
+        rows.append({"trial_id": f"t{i}", "family": family, "best_fid": 10.0 + i,
+                     "checkpoint": str(folder)})
+    Table(run.tables, "trials").append(rows)
+    rng = np.random.default_rng(0)
+    for name, count in (("noise", 300), ("few", 5)):
+        np.savez(root / f"{name}.npz",
+                 images=rng.integers(0, 256, (count, 1, 28, 28), dtype=np.uint8))
+    return run
+
+
+def eval_cli(run: RunDir, address: str, *args: str) -> subprocess.CompletedProcess:
+    return run_cli("eval", "run", "r", "--runs-dir", str(run.root.parent), "--address", address,
+                   "--n", "200", "--actors", "2", *args)
+
+
+def test_intervals_are_clopper_pearson_or_spread_based():
+    low, high = clopper_pearson(0.0, 10)
+    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 10))
+    low, high = clopper_pearson(1.0, 10)
+    assert high == 1.0 and low == pytest.approx(0.025 ** (1 / 10))
+    rows = {r["metric"]: r for r in value_rows(
+        {"kid_mean": 2.0, "kid_std": 0.5, "c2st_accuracy": 0.5, "c2st_n_test": 100,
+         "fid": 3.0}, 200, "fp")}
+    assert rows["kid_mean"]["ci_low"] == pytest.approx(2.0 - 1.96 * 0.5, abs=1e-3)
+    assert rows["c2st_accuracy"]["ci_low"] < 0.5 < rows["c2st_accuracy"]["ci_high"]
+    assert rows["fid"]["ci_low"] is None and rows["fid"]["n_samples"] == 200
+
+
+def test_plan_asks_label_accuracy_only_of_conditional_generators():
+    generators = [EvalGenerator("a", "trial", "/ck", conditional=False),
+                  EvalGenerator("b", "trial", "/ck", conditional=True)]
+    shards = plan_shards(generators, ["fid", "label_accuracy", "sharpness"], 2,
+                         EvalSettings(n=10), figures=True)
+    keys = {(s.key["generator"], s.key["metric"], s.key["extractor"], s.key["seed"])
+            for s in shards}
+    assert ("a", "label_accuracy", "lenet", 0) not in keys
+    assert {("b", "label_accuracy", "lenet", 1), ("a", "sharpness", "pixels", 1),
+            ("a", "fid", "lenet", 0), ("a", "figures", "pixels", 0)} <= keys
+    assert len(shards) == len({s.id for s in shards}) == 2 * 2 + 3 * 2 + 2
+
+
+def test_pivot_shows_each_shards_latest_attempt(tmp_path):
+    table = Table(str(tmp_path), "eval")
+    key = {"generator": "g", "extractor": "lenet", "seed": 0}
+    table.append([{"shard": "s", **key, "metric": "fid", "error": "too few"}])
+    table.append([{"shard": "s", **key, "metric": "fid", "value": 3.0, "error": None},
+                  {"shard": "k", **key, "metric": "kid_mean", "value": 1.0, "error": None},
+                  {"shard": "k", **key, "metric": "kid_std", "value": 0.1, "error": None}])
+    pivot = pivot_eval(table.read()).to_pylist()
+    assert pivot == [{"generator": "g", "fid": 3.0, "kid_mean": 1.0}]
+
+
+@pytest.mark.slow
+def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address, tmp_path):
+    run = make_run(tmp_path)
+    first = eval_cli(run, ray_address, "--source", f"noise={tmp_path / 'noise.npz'}",
+                     "--source", f"few={tmp_path / 'few.npz'}", "--no-figures")
+    assert first.returncode == 1, first.stderr
+    failed = {"few|c2st|pixels|0|n200", "few|is|lenet|0|n200"}
+    for shard in failed:
+        assert f"failed: {shard}: " in first.stderr
+    assert "needs at least 8 images in B (generated), got 5" in first.stderr
+    assert "generator" in first.stdout and "reference" in first.stdout  # the pivot
+
+    rows = Table(run.tables, "eval").read().to_pylist()
+    values = {(r["generator"], r["metric"]) for r in rows if r["error"] is None}
+    expected_values = {name for metric in ALL.split(",") if metric != "label_accuracy"
+                       for name in _value_names(metric)}
+    for generator in ("t0", "t1", "noise", "reference"):
+        assert {(generator, name) for name in expected_values} <= values
+    assert ("t1", "label_accuracy") in values and ("reference", "label_accuracy") in values
+    assert ("t0", "label_accuracy") not in values  # dcgan is unconditional
+    assert ("few", "fid") in values and ("few", "c2st_accuracy") not in values
+    errors = {r["shard"]: r for r in rows if r["error"] is not None}
+    assert set(errors) == failed and errors["few|c2st|pixels|0|n200"]["generator"] == "few"
+    reference = {r["metric"]: r for r in rows if r["generator"] == "reference"}
+    assert reference["label_accuracy"]["value"] > 0.8  # the judge on real training digits
+    assert reference["fid"]["value"] < next(r["value"] for r in rows
+                                            if (r["generator"], r["metric"]) == ("t0", "fid"))
+    assert all(r["n_samples"] == 200 and r["dataset_fingerprint"] for r in rows
+               if r["error"] is None and r["generator"] != "few")
+    assert reference["kid_mean"]["ci_low"] < reference["kid_mean"]["value"]
+    features = list((Path(os.environ["GANORCH_CACHE"]) / "eval-features").glob("*-lenet-n200-*"))
+    assert len(features) == 1  # the real subset's features, computed once for every actor
+
+    fragments = len(Table(run.tables, "eval").fragments())
+    again = eval_cli(run, ray_address, "--source", f"noise={tmp_path / 'noise.npz'}",
+                     "--source", f"few={tmp_path / 'few.npz'}", "--no-figures")
+    assert again.returncode == 1
+    assert "shards 42/42 · failed 2 · skipped 40 (already done)" in again.stderr
+    assert len(Table(run.tables, "eval").fragments()) == fragments + 2  # only the failed two
+    shown = run_cli("results", "show", "r", "--table", "eval", "--pivot",
+                    "--runs-dir", str(tmp_path))
+    assert shown.returncode == 0, shown.stderr
+    few = next(line for line in shown.stdout.splitlines() if line.startswith("few "))
+    assert few.rstrip().endswith(("c2st, is", "is, c2st"))  # the failed column
+
+    bad = run_cli("eval", "run", "r", "--runs-dir", str(tmp_path), "--metrics", "fid,bogus")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --metrics: unknown metric")
+
+
+def _value_names(metric: str) -> set[str]:
+    names = {"fid": {"fid"}, "kid": {"kid_mean", "kid_std"}, "is": {"is_mean", "is_std"},
+             "c2st": {"c2st_accuracy", "c2st_p_value", "c2st_n_test"},
+             "sharpness": {"sharpness_real", "sharpness_generated"},
+             "color_kl": {"color_kl_grey"}, "nn": {"nn_duplicate_rate", "nn_memorisation_ratio"},
+             "iqa": {"iqa_l1", "iqa_gmsm", "iqa_chroma", "iqa_gmsd", "iqa_l1_sem"}}
+    assert metric in METRICS
+    return names[metric]
+
+
+def _shard_workers_below(ancestor: int) -> list[int]:
+    """Pids of ``ray::ShardWorker`` processes descended from ``ancestor`` (this session's Ray,
+    not another one on the machine)."""
+    parents, titles = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            titles[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found = []
+    for pid, title in titles.items():
+        if not title.startswith(b"ray::ShardWorker"):
+            continue
+        up = pid
+        while up in parents and up not in (0, 1, ancestor):
+            up = parents[up]
+        if up == ancestor:
+            found.append(pid)
+    return found
+
+
+@pytest.mark.slow
+def test_killing_a_worker_mid_run_still_runs_every_shard_once(ray_address, tmp_path):
+    run = make_run(tmp_path)
+    command = [str(GANORCH), "eval", "run", "r", "--runs-dir", str(tmp_path), "--address",
+               ray_address, "--n", "200", "--actors", "2", "--seeds", "4", "--no-figures",
+               "--metrics", "fid,sharpness,color_kl"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, stdin=subprocess.DEVNULL)
+    table = Table(run.tables, "eval")
+    killed = None
+    deadline = time.monotonic() + 120
+    while killed is None and time.monotonic() < deadline and process.poll() is None:
+        workers = _shard_workers_below(os.getpid())
+        if workers and table.fragments():  # mid-run: some shards written, others to go
+            killed = workers[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    out, err = process.communicate(timeout=300)
+    assert killed is not None, err
+    assert process.returncode == 0, err
+    assert "worker restarts 1" in err
+    shards = plan_shards([EvalGenerator("t0", "trial"), EvalGenerator("t1", "trial", None, True),
+                          EvalGenerator("reference", "reference", conditional=True)],
+                         ["fid", "sharpness", "color_kl"], 4, EvalSettings(n=200), figures=False)
+    assert _one_fragment_each(run, shards)
+    assert table.read(latest=False).num_rows == table.read().num_rows  # no row written twice
+
+
+def _one_fragment_each(run: RunDir, shards) -> bool:
+    """Every shard written by exactly one fragment (a shard's rows share one fragment)."""
+    per_shard: dict[str, set[str]] = {}
+    for path in Table(run.tables, "eval").fragments():
+        for shard in set(pq.read_table(path).column("shard").to_pylist()):
+            per_shard.setdefault(shard, set()).add(path)
+    return per_shard.keys() == {s.id for s in shards} and all(
+        len(paths) == 1 for paths in per_shard.values())
+
+
+@pytest.mark.slow
+def test_figures_reach_artifacts_and_tensorboard(ray_address, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = make_run(tmp_path)
+    result = eval_cli(run, ray_address, "--trials", "t1", "--metrics", "sharpness")
+    assert result.returncode == 0, result.stderr
+    for generator, sheets in (("t1", {"samples", "neighbours", "c2st_smoothgrad",
+                                      "interpolation"}),
+                              ("reference", {"samples", "neighbours", "c2st_smoothgrad"})):
+        assert {p.stem for p in (run.artifacts / "eval" / generator).glob("*.png")} == sheets
+        events = EventAccumulator(str(run.tb / "eval" / generator))
+        events.Reload()
+        assert set(events.Tags()["images"]) == {f"eval/{name}" for name in sheets}
+        image = events.Images("eval/samples")[0]
+        assert image.width == 8 * 30 + 2 and image.height == 8 * 30 + 2
