@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from orchestrator.errors import UserError
 
@@ -26,9 +27,16 @@ class RunDir:
     @classmethod
     def of(cls, runs_dir: str | None, name: str) -> RunDir:
         base = runs_dir or default_runs_dir()
-        if "://" in base:
-            raise UserError(f"runs-dir {base!r}: URI runs-dirs are not supported yet; "
-                            "use a local or shared-filesystem path")
+        if base.startswith("file://"):  # a path in URI form: the same folder
+            parsed = urlparse(base)
+            if parsed.netloc not in ("", "localhost"):
+                raise UserError(f"runs-dir {base!r}: a file:// URI names this machine's "
+                                "files (file:///path)")
+            base = unquote(parsed.path)
+        elif "://" in base:
+            raise UserError(f"runs-dir {base!r}: object-store runs-dirs are not supported yet; "
+                            "mount the bucket on every node and pass the mount point "
+                            "(see clusters/README.md)")
         return cls(Path(base).expanduser().resolve() / name, name)
 
     def existing(self) -> RunDir:

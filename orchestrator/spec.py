@@ -179,6 +179,10 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
             if isinstance(dimension, Uniform | LogUniform):
                 raise SpecError(f"space.{key}", "grid search needs a list or an int range, "
                                 "not a continuous range")
+    if spec.resources.gpu > 1 and not spec.resources.gpu.is_integer():
+        # Ray packs fractions of one GPU; a trial never spans part of a second one.
+        raise SpecError("resources.gpu", f"above 1 must be a whole number, got "
+                        f"{spec.resources.gpu:g}")
     if spec.scheduler.name == "asha" and spec.scheduler.grace_period > spec.epochs:
         raise SpecError("scheduler.grace_period",
                         f"{spec.scheduler.grace_period} exceeds epochs ({spec.epochs})")

@@ -41,8 +41,9 @@ def ray_address() -> str:
     from orchestrator.cluster import quiet
 
     quiet()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
-             log_to_driver=False)
+    # "local": never join a cluster another process left in /tmp/ray (e.g. a multi-node test's).
+    ray.init(address="local", num_cpus=2, include_dashboard=False,
+             logging_level=logging.ERROR, log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

@@ -114,7 +114,7 @@ def test_kuberay_job_runs_a_valid_spec_from_its_configmap():
     assert volume["configMap"]["name"] == config_map["metadata"]["name"]
     assert mounts[volume["name"]] == str(spec_path.parent)
     spec = parse_spec(yaml.safe_load(config_map["data"][spec_path.name]))
-    assert spec.resources.gpu > 0
+    assert spec.resources.gpu > 0 and spec.max_failures > 0
 
 
 def test_one_ray_version_everywhere():

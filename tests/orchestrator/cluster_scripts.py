@@ -32,7 +32,7 @@ def tiny_spec(name: str, samples: int, epochs: int, **fields: Any):
 
 
 def trials(run: RunDir) -> list[dict[str, Any]]:
-    """Every row ever written to the trials table, plus its latest rows."""
+    """The trials table as ganorch reads it (the latest row per trial)."""
     table = Table(run.tables, "trials")
     return [{key: row.get(key) for key in ("trial_id", "status", "node_id", "gpus", "epochs")}
             for row in table.read().to_pylist()]
@@ -60,7 +60,7 @@ def multi_node(runs: Path) -> dict[str, Any]:
     cluster.add_node(num_cpus=2)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, logging_level=logging.ERROR, log_to_driver=False)
-    run = RunDir.of(str(runs), "nodes")
+    run = RunDir.of(runs.as_uri(), "nodes")  # every node sees this machine's files
     spec = tiny_spec("nodes", samples=3, epochs=3, max_failures=2)
     removed: dict[str, Any] = {}
     done = threading.Event()
@@ -72,12 +72,14 @@ def multi_node(runs: Path) -> dict[str, Any]:
     finally:
         done.set()
         watcher.join()
+        ray.shutdown()
     epochs = Table(run.tables, "epochs").read(latest=False).to_pylist()
+    workers = [node.node_id for node in cluster.worker_nodes]
+    cluster.shutdown()
     return {"finished": outcome.finished, "removed": removed, "trials": trials(run),
-            "all_trial_rows": Table(run.tables, "trials").read(latest=False).num_rows,
             "epochs": [{key: row.get(key) for key in ("trial_id", "epoch", "node_id")}
                        for row in epochs],
-            "worker_nodes": [node.node_id for node in cluster.worker_nodes]}
+            "worker_nodes": workers}
 
 
 def _remove_after_first_epoch(cluster, node, run: RunDir, removed: dict[str, Any],

@@ -56,6 +56,14 @@ def test_a_loss_scaler_gives_the_same_update_as_plain_steps():
                 assert torch.allclose(value.float(), other[key].float(), atol=1e-6), (name, key)
 
 
+def test_spec_gpu_shares_are_fractions_of_one_gpu_or_whole_gpus():
+    base = {"name": "a", "dataset": {"name": "mnist5k"}, "family": "dcgan", "epochs": 1}
+    for gpu in (0, 0.25, 0.5, 1, 2):
+        assert parse_spec({**base, "resources": {"gpu": gpu}}).resources.gpu == gpu
+    with pytest.raises(SpecError, match="resources.gpu: above 1 must be a whole number"):
+        parse_spec({**base, "resources": {"gpu": 1.5}})
+
+
 def test_spec_amp_is_checked_and_off_by_default():
     base = {"name": "a", "dataset": {"name": "mnist5k"}, "family": "dcgan", "epochs": 1}
     assert parse_spec(base).amp == "off" and "amp" not in parse_spec(base).to_dict()
