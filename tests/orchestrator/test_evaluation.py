@@ -20,6 +20,7 @@ from orchestrator.evaluation import (
     EvalGenerator,
     EvalSettings,
     clopper_pearson,
+    latest_attempts,
     pivot_eval,
     plan_shards,
     value_rows,
@@ -99,6 +100,11 @@ def test_pivot_shows_each_shards_latest_attempt(tmp_path):
                   {"shard": "k", **key, "metric": "kid_std", "value": 0.1, "error": None}])
     pivot = pivot_eval(table.read()).to_pylist()
     assert pivot == [{"generator": "g", "fid": 3.0, "kid_mean": 1.0}]
+    assert latest_attempts(table.read()).column("metric").to_pylist() == [
+        "fid", "kid_mean", "kid_std"]
+    table.append([{"shard": "k", **key, "metric": "kid", "error": "worker died"}])
+    assert pivot_eval(table.read()).to_pylist() == [
+        {"generator": "g", "fid": 3.0, "failed": "kid"}]
 
 
 @pytest.mark.slow
