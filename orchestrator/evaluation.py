@@ -244,12 +244,23 @@ def clopper_pearson(share: float, n: int, level: float = 0.95) -> tuple[float, f
     return low, high
 
 
+def latest_attempts(data: pa.Table) -> pa.Table:
+    """The rows of each shard's latest attempt: its values if it finished, else its error
+    (an earlier attempt's rows have other keys, so the table's latest-per-key keeps them)."""
+    if data.num_rows == 0 or "shard" not in data.column_names:
+        return data
+    outcome = shard_outcomes(data)
+    errors = (data.column("error").to_pylist() if "error" in data.column_names
+              else [None] * data.num_rows)
+    keep = [(error is None) == (outcome.get(shard) is None)
+            for shard, error in zip(data.column("shard").to_pylist(), errors, strict=True)]
+    return data.filter(pa.array(keep))
+
+
 def pivot_eval(data: pa.Table) -> pa.Table:
     """Generators x value names (mean over seeds; spreads, counts and figures left out), the
     generators in first-seen order; failed shards show as ``error`` in a column of their own."""
-    outcome = shard_outcomes(data)
-    rows = [r for r in data.to_pylist()  # each shard's latest attempt only
-            if (r.get("error") is None) == (outcome.get(r.get("shard")) is None)]
+    rows = latest_attempts(data).to_pylist()
     hidden = ("_std", "_sem", "_n_test")
     metrics = list(dict.fromkeys(
         r["metric"] for r in rows if r.get("error") is None and r["metric"] != FIGURES

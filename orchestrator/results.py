@@ -13,6 +13,9 @@ SHOWN_TABLES = ("trials", "epochs", "eval")
 FORMATS = ("table", "csv", "json")
 # The columns a terminal shows first for the trials table; csv/json carry every column.
 _TRIAL_SUMMARY = ("trial_id", "status", "stopped_early", "epochs")
+_EVAL_COLUMNS = ("generator", "metric", "extractor", "seed", "value", "ci_low", "ci_high",
+                 "n_samples", "wall_s")
+_EVAL_HIDDEN = ("shard", "dataset_fingerprint")
 
 
 def load(name: str, table: str, runs_dir: str | None = None) -> pa.Table:
@@ -55,7 +58,10 @@ def show(name: str, *, table: str = "trials", sort: str | None = None, descendin
     elif table == "epochs":
         data = data.sort_by([("trial_id", "ascending"), ("epoch", "ascending")])
     elif table == "eval" and not pivot:
-        data = data.sort_by([("generator", "ascending"), ("metric", "ascending")])
+        from orchestrator.evaluation import latest_attempts
+
+        data = latest_attempts(data).sort_by([("generator", "ascending"),
+                                              ("metric", "ascending")])
     if top:
         data = data.slice(0, top)
     return render(data, fmt, _terminal_columns(data, table) if fmt == "table" else None)
@@ -64,7 +70,8 @@ def show(name: str, *, table: str = "trials", sort: str | None = None, descendin
 def _terminal_columns(data: pa.Table, table: str) -> list[str]:
     names = data.column_names
     if table == "eval":  # provenance columns stay in csv/json
-        return [c for c in names if c not in ("shard", "dataset_fingerprint")]
+        first = [c for c in _EVAL_COLUMNS if c in names]
+        return first + [c for c in names if c not in first and c not in _EVAL_HIDDEN]
     if table != "trials":
         return names
     numeric = {c for c in names if pa.types.is_integer(data.schema.field(c).type)
