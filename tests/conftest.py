@@ -41,7 +41,8 @@ def ray_address() -> str:
     from orchestrator.cluster import quiet
 
     quiet()
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
+    # address="local": a Ray of its own, never one another process left on this machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
              log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
