@@ -16,7 +16,6 @@ from orchestrator.display import clock
 from orchestrator.space import family_config
 from orchestrator.tables import Table
 from trainables.families import family_class
-from trainables.params import resolve_config
 
 # What Tune adds to every result that is bookkeeping rather than a measurement.
 _TUNE_FIELDS = {
@@ -122,7 +121,7 @@ class TableRecorder(tune.Callback):
         # Every knob of the trial's family, defaults included; a config the family rejects is
         # recorded as given (that trial errored).
         with contextlib.suppress(ValueError):
-            hyperparameters = resolve_config(family_class(family).all_params(), hyperparameters)
+            hyperparameters = family_class(family).resolve(hyperparameters)
         row.update({f"config/{k}": v for k, v in sorted(hyperparameters.items())})
         return row
 

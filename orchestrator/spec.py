@@ -21,6 +21,7 @@ from orchestrator.space import (
     IntRange,
     LogUniform,
     Uniform,
+    family_config,
     grid_points,
     to_yaml,
 )
@@ -179,6 +180,7 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
             if isinstance(dimension, Uniform | LogUniform):
                 raise SpecError(f"space.{key}", "grid search needs a list or an int range, "
                                 "not a continuous range")
+        check_grid_points(spec)
     if spec.resources.gpu > 1 and not spec.resources.gpu.is_integer():
         # Ray packs fractions of one GPU; a trial never spans part of a second one.
         raise SpecError("resources.gpu", f"above 1 must be a whole number, got "
@@ -187,6 +189,22 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
         raise SpecError("scheduler.grace_period",
                         f"{spec.scheduler.grace_period} exceeds epochs ({spec.epochs})")
     return spec
+
+
+def check_grid_points(spec: ExperimentSpec,
+                      image_shape: tuple[int, int, int] | None = None) -> None:
+    """Every point of a grid search must be a config its family accepts: the rules across
+    knobs (e.g. BEGAN's weights), and about the images when their shape is known."""
+    if spec.search.algorithm != "grid":
+        return
+    for point in grid_points(spec.space, spec.fixed, spec.family):
+        family, config = family_config(point)
+        try:
+            family_class(family).resolve(config, image_shape)
+        except ValueError as exc:
+            shown = ", ".join(f"{k}={point[k]}" for k in spec.space if k in point)
+            where = f"{family} grid point {shown}" if shown else family
+            raise SpecError("space" if shown else "fixed", f"{where}: {exc}") from None
 
 
 def _families(value: Any) -> tuple[str, ...]:
@@ -367,4 +385,4 @@ class _Strictest(Param):
         return next((r for r in (p.check(value) for p in self.params) if r), None)
 
 
-__all__ = ["ExperimentSpec", "load_spec", "parse_spec"]
+__all__ = ["ExperimentSpec", "check_grid_points", "load_spec", "parse_spec"]

@@ -18,7 +18,7 @@ from orchestrator.errors import UserError
 from orchestrator.measure import judge_of
 from orchestrator.runs import RunDir
 from orchestrator.space import DefineByRun, family_config, grid_points
-from orchestrator.spec import ExperimentSpec
+from orchestrator.spec import ExperimentSpec, check_grid_points
 from orchestrator.tables import Table
 from trainables.datasets import DatasetError, ImageData, load_dataset
 from trainables.trainable import TrialSettings, run_trial
@@ -35,11 +35,14 @@ class SweepOutcome:
 
 
 def prepare_dataset(spec: ExperimentSpec) -> tuple[ImageData, Judge]:
-    """Load the spec's dataset once and its LeNet judge (trained once per fingerprint)."""
+    """Load the spec's dataset once and its LeNet judge (trained once per fingerprint); grid
+    points the family refuses for these images (e.g. a colour weight on grey images) are
+    refused before the judge is trained."""
     try:
         data = load_dataset(spec.dataset)
     except DatasetError as exc:
         raise UserError(str(exc)) from None
+    check_grid_points(spec, data.shape)
     return data, judge_of(data)
 
 
@@ -47,8 +50,8 @@ def run_sweep(spec: ExperimentSpec, run: RunDir, *, address: str | None = None,
               restart: bool = False, say: Callable[[str], None] = print) -> SweepOutcome:
     """Run (or resume) the sweep of ``spec`` in ``run``; tables are complete when it returns."""
     probe(address)  # an unreachable cluster fails before the dataset and judge are prepared
-    resuming = _prepare_folder(spec, run, restart)
     data, judge = prepare_dataset(spec)
+    resuming = _prepare_folder(spec, run, restart)
     say(f"dataset {spec.dataset['name']}: {len(data.train_images)} train / "
         f"{len(data.test_images)} test images {data.shape}, fingerprint {data.fingerprint}; "
         f"LeNet judge test accuracy {judge.test_accuracy:.1%}")

@@ -6,7 +6,7 @@ trainable fills in defaults from them, so a knob is declared exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,7 @@ class Param:
     low: float | None = None  # inclusive bounds for int/float
     high: float | None = None
     choices: tuple[Any, ...] | None = None  # allowed values for str (and optionally int)
+    rule: Callable[[Any], str | None] | None = None  # a further check: the reason, or None
 
     def check(self, value: Any) -> str | None:
         """None when ``value`` is allowed, else a short reason naming the allowed values."""
@@ -34,7 +35,7 @@ class Param:
             return f"must be >= {self.low}, got {value!r}"
         if self.high is not None and value > self.high:
             return f"must be <= {self.high}, got {value!r}"
-        return None
+        return self.rule(value) if self.rule is not None else None
 
 
 def _is_kind(value: Any, kind: type) -> bool:

@@ -92,6 +92,37 @@ def test_bad_specs_name_their_key(fields, key, words):
     assert "\n" not in str(caught.value)
 
 
+BEGAN_GRID = {"family": "began", "search": {"algorithm": "grid"}}
+
+
+def test_began_betas_strings_give_the_reports_combinations_in_a_grid():
+    combos = ["1-0-0", "0-1-0", "0-0-1", "1-1-0", "1-1-1", "2-1-0"]
+    spec = spec_with(**BEGAN_GRID, space={"gamma": [0.5, 0.7], "betas": combos})
+    assert spec.num_trials == 12
+    assert spec.space["betas"] == Choice(tuple(combos))
+
+
+@pytest.mark.parametrize(("fields", "key", "words"), [
+    ({"space": {"beta_l1": [0.0, 1.0]}}, "space",
+     "began grid point beta_l1=0.0: beta_l1, beta_gmsm and beta_chrom are all 0"),
+    ({"space": {"betas": ["1-0-0", "0-0-0"]}}, "space", "grid point betas=0-0-0"),
+    ({"fixed": {"betas": "2-1-0", "beta_l1": 1.0}}, "fixed",
+     "began: betas '2-1-0' sets beta_l1 to 2, but beta_l1 is 1.0"),
+    ({"space": {"betas": ["1-1-0", "1-1"]}}, "space.betas", "l1-gmsm-chrom"),
+])
+def test_grid_points_a_family_refuses_are_spec_errors(fields, key, words):
+    with pytest.raises(SpecError) as caught:
+        spec_with(**BEGAN_GRID, **fields)
+    assert caught.value.key == key and words in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_points_are_only_enumerated_under_grid_search():
+    spec = spec_with(family="began", search={"algorithm": "random", "samples": 2},
+                     space={"beta_l1": [0.0, 1.0]})  # a trial drawing 0 fails on its own
+    assert spec.num_trials == 2
+
+
 def test_missing_required_key():
     with pytest.raises(SpecError, match="^epochs: required"):
         parse_spec({k: v for k, v in BASE.items() if k != "epochs"})
@@ -132,6 +163,19 @@ def test_cli_rejects_a_bad_spec_with_one_line_and_exit_2(tmp_path, command):
     assert lines == [f"error: {spec}: space.lr: empty range [0.01, 0.0001]"]
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_sweep_run_checks_grid_points_against_the_dataset_before_starting(tmp_path):
+    spec = write_spec(tmp_path / "grey.yaml", family="began", search={"algorithm": "grid"},
+                      space={"betas": ["1-0-0", "1-1-1"]})
+    load_spec(spec)  # the spec check reads no dataset, so it accepts this
+    result = run_cli("sweep", "run", str(spec), "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {spec}: space: began grid point betas=1-1-1: beta_chrom > 0 needs colour "
+        "(3-channel) images, these have 1: grey images carry no chrominance")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()  # nothing written, nothing started
 
 
 @pytest.mark.parametrize("args", [

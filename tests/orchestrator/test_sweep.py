@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from orchestrator.tables import Table
+from trainables.families import family_class
 
 from ..conftest import GANORCH, run_cli, write_spec
 
@@ -245,20 +247,41 @@ def test_restart_discards_the_earlier_run(tmp_path, ray_address):
         r["trial_id"] for r in rows)
 
 
-def test_one_sweep_over_several_families_with_prefixed_keys(tmp_path, ray_address):
-    spec = write_spec(tmp_path / "s.yaml", name="mixed", family=["dcgan", "wgan", "vae"],
+ALL_FAMILIES = ["dcgan", "cdcgan", "cgan", "acgan", "wgan", "began", "vae", "cvae"]
+
+
+def test_one_sweep_over_every_family_with_prefixed_keys(tmp_path, ray_address):
+    """One grid point per family, one tiny epoch each: every trial finishes and the epochs
+    table holds each family's own losses and metrics, finite."""
+    conv = [f for f in ALL_FAMILIES if f != "cgan"]  # the dense CGAN has no base_channels
+    spec = write_spec(tmp_path / "s.yaml", name="mixed", family=ALL_FAMILIES,
                       search={"algorithm": "grid"}, resources={"cpu": 1},
-                      space={"wgan.n_critic": [2], "vae.kl_weight": [0.5]},
-                      fixed={"base_channels": 8, "n_z": 16, "batch_size": 100,
-                             "fid_samples": 200})
+                      space={"wgan.n_critic": [2], "vae.kl_weight": [0.5],
+                             "began.betas": ["1-1-0"]},
+                      fixed={"n_z": 16, "batch_size": 100, "fid_samples": 200,
+                             "cgan.hidden_units": 64, "began.base_channels": 4,
+                             **{f"{f}.base_channels": 8 for f in conv if f != "began"}})
     result = sweep(spec, tmp_path / "runs", ray_address)
     assert result.returncode == 0, result.stderr
     tables = str(tmp_path / "runs" / "mixed" / "tables")
-    rows = {r["family"]: r for r in Table(tables, "trials").read().to_pylist()}
-    assert set(rows) == {"dcgan", "wgan", "vae"}
+    rows = {r["family"]: r for r in pq.read_table(f"{tables}/trials").to_pylist()}
+    assert sorted(rows) == sorted(ALL_FAMILIES)
     assert all(r["status"] == "TERMINATED" and r["best_fid"] > 0 for r in rows.values())
     assert rows["wgan"]["config/n_critic"] == 2 and rows["dcgan"]["config/n_critic"] is None
     assert rows["vae"]["config/kl_weight"] == 0.5 and rows["wgan"]["config/kl_weight"] is None
-    epochs = {r["trial_id"]: r for r in Table(tables, "epochs").read().to_pylist()}
-    assert epochs[rows["wgan"]["trial_id"]]["wasserstein"] is not None
+    # the trials table records the weights the betas string set, not the knobs' defaults
+    began = rows["began"]
+    assert (began["config/betas"], began["config/beta_l1"], began["config/beta_gmsm"],
+            began["config/beta_chrom"]) == ("1-1-0", 1.0, 1.0, 0.0)
+    epochs = {r["trial_id"]: r for r in pq.read_table(f"{tables}/epochs").to_pylist()}
+    for family, row in rows.items():
+        cls = family_class(family)
+        epoch = epochs[row["trial_id"]]
+        expected = set(cls.reported_metrics()) - {"chrom_real", "chrom_fake"}
+        for metric in expected:
+            assert isinstance(epoch[metric], float) and math.isfinite(epoch[metric]), \
+                (family, metric)
     assert epochs[rows["vae"]["trial_id"]]["kl"] > 0
+    assert 0 <= epochs[began["trial_id"]]["k_t"] <= 1
+    # grey digits have no chrominance: BEGAN reports it as NaN rather than a fake 0
+    assert math.isnan(epochs[began["trial_id"]]["chrom_real"])

@@ -2,6 +2,7 @@
 
 from trainables.families import (
     acgan,  # noqa: F401  (registers itself)
+    began,  # noqa: F401  (registers itself)
     cdcgan,  # noqa: F401  (registers itself)
     cgan,  # noqa: F401  (registers itself)
     dcgan,  # noqa: F401  (registers itself)

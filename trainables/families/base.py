@@ -113,7 +113,7 @@ class Family(ABC):
         num_classes: int,
         device: torch.device,
     ) -> None:
-        self.config = resolve_config(self.all_params(), config)
+        self.config = self.resolve(config, image_shape)
         self.image_shape = image_shape
         self.num_classes = num_classes
         self.device = device
@@ -162,6 +162,18 @@ class Family(ABC):
     @classmethod
     def all_params(cls) -> dict[str, Param]:
         return {**COMMON_PARAMS, **cls.params}
+
+    @classmethod
+    def resolve(
+        cls, config: Mapping[str, Any], image_shape: tuple[int, int, int] | None = None
+    ) -> dict[str, Any]:
+        """The defaults overlaid with ``config``, each knob checked; ValueError if refused.
+
+        Families with rules across knobs, or about the images (when ``image_shape`` is given),
+        extend this. The spec check runs it on every grid point, the sweep again with the
+        dataset's shape, and the trials table records its result as the trial's config.
+        """
+        return resolve_config(cls.all_params(), config)
 
     @property
     @abstractmethod

@@ -49,10 +49,12 @@ def activation(name: str, role: str, pieces: int = 2) -> tuple[nn.Module, int]:
     raise ValueError(f"unknown activation {name!r}")
 
 
-def doublings(size: int, layers: int) -> int:
-    """How many of ``layers - 1`` layers can halve ``size`` exactly, keeping the stem >= 3."""
+def doublings(size: int, layers: int, min_stem: int = 3) -> int:
+    """How many of ``layers - 1`` layers can halve ``size`` exactly, keeping the stem >=
+    ``min_stem``."""
     count = 0
-    while count < layers - 1 and size % 2 ** (count + 1) == 0 and size // 2 ** (count + 1) >= 3:
+    while (count < layers - 1 and size % 2 ** (count + 1) == 0
+           and size // 2 ** (count + 1) >= min_stem):
         count += 1
     return count
 
