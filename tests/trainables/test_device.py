@@ -36,10 +36,11 @@ def test_cuda_precision_dtypes_and_unknown_modes():
         amp_dtype(CPU, "fp8")
 
 
-def test_a_loss_scaler_gives_the_same_update_as_plain_steps():
+@pytest.mark.parametrize("family", ["dcgan", "began"])
+def test_a_loss_scaler_gives_the_same_update_as_plain_steps(family):
     """Scaling by a power of two and unscaling before the step changes no bit of the update."""
     config = {"base_channels": 8, "n_z": 16, "seed": 1}
-    plain, scaled = (family_class("dcgan")(config, (1, 28, 28), 10, CPU) for _ in range(2))
+    plain, scaled = (family_class(family)(config, (1, 28, 28), 10, CPU) for _ in range(2))
     scaled.loss_scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
     real = [torch.rand(8, 1, 28, 28) * 2 - 1]
     labels = [torch.zeros(8, dtype=torch.long)]
