@@ -14,8 +14,8 @@ samples and its accuracy on the real test split is the cell's result. Four strat
   (+1 on the test images), so the network can tell the two apart.
 
 When one side is empty, every strategy trains all its epochs on the other side, so the cells
-without generated images are the same all-real baseline under every strategy (``source`` with
-its constant +1 channel).
+without generated images train on the same real images under every strategy (``source``'s
+network still has its second, constant +1, channel).
 """
 
 from __future__ import annotations

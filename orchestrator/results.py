@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from orchestrator.augment_report import pivot_augment
 from orchestrator.display import render
 from orchestrator.errors import UserError
 from orchestrator.runs import RunDir
-from orchestrator.tables import Table
+from orchestrator.tables import TABLE_KEYS, Table
 
-SHOWN_TABLES = ("trials", "epochs")
+SHOWN_TABLES = ("trials", "epochs", "augment")
+# Tables with a matrix view (`--pivot`): table -> function from its rows to the matrix.
+PIVOTS = {"augment": pivot_augment}
 FORMATS = ("table", "csv", "json")
 # The columns a terminal shows first for the trials table; csv/json carry every column.
 _TRIAL_SUMMARY = ("trial_id", "status", "stopped_early", "epochs")
+_AUGMENT_SUMMARY = ("generator", "strategy", "n_real", "n_generated", "seed", "test_accuracy",
+                    "n_train", "n_generated_used", "label_source", "epochs", "wall_s", "error")
 
 
 def load(name: str, table: str, runs_dir: str | None = None) -> pa.Table:
@@ -26,10 +31,17 @@ def load(name: str, table: str, runs_dir: str | None = None) -> pa.Table:
 
 
 def show(name: str, *, table: str = "trials", sort: str | None = None, descending: bool = False,
-         top: int | None = None, fmt: str = "table", runs_dir: str | None = None) -> str:
+         top: int | None = None, fmt: str = "table", runs_dir: str | None = None,
+         pivot: bool = False) -> str:
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if pivot and table not in PIVOTS:
+        raise UserError(f"--pivot works with --table {' or '.join(PIVOTS)}, not {table!r}")
     data = load(name, table, runs_dir)
+    if pivot:
+        data = PIVOTS[table](data)
+        if data.num_rows == 0:
+            raise UserError(f"run {name!r} has no finished rows in its {table} table to pivot")
     if sort:
         column = sort if sort in data.column_names else f"best_{sort}"
         if column not in data.column_names:
@@ -39,6 +51,8 @@ def show(name: str, *, table: str = "trials", sort: str | None = None, descendin
         data = data.sort_by([(column, order)])  # nulls (failed trials) sort last
     elif table == "epochs":
         data = data.sort_by([("trial_id", "ascending"), ("epoch", "ascending")])
+    elif table == "augment" and not pivot:
+        data = data.sort_by([(key, "ascending") for key in TABLE_KEYS["augment"]])
     if top:
         data = data.slice(0, top)
     return render(data, fmt, _terminal_columns(data, table) if fmt == "table" else None)
@@ -46,6 +60,8 @@ def show(name: str, *, table: str = "trials", sort: str | None = None, descendin
 
 def _terminal_columns(data: pa.Table, table: str) -> list[str]:
     names = data.column_names
+    if table == "augment" and "shard" in names:  # the raw table; a pivot shows every column
+        return [c for c in _AUGMENT_SUMMARY if c in names]
     if table != "trials":
         return names
     numeric = {c for c in names if pa.types.is_integer(data.schema.field(c).type)
