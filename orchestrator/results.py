@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from orchestrator.augment_report import pivot_augment
 from orchestrator.display import render
 from orchestrator.errors import UserError
 from orchestrator.runs import RunDir
-from orchestrator.tables import Table
+from orchestrator.tables import TABLE_KEYS, Table
 
-SHOWN_TABLES = ("trials", "epochs", "eval")
+SHOWN_TABLES = ("trials", "epochs", "eval", "augment")
 FORMATS = ("table", "csv", "json")
 # The columns a terminal shows first for the trials table; csv/json carry every column.
 _TRIAL_SUMMARY = ("trial_id", "status", "stopped_early", "epochs")
 _EVAL_COLUMNS = ("generator", "metric", "extractor", "seed", "value", "ci_low", "ci_high",
                  "n_samples", "wall_s")
 _EVAL_HIDDEN = ("shard", "dataset_fingerprint")
+_AUGMENT_SUMMARY = ("generator", "strategy", "n_real", "n_generated", "seed", "test_accuracy",
+                    "n_train", "n_generated_used", "label_source", "epochs", "wall_s", "error")
 
 
 def load(name: str, table: str, runs_dir: str | None = None) -> pa.Table:
@@ -35,7 +38,7 @@ def _pivot_eval(data: pa.Table) -> pa.Table:
 
 
 # Table name -> its one-row-per-subject view for ``--pivot``.
-PIVOTS = {"eval": _pivot_eval}
+PIVOTS = {"eval": _pivot_eval, "augment": pivot_augment}
 
 
 def show(name: str, *, table: str = "trials", sort: str | None = None, descending: bool = False,
@@ -44,10 +47,12 @@ def show(name: str, *, table: str = "trials", sort: str | None = None, descendin
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if pivot and table not in PIVOTS:
-        raise UserError(f"--pivot: only for the {', '.join(PIVOTS)} table(s), not {table!r}")
+        raise UserError(f"--pivot works with --table {' or '.join(PIVOTS)}, not {table!r}")
     data = load(name, table, runs_dir)
     if pivot:
         data = PIVOTS[table](data)
+        if data.num_rows == 0:
+            raise UserError(f"run {name!r} has no finished rows in its {table} table to pivot")
     if sort:
         column = sort if sort in data.column_names else f"best_{sort}"
         if column not in data.column_names:
@@ -62,6 +67,8 @@ def show(name: str, *, table: str = "trials", sort: str | None = None, descendin
 
         data = latest_attempts(data).sort_by([("generator", "ascending"),
                                               ("metric", "ascending")])
+    elif table == "augment" and not pivot:
+        data = data.sort_by([(key, "ascending") for key in TABLE_KEYS["augment"]])
     if top:
         data = data.slice(0, top)
     return render(data, fmt, _terminal_columns(data, table) if fmt == "table" else None)
@@ -72,6 +79,8 @@ def _terminal_columns(data: pa.Table, table: str) -> list[str]:
     if table == "eval":  # provenance columns stay in csv/json
         first = [c for c in _EVAL_COLUMNS if c in names]
         return first + [c for c in names if c not in first and c not in _EVAL_HIDDEN]
+    if table == "augment" and "shard" in names:  # the raw table; a pivot shows every column
+        return [c for c in _AUGMENT_SUMMARY if c in names]
     if table != "trials":
         return names
     numeric = {c for c in names if pa.types.is_integer(data.schema.field(c).type)

@@ -108,19 +108,21 @@ def run_shards(
     cpus_per_actor: float = 1.0,
     gpus_per_actor: float | None = None,
     force: bool = False,
+    noun: str = "shards",
 ) -> ShardReport:
     """Run every shard not already finished in ``table`` on a pool of Ray actors.
 
     Ray must already be connected. Each finished shard's rows (with ``shard`` and the shard's
     key columns added, and ``wall_s`` when the job did not set it) are appended to ``table`` as
     one fragment. ``force`` runs every shard again (the new rows supersede the old ones).
+    ``noun`` names the shards in the progress line (``cells`` for an augmentation grid).
     """
     started = time.monotonic()
     shards = list(shards)
     skip = set() if force else finished_shards(table)
     todo = deque((shard, 0) for shard in shards if shard.id not in skip)
     report = ShardReport(total=len(shards), skipped=len(shards) - len(todo))
-    progress = ShardProgress(name, report)
+    progress = ShardProgress(name, report, noun)
     if not todo:
         progress.show(final=True)
         return report
@@ -205,8 +207,8 @@ class ShardProgress:
     Rewritten in place on a terminal; on a pipe, a line whenever the counts change.
     """
 
-    def __init__(self, name: str, report: ShardReport) -> None:
-        self.name, self.report = name, report
+    def __init__(self, name: str, report: ShardReport, noun: str = "shards") -> None:
+        self.name, self.report, self.noun = name, report, noun
         self._started = time.monotonic()
         self._last_text = ""
         self._last_print = 0.0
@@ -217,7 +219,7 @@ class ShardProgress:
             return
         r = self.report
         finished = r.skipped + r.done + len(r.failures)
-        text = (f"[{self.name}] shards {finished}/{r.total} · failed {len(r.failures)}"
+        text = (f"[{self.name}] {self.noun} {finished}/{r.total} · failed {len(r.failures)}"
                 + (f" · skipped {r.skipped} (already done)" if r.skipped else "")
                 + (f" · worker restarts {r.worker_deaths}" if r.worker_deaths else ""))
         elapsed = now - self._started

@@ -102,6 +102,19 @@ class ExperimentSpec:
 
 def load_spec(path: str | Path, **overrides: Any) -> ExperimentSpec:
     """Read and validate a spec file; ``overrides`` (name, samples) replace spec values."""
+    raw = read_spec_file(path)
+    if overrides.get("name"):
+        raw["name"] = overrides["name"]
+    if overrides.get("samples"):
+        raw.setdefault("search", {})
+        if not isinstance(raw["search"], dict):
+            raise SpecError("search", f"expected a mapping, got {raw['search']!r}")
+        raw["search"]["samples"] = overrides["samples"]
+    return parse_spec(raw)
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """The mapping a YAML spec file holds; SpecError when it is unreadable or not a mapping."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -115,14 +128,7 @@ def load_spec(path: str | Path, **overrides: Any) -> ExperimentSpec:
         raise SpecError("", f"{path} is not valid YAML{line}") from None
     if not isinstance(raw, dict):
         raise SpecError("", f"{path} must hold a mapping of spec keys")
-    if overrides.get("name"):
-        raw["name"] = overrides["name"]
-    if overrides.get("samples"):
-        raw.setdefault("search", {})
-        if not isinstance(raw["search"], dict):
-            raise SpecError("search", f"expected a mapping, got {raw['search']!r}")
-        raw["search"]["samples"] = overrides["samples"]
-    return parse_spec(raw)
+    return raw
 
 
 def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:

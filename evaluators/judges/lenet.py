@@ -6,6 +6,7 @@ Input convention for every judge: float images in [0, 1], shape (N, C, H, W).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,20 +91,50 @@ def train_lenet(
     seed: int = 0,
 ) -> LeNet:
     """Train a LeNet with Adam and cross-entropy on uint8 images (N, C, H, W); deterministic."""
+    _, channels, height, _ = images.shape
+    phase = TrainingPhase(to_unit_float(images), torch.tensor(labels, dtype=torch.long), epochs)
+    return train_lenet_phases([phase], channels, num_classes, height, batch_size=batch_size,
+                              lr=lr, seed=seed)
+
+
+@dataclass(frozen=True)
+class TrainingPhase:
+    """``epochs`` passes over float inputs (N, C, H, W) and their class labels."""
+
+    inputs: torch.Tensor
+    labels: torch.Tensor
+    epochs: int
+
+
+def train_lenet_phases(
+    phases: Sequence[TrainingPhase],
+    in_channels: int,
+    num_classes: int,
+    image_size: int,
+    *,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> LeNet:
+    """A fresh LeNet trained through ``phases`` in order with one Adam optimiser (state kept
+    across phases) and cross-entropy; each epoch visits its phase's inputs in a new seeded
+    order, in batches of ``batch_size`` (the last one may be smaller). Deterministic for a seed
+    on the CPU."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    _, channels, height, _ = images.shape
-    model = LeNet(channels, num_classes, height)
+    model = LeNet(in_channels, num_classes, image_size).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    x, y = to_unit_float(images), torch.tensor(labels, dtype=torch.long)
     model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), batch_size):
-            batch = order[start : start + batch_size]
-            optimiser.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x[batch]), y[batch]).backward()
-            optimiser.step()
+    for phase in phases:
+        x, y = phase.inputs.to(device), phase.labels.to(device)
+        for _ in range(phase.epochs):
+            order = torch.randperm(len(x), generator=generator).to(device)
+            for start in range(0, len(x), batch_size):
+                batch = order[start : start + batch_size]
+                optimiser.zero_grad(set_to_none=True)
+                F.cross_entropy(model(x[batch]), y[batch]).backward()
+                optimiser.step()
     return model.eval()
 
 

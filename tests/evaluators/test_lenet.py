@@ -13,10 +13,13 @@ from evaluators.judges.lenet import (
     FEATURE_DIM,
     Judge,
     LeNet,
+    TrainingPhase,
     judge_features,
     judge_predictions,
     load_or_train_judge,
+    to_unit_float,
     train_lenet,
+    train_lenet_phases,
 )
 from trainables.datasets import ImageData, load_dataset
 
@@ -116,6 +119,18 @@ def test_train_lenet_is_deterministic_for_a_seed(mnist):
     c = train_lenet(images, labels, 10, epochs=1, seed=4)
     assert same_state(a.state_dict(), b.state_dict())
     assert not same_state(a.state_dict(), c.state_dict())
+
+
+def test_phases_continue_one_optimiser_and_one_batch_order(mnist):
+    images, labels = small_split(mnist, 300)
+    x, y = to_unit_float(images), torch.tensor(labels)
+    whole = train_lenet(images, labels, 10, epochs=2, seed=1)
+    halves = train_lenet_phases([TrainingPhase(x, y, 1), TrainingPhase(x, y, 1)], 1, 10, 28,
+                                seed=1)
+    assert same_state(whole.state_dict(), halves.state_dict())
+    other = train_lenet_phases([TrainingPhase(x[:150], y[:150], 1), TrainingPhase(x, y, 1)],
+                               1, 10, 28, seed=1)
+    assert not same_state(whole.state_dict(), other.state_dict())
 
 
 def test_built_judge_predicts_like_the_original_model(mnist):

@@ -1,0 +1,279 @@
+"""`ganorch grid augment`: does a generator's output help a classifier? The report's grid.
+
+Every cell (strategy, real size, generated size, seed) trains a LeNet from scratch on a subset of
+the real training split plus a prefix of the generator's samples (see
+:mod:`evaluators.augmentation`) and scores it on the real test split. Cells are shards of
+:func:`orchestrator.shards.run_shards`: they run on a pool of Ray actors, each finished cell is
+one fragment of ``tables/augment`` and a rerun skips finished cells. The (0 real, 0 generated)
+cell is left out.
+
+Data per seed ``s``: the real subset of size n is the first n of a permutation of the training
+split seeded by ``s`` (so smaller subsets are nested in larger ones), and the generated subset
+the first n of a sample pool drawn once per (generator, seed) in the driver and shared through
+the object store. The pool is drawn in blocks of :data:`POOL_BLOCK` images, block ``b`` from
+latent seed ``s * 2**20 + b``, so its first n images do not depend on the grid's largest size.
+Labels of generated images are a conditional generator's conditioning labels, or the LeNet
+judge's predictions for an unconditional one (the ``label_source`` column says which).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from orchestrator.augment_spec import AugmentSpec
+from orchestrator.errors import UserError
+from orchestrator.generators import TrialGenerator, resolve_generator
+from orchestrator.runs import RunDir
+from orchestrator.shards import ERROR_COLUMN, SHARD_COLUMN, Shard, ShardReport, finished_shards
+from orchestrator.tables import Table
+
+POOL_BLOCK = 1000
+TABLE = "augment"
+# Columns that must agree between a finished cell and a rerun for the cell to be reused.
+SETTING_COLUMNS = ("epochs", "batch_size", "lr", "dataset", "checkpoint")
+
+
+@dataclass(frozen=True)
+class Cell:
+    strategy: str
+    n_real: int
+    n_generated: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class SamplePool:
+    """Generated images (N, C, H, W) uint8, their labels and the judge's predicted labels."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    judge_labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    """What every cell of one grid shares, written into each row."""
+
+    generator: str
+    checkpoint: str
+    label_source: str  # "condition" (a conditional generator's labels) or "judge"
+    epochs: int
+    batch_size: int
+    lr: float
+    dataset: str  # the dataset's fingerprint
+
+    def row(self) -> dict[str, Any]:
+        return {"label_source": self.label_source, "epochs": self.epochs,
+                "batch_size": self.batch_size, "lr": self.lr, "dataset": self.dataset,
+                "checkpoint": self.checkpoint}
+
+
+@dataclass
+class AugmentOutcome:
+    run: RunDir
+    generator: TrialGenerator
+    report: ShardReport
+    rows: list[dict[str, Any]]  # the grid's finished cells
+    figures: list[Path] = field(default_factory=list)
+
+    def baseline(self) -> float | None:
+        """Mean test accuracy over seeds with the whole real subset and no generated images."""
+        if not self.rows:
+            return None
+        largest = max(r["n_real"] for r in self.rows)
+        values = [r["test_accuracy"] for r in self.rows
+                  if r["n_real"] == largest and r["n_generated"] == 0]
+        return float(np.mean(values)) if values else None
+
+
+def plan_cells(spec: AugmentSpec, n_train: int) -> list[Cell]:
+    """Every cell but (0, 0), largest training sets first (the pool finishes evenly)."""
+    real, generated = spec.sizes("real", n_train), spec.sizes("generated", n_train)
+    cells = [Cell(strategy, r, g, seed) for strategy in spec.strategies
+             for seed in range(spec.seeds) for r in real for g in generated if r or g]
+    return sorted(cells, key=lambda c: -(c.n_real + c.n_generated))
+
+
+def cell_shard(generator: str, cell: Cell) -> Shard:
+    key = {"generator": generator, "strategy": cell.strategy, "n_real": cell.n_real,
+           "n_generated": cell.n_generated, "seed": cell.seed}
+    shard_id = f"{generator}/{cell.strategy}/r{cell.n_real}/g{cell.n_generated}/s{cell.seed}"
+    return Shard(id=shard_id, key=key, task=cell)
+
+
+def draw_pool(model: Any, judge_net: Any, n: int, seed: int) -> SamplePool:
+    """``n`` samples of ``model`` for ``seed`` in :data:`POOL_BLOCK` blocks, labelled by their
+    conditioning labels (or the judge's predictions for an unconditional model)."""
+    from evaluators.judges.lenet import judge_predictions
+    from trainables.checkpoints import draw_samples
+
+    images, labels = [], []
+    for block in range(-(-n // POOL_BLOCK)):
+        block_images, block_labels = draw_samples(model, POOL_BLOCK, (seed << 20) + block)
+        images.append(block_images)
+        labels.append(block_labels)
+    pool_images = np.concatenate(images)[:n]
+    judge_labels = judge_predictions(judge_net, pool_images).argmax(axis=1)
+    pool_labels = judge_labels if labels[0] is None else np.concatenate(labels)[:n]
+    return SamplePool(pool_images, pool_labels.astype(np.int64), judge_labels.astype(np.int64))
+
+
+class RetrainJob:
+    """The work of one actor: cells of one grid, on the data the driver shared."""
+
+    def __init__(self, data: Any, pools: dict[int, SamplePool], settings: RetrainSettings,
+                 threads: int = 1) -> None:
+        import torch
+
+        from trainables.device import select_device
+
+        torch.set_num_threads(threads)
+        self.device = select_device(1.0)  # CUDA only where Ray gave this actor a GPU
+        self.data, self.pools, self.settings = data, pools, settings
+
+    def run(self, cell: Cell) -> list[dict[str, Any]]:
+        from evaluators.augmentation import Labelled, retrain
+
+        data, settings = self.data, self.settings
+        order = np.random.default_rng(cell.seed).permutation(len(data.train_images))
+        chosen = np.sort(order[: cell.n_real])
+        real = Labelled(data.train_images[chosen], data.train_labels[chosen])
+        pool = self.pools.get(cell.seed)
+        n = cell.n_generated
+        if n and (pool is None or len(pool.images) < n):
+            raise RuntimeError(f"no pool of {n} generated images for seed {cell.seed}")
+        generated = (Labelled(pool.images[:n], pool.labels[:n]) if n else
+                     Labelled(data.train_images[:0], data.train_labels[:0]))
+        result = retrain(cell.strategy, real, generated,
+                         Labelled(data.test_images, data.test_labels), data.num_classes,
+                         epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
+                         seed=cell.seed, judge_labels=pool.judge_labels[:n] if n else
+                         generated.labels, device=self.device)
+        return [{"test_accuracy": result.test_accuracy, "n_train": result.n_train,
+                 "n_generated_used": result.n_generated_used, "in_channels": result.in_channels,
+                 **settings.row()}]
+
+
+def run_augment(spec: AugmentSpec, runs_dir: str | None, *, actors: int | None = None,
+                address: str | None = None, force: bool = False,
+                say: Callable[[str], None] = print) -> AugmentOutcome:
+    """Run (or finish) the grid of ``spec``; the table is complete when it returns."""
+    from orchestrator.augment_report import figure_prefix, write_figures
+    from orchestrator.cluster import connect
+    from orchestrator.measure import judge_of
+    from orchestrator.shards import run_shards
+    from trainables.datasets import DatasetError, load_dataset
+
+    run = RunDir.of(runs_dir, spec.run)
+    by_path = Path(spec.generator).exists()
+    generator = resolve_generator(run if by_path else run.existing(), spec.generator)
+    try:
+        data = load_dataset(_dataset_of(run, spec))
+    except DatasetError as exc:
+        raise UserError(str(exc)) from None
+    cells = plan_cells(spec, len(data.train_images))
+    shards = [cell_shard(generator.label, cell) for cell in cells]
+    table = Table(run.tables, TABLE)
+    model = _load(generator, data)
+    settings = RetrainSettings(generator.label, generator.checkpoint,
+                               "condition" if model.conditional else "judge", spec.epochs,
+                               spec.batch_size, spec.lr, data.fingerprint)
+    if not force:
+        _check_settings(table, shards, settings, run.name)
+    done = set() if force else finished_shards(table)
+    todo = [s.task for s in shards if s.id not in done]
+    say(f"grid {run.name!r} / {generator.label}: {len(cells)} cells "
+        f"({', '.join(spec.strategies)}; {len({c.n_real for c in cells})} real x "
+        f"{len({c.n_generated for c in cells})} generated sizes; {_count(spec.seeds, 'seed')}; "
+        f"{_count(spec.epochs, 'epoch')}), {len(cells) - len(todo)} already done")
+
+    pools: dict[int, SamplePool] = {}
+    needed = {seed: max(c.n_generated for c in todo if c.seed == seed)
+              for seed in {c.seed for c in todo}}
+    if any(needed.values()):
+        judge = judge_of(data)
+        judge_net = judge.build()
+        for seed, n in sorted(needed.items()):
+            if n:
+                pools[seed] = draw_pool(model, judge_net, n, seed)
+        agree = np.mean([np.mean(p.labels == p.judge_labels) for p in pools.values()])
+        say(f"drew {sum(len(p.images) for p in pools.values())} generated images "
+            f"({len(pools)} seeds); the judge agrees with their labels on {agree:.1%}")
+    connect(address)
+    report = run_shards(f"{run.name}/augment", shards, RetrainJob,
+                        {"data": data, "pools": pools, "settings": settings}, table,
+                        actors=actors, force=force, noun="cells")
+    rows = grid_rows(table, shards)
+    outcome = AugmentOutcome(run, generator, report, rows)
+    figures = run.artifacts / "augment"
+    outcome.figures = sorted(figures.glob(f"{figure_prefix(generator.label)}-*.png"))
+    if rows and (report.done or not outcome.figures):  # a rerun with nothing new keeps them
+        outcome.figures = write_figures(rows, figures, run.tb / "augment", generator.label)
+    return outcome
+
+
+def grid_rows(table: Table, shards: list[Shard]) -> list[dict[str, Any]]:
+    """The finished rows (no error) of ``shards`` in ``table``."""
+    ids = {s.id for s in shards}
+    data = table.read()
+    if data.num_rows == 0:
+        return []
+    return [r for r in data.to_pylist()
+            if r.get(SHARD_COLUMN) in ids and r.get(ERROR_COLUMN) is None]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _dataset_of(run: RunDir, spec: AugmentSpec) -> dict[str, Any]:
+    """The run's dataset (its spec.yaml), or the one the grid names for a run without one."""
+    from_run = None
+    if run.spec_file.is_file():
+        from_run = (yaml.safe_load(run.spec_file.read_text()) or {}).get("dataset")
+    if spec.dataset and from_run and spec.dataset != from_run:
+        raise UserError(f"--dataset {spec.dataset} differs from run {run.name!r}'s dataset "
+                        f"{from_run}; leave it out to use the run's")
+    dataset = spec.dataset or from_run
+    if not dataset:
+        raise UserError(f"run {run.name!r} has no spec.yaml naming its dataset; name it with "
+                        "--dataset (e.g. --dataset mnist5k)")
+    return dataset
+
+
+def _load(generator: TrialGenerator, data: Any) -> Any:
+    """The generator's model, checked against the dataset it will augment."""
+    from trainables.checkpoints import load_generator
+
+    try:
+        model = load_generator(generator.checkpoint)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(f"generator {generator.label}: {exc}") from None
+    if tuple(model.image_shape) != data.shape or model.num_classes != data.num_classes:
+        raise UserError(f"generator {generator.label} makes {tuple(model.image_shape)} images of "
+                        f"{model.num_classes} classes; dataset {data.name} has {data.shape} "
+                        f"images of {data.num_classes} classes")
+    return model
+
+
+def _check_settings(table: Table, shards: list[Shard], settings: RetrainSettings,
+                    run_name: str) -> None:
+    """Refuse to mix cells trained with other settings into this grid."""
+    ids = {s.id for s in shards}
+    expected = settings.row()
+    for row in table.read().to_pylist():
+        if row.get(SHARD_COLUMN) not in ids or row.get(ERROR_COLUMN) is not None:
+            continue
+        for column in SETTING_COLUMNS:
+            if row.get(column) != expected[column]:
+                raise UserError(
+                    f"run {run_name!r} holds cell {row[SHARD_COLUMN]} with {column} "
+                    f"{row.get(column)!r}, this grid asks for "
+                    f"{expected[column]!r}; rerun with the same settings or pass --force to "
+                    "retrain every cell")

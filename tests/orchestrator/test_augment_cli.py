@@ -1,0 +1,165 @@
+"""`ganorch grid augment` end to end through the installed console script on a real local Ray."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from orchestrator.augment import draw_pool
+from orchestrator.measure import judge_of
+from orchestrator.tables import Table
+from trainables.checkpoints import load_generator
+from trainables.datasets import load_dataset
+
+from ..conftest import GANORCH, run_cli
+from .test_augment import save_generator
+
+pytestmark = pytest.mark.slow
+
+STRATEGIES = ("mix", "filter", "finetune", "source")
+GRID = ("--dataset", "mnist5k", "--real", "10,50", "--generated", "0,10", "--seeds", "1",
+        "--epochs", "2", "--actors", "2")
+
+
+def grid(runs: Path, address: str, *args: str) -> subprocess.CompletedProcess:
+    result = run_cli("grid", "augment", *args, "--runs-dir", str(runs), "--address", address)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def _shard_workers_of_this_session() -> list[int]:
+    """Pids of ``ray::ShardWorker`` processes descended from this test process's Ray."""
+    table = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    parent, title = {}, {}
+    for line in table:
+        pid, ppid, *args = line.split(None, 2)
+        parent[int(pid)], title[int(pid)] = int(ppid), args[0] if args else ""
+
+    def ours(pid: int) -> bool:
+        while pid > 1:
+            if pid == os.getpid():
+                return True
+            pid = parent.get(pid, 1)
+        return False
+
+    return [p for p, t in title.items() if t.startswith("ray::ShardWorker") and ours(p)]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, ray_address):
+    """One 2x2 grid of every strategy (an untrained conditional generator, 2 epochs) through
+    the CLI, with one of its two actors killed (SIGKILL) once the first cell is in the table."""
+    tmp = tmp_path_factory.mktemp("augment")
+    generator = save_generator(tmp / "ck")
+    runs = tmp / "runs"
+    args = ("aug", "--generator", str(generator), *GRID)
+    driver = subprocess.Popen(
+        [str(GANORCH), "grid", "augment", *args, "--runs-dir", str(runs),
+         "--address", ray_address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL)
+    table = Table(str(runs / "aug" / "tables"), "augment")
+    deadline = time.monotonic() + 180
+    while not table.fragments() and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = _shard_workers_of_this_session()
+    assert workers, "no ShardWorker running mid-grid"
+    os.kill(workers[0], signal.SIGKILL)
+    _, stderr = driver.communicate(timeout=300)
+    assert driver.returncode == 0 and "Traceback" not in stderr, stderr
+    return runs / "aug", generator, args, stderr
+
+
+def test_every_cell_of_every_strategy_once_despite_the_killed_actor(finished):
+    run, _, _, stderr = finished
+    assert "worker restarts 1" in stderr  # the kill landed while the grid ran
+    rows = pq.read_table(run / "tables" / "augment").to_pylist()  # plain pyarrow, every row
+    cells = Counter((r["strategy"], r["n_real"], r["n_generated"], r["seed"]) for r in rows)
+    assert cells == {(s, r, g, 0): 1 for s in STRATEGIES for r in (400, 2000) for g in (0, 400)}
+    assert len(Table(str(run / "tables"), "augment").read(latest=False)) == 16
+    for row in rows:
+        assert row["error"] is None and 0 <= row["test_accuracy"] <= 1, row
+        assert (row["generator"], row["label_source"], row["epochs"]) == ("ck", "condition", 2)
+        assert row["in_channels"] == (2 if row["strategy"] == "source" else 1)
+        assert row["wall_s"] > 0
+        if row["strategy"] != "filter":
+            assert row["n_train"] == row["n_real"] + row["n_generated"]
+    assert "[aug/augment] cells 16/16" in stderr  # the progress line
+    assert "16 trained now, 0 already done, 0 failed" in stderr
+
+
+def test_filter_kept_exactly_the_samples_the_judge_labels_as_conditioned(finished):
+    run, generator, _, _ = finished
+    # The untrained generator's labels are mostly wrong; redraw its pool to count the right ones.
+    pool = draw_pool(load_generator(generator), judge_of(load_dataset({"name": "mnist5k"}))
+                     .build(), 400, seed=0)
+    agreeing = int((pool.judge_labels == pool.labels).sum())
+    assert 0 < agreeing < 400
+    rows = pq.read_table(run / "tables" / "augment").to_pylist()
+    for row in rows:
+        if row["strategy"] == "filter" and row["n_generated"] == 400:
+            assert row["n_generated_used"] == agreeing
+            assert row["n_train"] == row["n_real"] + agreeing
+
+
+def test_figures_tensorboard_and_pivot(finished):
+    run, _, _, _ = finished
+    figures = sorted((run / "artifacts" / "augment").glob("*.png"))
+    assert [f.name for f in figures] == sorted(f"ck-{s}-{kind}.png" for s in STRATEGIES
+                                               for kind in ("contour", "by-generated",
+                                                            "by-real"))
+    assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
+    events = EventAccumulator(str(run / "tb" / "augment" / "ck"), size_guidance={"images": 0})
+    events.Reload()
+    assert "augment/mix/contour" in events.Tags()["images"]
+    assert len(events.Tags()["images"]) == 12
+    shown = run_cli("results", "show", "aug", "--table", "augment", "--pivot", "--format", "csv",
+                    "--runs-dir", str(run.parent))
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == "generator,strategy,n_real,gen=0,gen=400,seeds"
+    assert sorted(line.split(",")[1] for line in lines[1:]) == sorted(STRATEGIES * 2)
+
+
+def test_rerun_from_a_spec_file_is_a_no_op(finished, ray_address, tmp_path):
+    run, generator, _, _ = finished
+    before = Table(str(run / "tables"), "augment").fragments()
+    spec = tmp_path / "grid.yaml"
+    spec.write_text(yaml.safe_dump({
+        "run": "aug", "generator": str(generator), "dataset": {"name": "mnist5k"},
+        "real": [10, 50], "generated": [0, 10], "seeds": 1, "epochs": 2}))
+    result = grid(run.parent, ray_address, "--spec", str(spec), "--actors", "2")
+    assert result.returncode == 0, result.stderr
+    assert "0 trained now, 16 already done" in result.stderr
+    assert Table(str(run / "tables"), "augment").fragments() == before
+
+
+def test_rerun_with_other_settings_is_refused(finished, ray_address):
+    run, _, args, _ = finished
+    result = grid(run.parent, ray_address, *args, "--epochs", "3")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert "with epochs 2, this grid asks for 3" in result.stderr and "--force" in result.stderr
+
+
+def test_bad_options_are_one_line_errors(tmp_path, ray_address):
+    generator = save_generator(tmp_path / "ck")
+    for extra, message in [(("--strategies", "mix,blend", "--dataset", "mnist5k"),
+                            "error: --strategies: unknown strategy 'blend'"),
+                           ((), "has no spec.yaml naming its dataset; name it with --dataset")]:
+        result = grid(tmp_path / "runs", ray_address, "r", "--generator", str(generator), *extra)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert message in result.stderr
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("run: r\ngenerator: best\ncolour: red\n")
+    result = grid(tmp_path / "runs", ray_address, "--spec", str(spec))
+    assert result.returncode == 2 and f"error: {spec}: colour: unknown key" in result.stderr
