@@ -44,8 +44,21 @@ def fractional_gpus(runs: Path) -> dict[str, Any]:
     ray.init(address="local", num_cpus=8, num_gpus=2, **RAY_OPTIONS)
     run = RunDir.of(str(runs), "gpus")
     spec = tiny_spec("gpus", samples=5, epochs=1, resources={"cpu": 1, "gpu": 0.5})
+    # Ray's own accounting, polled while the sweep runs: a trial holds its GPU share from the
+    # moment it is placed until it ends, so four placed at once leave no GPU free.
+    free: list[float] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.05):
+            free.append(ray.available_resources().get("GPU", 0.0))
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
     outcome = run_sweep(spec, run, say=lambda _: None)
-    return {"finished": outcome.finished, "trials": trials(run)}
+    done.set()
+    watcher.join()
+    return {"finished": outcome.finished, "trials": trials(run), "fewest_free_gpus": min(free)}
 
 
 def multi_node(runs: Path) -> dict[str, Any]:

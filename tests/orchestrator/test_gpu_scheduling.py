@@ -29,6 +29,8 @@ def test_four_half_gpu_trials_share_two_gpus_at_once(tmp_path):
     outcome, progress = run_scenario("fractional_gpus", tmp_path)
     assert outcome["finished"] == 5
     assert {t["gpus"] for t in outcome["trials"]} == {0.5}  # what Ray assigned each trial
+    # Two GPUs held four half-GPU trials at once (none left free) and never a fifth (CPUs were
+    # not the limit).
+    assert outcome["fewest_free_gpus"] == 0.0
     running = [int(n) for n in re.findall(r"running (\d+)", progress)]
-    # Two GPUs hold four half-GPU trials at once and never a fifth (CPUs were not the limit).
-    assert max(running) == 4, progress
+    assert 0 < max(running) <= 4, progress
