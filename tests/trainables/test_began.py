@@ -222,6 +222,28 @@ def test_learning_rate_halves_every_lr_decay_every_steps_down_to_the_floor():
     assert high_floor.current_lr() == 1e-4
 
 
+def test_gradients_are_those_of_d_loss_for_the_autoencoder_and_g_loss_for_the_generator():
+    """Reference gradients by autograd on the two losses, from the same weights, latents and
+    k_t, against what the step leaves in .grad."""
+    model = began(COLOUR, betas="1-1-1")
+    model.k = 0.3
+    real = batch(shape=COLOUR)
+    rng = torch.Generator()
+    rng.set_state(model.rng.get_state())
+    d_params, g_params = list(model.discriminator.parameters()), list(model.generator.parameters())
+
+    def loss(v: torch.Tensor) -> torch.Tensor:
+        return mixed_distance((v + 1) / 2, (model.discriminator(v) + 1) / 2,
+                              {"l1": 1.0, "gmsm": 1.0, "chrom": 1.0})
+
+    fake = model.generator(model.latent(len(real), rng))
+    d_expected = torch.autograd.grad(loss(real) - 0.3 * loss(fake), d_params)
+    g_expected = torch.autograd.grad(loss(fake), g_params)
+    step(model, real)
+    for p, expected in zip(d_params + g_params, d_expected + g_expected, strict=True):
+        torch.testing.assert_close(p.grad, expected, rtol=1e-4, atol=1e-7)
+
+
 def test_autoencoder_step_ignores_the_generator_while_k_is_zero():
     """With k = 0 the discriminator's loss is L(x) alone, so G's weights do not reach it: two
     models that differ only in G's weights take the same autoencoder step."""

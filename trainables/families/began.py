@@ -16,9 +16,10 @@ Architecture (report 001, "Model architecture"; no batch-norm anywhere):
 
 Objective (report's Eq. 2), with L(v) = d(v, D(v)) averaged over the batch:
 
-- ``d_loss = L(x) - k_t L(G(z))``, ``g_loss = L(G(z))``, both from one forward pass and applied
-  simultaneously (D's gradient does not reach G, G's step differentiates through D's current
-  weights), each network with its own Adam (``lr``, betas (``beta1``, 0.999));
+- ``d_loss = L(x) - k_t L(G(z))``, ``g_loss = L(G(z))``, from the same forward passes and
+  applied simultaneously (D's gradient does not reach G, G's step differentiates through D's
+  weights before D's step; one backward pass of L(G(z)) serves G and D's -k_t-weighted part),
+  each network with its own Adam (``lr``, betas (``beta1``, 0.999));
 - ``k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)``, k_0 = 0;
 - ``lr`` halves every ``lr_decay_every`` steps and stops at ``lr_floor`` (a floor above ``lr``
   leaves ``lr`` constant). k_t and the step count are part of the checkpoint.
@@ -239,23 +240,28 @@ class BEGAN(Family):
         x = real[-1]
         n = len(x)
         fake = self.generator(self.latent(n))
-        images = torch.cat([x, fake])
-        originals, reconstructions = (images + 1) / 2, (self.discriminator(images) + 1) / 2
-        per_image = mixed_distance(originals, reconstructions, self.betas, reduction="none")
-        loss_real, loss_fake = per_image[:n].mean(), per_image[n:].mean()
-        d_loss, g_loss = loss_real - self.k * loss_fake, loss_fake
+        # Real and generated images through D separately (no batch-norm: the same as one
+        # batch), so each half's graph is walked once below.
+        originals = [(x + 1) / 2, (fake + 1) / 2]
+        reconstructions = [(self.discriminator(v) + 1) / 2 for v in (x, fake)]
+        loss_real, loss_fake = (mixed_distance(v, r, self.betas)
+                                for v, r in zip(originals, reconstructions, strict=True))
 
         lr = self.current_lr()
         for opt in (self.opt_d, self.opt_g):
             opt.zero_grad(set_to_none=True)
             for group in opt.param_groups:
                 group["lr"] = lr
-        # One graph, two losses: each reaches only its own network's parameters. Under fp16
-        # both go through the family's loss scaler (see Family.optimise).
+        # One backward pass of L(G(z)) gives G its whole gradient and D the part that
+        # d_loss = L(x) - k_t L(G(z)) weights by -k_t; L(x) then adds D's own part. Under fp16
+        # both losses go through the family's loss scaler (see Family.optimise).
         scaler = self.loss_scaler
         scaled = scaler.scale if scaler is not None else (lambda loss: loss)
-        scaled(d_loss).backward(inputs=list(self.discriminator.parameters()), retain_graph=True)
-        scaled(g_loss).backward(inputs=list(self.generator.parameters()))
+        scaled(loss_fake).backward()
+        for p in self.discriminator.parameters():
+            if p.grad is not None:
+                p.grad.mul_(-self.k)
+        scaled(loss_real).backward()
         for opt in (self.opt_d, self.opt_g):
             scaler.step(opt) if scaler is not None else opt.step()
         if scaler is not None:
@@ -263,11 +269,13 @@ class BEGAN(Family):
 
         l_real, l_fake = loss_real.item(), loss_fake.item()
         balance = self.config["gamma"] * l_real - l_fake
-        losses = {"d_loss": d_loss.item(), "g_loss": l_fake, "m_global": l_real + abs(balance)}
+        losses = {"d_loss": l_real - self.k * l_fake, "g_loss": l_fake,
+                  "m_global": l_real + abs(balance)}
         self.check_finite(losses)
         self.k = min(max(self.k + self.config["lambda_k"] * balance, 0.0), 1.0)
         self.steps += 1
-        return {**losses, "k_t": self.k, **self._distance_means(originals, reconstructions, n)}
+        return {**losses, "k_t": self.k,
+                **self._distance_means(torch.cat(originals), torch.cat(reconstructions), n)}
 
     @torch.no_grad()
     def _distance_means(self, originals: torch.Tensor, reconstructions: torch.Tensor,
