@@ -83,13 +83,15 @@ class AugmentOutcome:
     figures: list[Path] = field(default_factory=list)
 
     def baseline(self) -> float | None:
-        """Mean test accuracy over seeds with the whole real subset and no generated images."""
-        if not self.rows:
+        """Mean test accuracy over seeds with the largest real subset and no generated images
+        (of ``mix`` if the grid has it: ``source``'s network differs)."""
+        strategies = {r["strategy"] for r in self.rows}
+        strategy = "mix" if "mix" in strategies else min(strategies, default=None)
+        cells = [r for r in self.rows if r["strategy"] == strategy and r["n_generated"] == 0]
+        if not cells:
             return None
-        largest = max(r["n_real"] for r in self.rows)
-        values = [r["test_accuracy"] for r in self.rows
-                  if r["n_real"] == largest and r["n_generated"] == 0]
-        return float(np.mean(values)) if values else None
+        largest = max(r["n_real"] for r in cells)
+        return float(np.mean([r["test_accuracy"] for r in cells if r["n_real"] == largest]))
 
 
 def plan_cells(spec: AugmentSpec, n_train: int) -> list[Cell]:
@@ -127,34 +129,35 @@ def draw_pool(model: Any, judge_net: Any, n: int, seed: int) -> SamplePool:
 class RetrainJob:
     """The work of one actor: cells of one grid, on the data the driver shared."""
 
-    def __init__(self, data: Any, pools: dict[int, SamplePool], settings: RetrainSettings,
-                 threads: int = 1) -> None:
+    def __init__(self, data: Any, pools: dict[int, SamplePool], settings: RetrainSettings) -> None:
         import torch
 
         from trainables.device import select_device
 
-        torch.set_num_threads(threads)
+        torch.set_num_threads(1)  # the actor holds one CPU
         self.device = select_device(1.0)  # CUDA only where Ray gave this actor a GPU
         self.data, self.pools, self.settings = data, pools, settings
 
     def run(self, cell: Cell) -> list[dict[str, Any]]:
         from evaluators.augmentation import Labelled, retrain
 
-        data, settings = self.data, self.settings
+        data, settings, n = self.data, self.settings, cell.n_generated
         order = np.random.default_rng(cell.seed).permutation(len(data.train_images))
         chosen = np.sort(order[: cell.n_real])
         real = Labelled(data.train_images[chosen], data.train_labels[chosen])
-        pool = self.pools.get(cell.seed)
-        n = cell.n_generated
+        pool = self.pools.get(cell.seed) if n else None
         if n and (pool is None or len(pool.images) < n):
             raise RuntimeError(f"no pool of {n} generated images for seed {cell.seed}")
-        generated = (Labelled(pool.images[:n], pool.labels[:n]) if n else
-                     Labelled(data.train_images[:0], data.train_labels[:0]))
+        if pool is None:
+            generated = Labelled(data.train_images[:0], data.train_labels[:0])
+            judge_labels = generated.labels
+        else:
+            generated = Labelled(pool.images[:n], pool.labels[:n])
+            judge_labels = pool.judge_labels[:n]
         result = retrain(cell.strategy, real, generated,
                          Labelled(data.test_images, data.test_labels), data.num_classes,
                          epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
-                         seed=cell.seed, judge_labels=pool.judge_labels[:n] if n else
-                         generated.labels, device=self.device)
+                         seed=cell.seed, judge_labels=judge_labels, device=self.device)
         return [{"test_accuracy": result.test_accuracy, "n_train": result.n_train,
                  "n_generated_used": result.n_generated_used, "in_channels": result.in_channels,
                  **settings.row()}]
@@ -205,7 +208,8 @@ def run_augment(spec: AugmentSpec, runs_dir: str | None, *, actors: int | None =
         agree = np.mean([np.mean(p.labels == p.judge_labels) for p in pools.values()])
         say(f"drew {sum(len(p.images) for p in pools.values())} generated images "
             f"({len(pools)} seeds); the judge agrees with their labels on {agree:.1%}")
-    connect(address)
+    if todo:  # a rerun with nothing left to do needs no cluster
+        connect(address)
     report = run_shards(f"{run.name}/augment", shards, RetrainJob,
                         {"data": data, "pools": pools, "settings": settings}, table,
                         actors=actors, force=force, noun="cells")

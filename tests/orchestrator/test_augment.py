@@ -153,7 +153,10 @@ def test_pivot_averages_seeds_per_cell_and_leaves_gaps_empty():
     ]
 
 
-def test_example_spec_is_the_reports_grid():
-    spec = load_augment_spec(Path(__file__).parents[2] / "examples" / "augment-mnist.yaml", {})
-    assert spec == AugmentSpec("cgan-mnist", "best")
+def test_example_specs_validate_and_the_mnist_one_is_the_reports_grid():
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for path in examples.glob("augment-*.yaml"):
+        load_augment_spec(path, {})
+    assert load_augment_spec(examples / "augment-mnist.yaml", {}) == AugmentSpec("cgan-mnist",
+                                                                                  "best")
     assert load_augment_spec(None, {"run": "x", "generator": "best", "seeds": 1}).seeds == 1

@@ -13,7 +13,9 @@ from orchestrator.spec import load_spec, parse_spec
 
 from ..conftest import run_cli, write_spec
 
-EXAMPLES = sorted(Path(__file__).resolve().parents[2].joinpath("examples").glob("*.yaml"))
+# Sweep specs; augment-*.yaml are grid specs (tests/orchestrator/test_augment.py checks them).
+EXAMPLES = sorted(p for p in Path(__file__).resolve().parents[2].joinpath("examples").glob("*.yaml")
+                  if not p.name.startswith("augment-"))
 BASE = {"name": "q", "dataset": {"name": "mnist5k"}, "family": "dcgan", "epochs": 2}
 
 
