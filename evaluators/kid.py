@@ -54,8 +54,9 @@ def kid(
     cross term runs over all pairs, as in their reference code). ``mean`` is the average over
     ``subsets`` independent subset draws and ``std`` their population std (ddof=0). Subsets come
     from ``numpy.random.default_rng(seed)``: for each subset the real indices are drawn, then the
-    generated ones. The estimate can be negative; its expectation is 0 when both sets come from
-    one distribution.
+    generated ones (when m equals both set sizes every draw is a permutation of the whole sets,
+    so the one estimate is computed once and ``std`` is 0). The estimate can be negative; its
+    expectation is 0 when both sets come from one distribution.
 
     Inputs: any real dtype, converted to float64; finite values; at least 2 rows on each side
     and the same d. Defaults: 100 subsets of 1,000. Raises ValueError otherwise.
@@ -76,6 +77,10 @@ def kid(
         raise ValueError("KID features contain NaN or infinite values")
 
     m = min(subset_size, x.shape[0], y.shape[0])
+    if m == x.shape[0] == y.shape[0]:
+        # Every subset is then a permutation of both whole sets, and MMD^2_u does not depend on
+        # row order: each of the ``subsets`` estimates is this one value, their std is 0.
+        return KIDResult(mean=_mmd2_unbiased(x, y), std=0.0, subsets=subsets, subset_size=m)
     rng = np.random.default_rng(seed)
     estimates = np.empty(subsets, dtype=np.float64)
     for s in range(subsets):

@@ -238,6 +238,9 @@ def eval_run(
     extractor: Annotated[str, typer.Option(help="lenet | inception")] = "lenet",
     inception_weights: Annotated[str | None, typer.Option(
         "--inception-weights", help="File of the FID Inception weights.")] = None,
+    chunk: Annotated[int, typer.Option(help=(
+        "Above this many samples a generator's features are extracted in chunks of it, "
+        "spread over the actors (a multiple of 500)."))] = 10_000,
     dataset: Annotated[str | None, typer.Option(
         help="Real data by name (default: the run's spec dataset).")] = None,
     actors: Annotated[int | None, typer.Option(
@@ -255,8 +258,8 @@ def eval_run(
         report, pivot = run_eval(
             name, top=top, by=by, trials=trials, sources=source or [], metrics=metrics, n=n,
             seeds=seeds, extractor=extractor, inception_weights=inception_weights,
-            dataset=dataset, actors=actors, figures=figures, force=force, runs_dir=runs_dir,
-            address=address, say=say)
+            chunk=chunk, dataset=dataset, actors=actors, figures=figures, force=force,
+            runs_dir=runs_dir, address=address, say=say)
     except UserError as exc:
         fail(str(exc))
     typer.echo(pivot)

@@ -26,8 +26,9 @@ from orchestrator.tables import Table
 def run_eval(name: str, *, top: int | None = None, by: str = "fid", trials: str | None = None,
              sources: list[str] = (), metrics: str = "fid", n: int = 1000, seeds: int = 1,
              extractor: str = "lenet", inception_weights: str | None = None,
-             dataset: str | None = None, actors: int | None = None, figures: bool = True,
-             force: bool = False, runs_dir: str | None = None, address: str | None = None,
+             chunk: int = 10_000, dataset: str | None = None, actors: int | None = None,
+             figures: bool = True, force: bool = False, runs_dir: str | None = None,
+             address: str | None = None,
              say: Callable[[str], None] = print) -> tuple[ShardReport, str]:
     """Run (or resume) the evaluation; returns the pool's report and the rendered table."""
     from orchestrator.display import render
@@ -41,11 +42,13 @@ def run_eval(name: str, *, top: int | None = None, by: str = "fid", trials: str 
     data = _real_data(run, dataset)
     generators = _trial_generators(run, top, by, trials, bool(sources))
     external = _sources(sources, data, {g.label for g in generators})
-    generators += [EvalGenerator(label, "source") for label in external]
-    generators.append(EvalGenerator(REFERENCE, "reference", conditional=True))
+    generators += [EvalGenerator(label, "source", available=len(images))
+                   for label, images in external.items()]
+    generators.append(EvalGenerator(REFERENCE, "reference", conditional=True,
+                                    available=len(data.train_images)))
     settings = EvalSettings(n=n, extractor=extractor, inception_weights=inception_weights,
                             cache=str(cache_dir()), artifacts=str(run.artifacts / "eval"),
-                            tb=str(run.tb / "eval"))
+                            tb=str(run.tb / "eval"), chunk=chunk)
     shards = plan_shards(generators, chosen, seeds, settings, figures=figures)
 
     from orchestrator.cluster import connect

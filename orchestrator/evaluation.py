@@ -3,7 +3,11 @@
 The generators are trial checkpoints, external sample sets and the reference row (real
 training images, so every measure shows what real data scores). Each shard is one
 (generator, metric family, seed); :func:`orchestrator.shards.run_shards` runs them on
-long-lived actors, each of which builds one :class:`EvalJob`: it loads the LeNet judge once,
+long-lived actors, longest first. When ``n`` exceeds ``chunk``, the feature measures (fid, kid,
+is, c2st_features, label_accuracy) of a generator do not featurise all its samples in one
+actor: intermediate shards draw and featurise one chunk each, and the measure's shard combines
+their features (the chunks are rows of the same draw, so the values do not depend on
+``chunk``). Each actor each of which builds one :class:`EvalJob`: it loads the LeNet judge once,
 keeps each generator's samples per seed, the real test subset per seed, and its features
 (read from or written to a disk cache shared by every actor and rerun). A shard's values
 become long-format rows: ``metric`` is the value's name (``c2st_accuracy``, ``kid_mean``...),
@@ -37,6 +41,10 @@ _FIXED_EXTRACTOR = {"label_accuracy": "lenet"}
 _SPREADS = {"kid_mean": "kid_std", "is_mean": "is_std",
             **{f"iqa_{d}": f"iqa_{d}_sem" for d in ("l1", "gmsm", "chroma", "gmsd")}}
 _Z = 1.959963984540054
+# Shards start in this order of their measure (the slow ones first, so the pool ends evenly);
+# chunks come before everything, since measures wait for them.
+_LONGEST_FIRST = ("figures", "c2st", "c2st_features", "nn", "iqa", "kid", "fid", "is",
+                  "label_accuracy", "sharpness", "color_kl")
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,7 @@ class EvalGenerator:
     kind: str  # "trial" | "source" | "reference"
     checkpoint: str | None = None
     conditional: bool = False  # label_accuracy applies (conditioning labels are known)
+    available: int | None = None  # images it holds (None: a checkpoint draws any number)
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class EvalSettings:
     cache: str | None = None  # folder of cached real-set features (None: no disk cache)
     artifacts: str | None = None  # folder for figure PNGs
     tb: str | None = None  # TensorBoard folder for figure images
+    chunk: int = 10_000  # samples per feature-extraction shard (a multiple of GENERATE_BATCH)
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,20 @@ class EvalTask:
     generator: EvalGenerator
     metric: str
     seed: int
+
+
+@dataclass(frozen=True)
+class EvalChunk:
+    """An intermediate shard: features and/or class probabilities of samples ``start..stop-1``
+    of ``generator``'s draw for ``seed``, for the chunked measures of one extractor."""
+
+    generator: EvalGenerator
+    seed: int
+    start: int
+    stop: int
+    extractor: str
+    features: bool
+    probabilities: bool
 
 
 def extractor_of(metric: str, extractor: str) -> str:
@@ -88,23 +112,66 @@ def check_metrics(names: Sequence[str]) -> list[str]:
 def plan_shards(generators: Sequence[EvalGenerator], metrics: Sequence[str], seeds: int,
                 settings: EvalSettings, figures: bool = True) -> list[Shard]:
     """One shard per (generator, metric, seed), plus one figure shard per generator;
-    label_accuracy only for generators with conditioning labels."""
+    label_accuracy only for generators with conditioning labels. Feature measures of a
+    generator with more than ``settings.chunk`` samples need one chunk shard per chunk and
+    extractor. Ordered chunks first, then slowest measure first."""
+    _check_chunk(settings.chunk)
     shards = []
     for generator in generators:
         wanted = [m for m in metrics if m != "label_accuracy" or generator.conditional]
         for seed in range(seeds):
+            chunks = _chunk_shards(generator, wanted, seed, settings)
+            shards += [chunk for group in chunks.values() for chunk in group]
             for metric in wanted:
-                shards.append(_shard(generator, metric, seed, settings))
+                needs = tuple(s.id for s in chunks.get(extractor_of(metric, settings.extractor),
+                                                       ()) if _chunked(metric))
+                shards.append(_shard(generator, metric, seed, settings, needs))
         if figures:
             shards.append(_shard(generator, FIGURES, 0, settings))
-    return shards
+    rank = {metric: i for i, metric in enumerate(_LONGEST_FIRST)}
+    return sorted(shards, key=lambda s: -1 if s.intermediate else rank.get(s.task.metric, 0))
 
 
-def _shard(generator: EvalGenerator, metric: str, seed: int, settings: EvalSettings) -> Shard:
+def _check_chunk(chunk: int) -> None:
+    from trainables.trainable import GENERATE_BATCH
+
+    if chunk < GENERATE_BATCH or chunk % GENERATE_BATCH:
+        raise UserError(f"--chunk: expected a multiple of {GENERATE_BATCH}, got {chunk}")
+
+
+def _chunked(metric: str) -> bool:
+    """Measures computed from extractor outputs alone, which can be gathered chunk by chunk."""
+    return metric in METRICS and METRICS[metric].uses in ("features", "probabilities")
+
+
+def _chunk_shards(generator: EvalGenerator, metrics: Sequence[str], seed: int,
+                  settings: EvalSettings) -> dict[str, list[Shard]]:
+    """Extractor -> the chunk shards of ``generator`` and ``seed`` its chunked ``metrics``
+    need; empty when the samples fit in one chunk."""
+    n = min(settings.n, generator.available or settings.n)
+    if n <= settings.chunk:
+        return {}
+    by_extractor: dict[str, list[str]] = {}
+    for metric in filter(_chunked, metrics):
+        by_extractor.setdefault(extractor_of(metric, settings.extractor), []).append(metric)
+    chunks = {}
+    for extractor, chunked in by_extractor.items():
+        uses = {METRICS[m].uses for m in chunked}
+        chunks[extractor] = [
+            Shard(id=f"{generator.label}|chunk{start}-{stop}|{extractor}|{seed}|n{settings.n}",
+                  key=None, task=EvalChunk(generator, seed, start, stop, extractor,
+                                           "features" in uses, "probabilities" in uses))
+            for start in range(0, n, settings.chunk)
+            for stop in [min(start + settings.chunk, n)]]
+    return chunks
+
+
+def _shard(generator: EvalGenerator, metric: str, seed: int, settings: EvalSettings,
+           needs: tuple[str, ...] = ()) -> Shard:
     extractor = extractor_of(metric, settings.extractor)
     key = {"generator": generator.label, "metric": metric, "extractor": extractor, "seed": seed}
     return Shard(id=f"{generator.label}|{metric}|{extractor}|{seed}|n{settings.n}", key=key,
-                 task=EvalTask(generator, metric, seed))
+                 task=EvalTask(generator, metric, seed), needs=needs)
 
 
 @dataclass
@@ -121,8 +188,15 @@ class EvalJob:
     _real: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _contexts: dict[tuple[str, int], MeasureContext] = field(default_factory=dict, repr=False)
 
-    def run(self, task: EvalTask) -> list[dict[str, Any]]:
-        images, labels = self.samples(task.generator, task.seed)
+    def run(self, task: EvalTask | EvalChunk, *chunks: dict[str, Any]) -> Any:
+        """Rows of one measure's values; for an :class:`EvalChunk`, its extractor outputs;
+        ``chunks``: the outputs of the chunks a chunked measure needs, in order."""
+        if isinstance(task, EvalChunk):
+            return self.featurise(task)
+        if chunks:
+            images, labels = self.gathered(task, chunks)
+        else:
+            images, labels = self.samples(task.generator, task.seed)
         if task.metric == FIGURES:
             from orchestrator.eval_figures import write_figures
 
@@ -135,7 +209,37 @@ class EvalJob:
         context.labels = labels
         self._remember_real_features(context, real, task.seed, task.metric)
         values = METRICS[task.metric](real, images, context)
+        if chunks:
+            context.forget(images)  # the gathered features are this shard's alone
         return value_rows(values, len(images), self.data.fingerprint)
+
+    def featurise(self, chunk: EvalChunk) -> dict[str, Any]:
+        """Features and/or class probabilities of one chunk of a generator's samples."""
+        images, labels = self.samples(chunk.generator, chunk.seed, chunk.start, chunk.stop)
+        context = self.context(chunk.extractor, chunk.seed)
+        out = {"count": len(images), "labels": labels, "features": None, "probabilities": None}
+        if chunk.features:
+            out["features"] = context.features(images)
+        if chunk.probabilities:
+            out["probabilities"] = context.probabilities(images)
+        context.forget(images)  # the chunk's pixels are done with
+        return out
+
+    def gathered(self, task: EvalTask,
+                 chunks: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
+        """A stand-in for the generator's samples whose features and probabilities, put
+        together from ``chunks``, the measure's context already holds: an (N, 0) array, so
+        the measure sees N images without their pixels ever being in one place."""
+        context = self.context(_FIXED_EXTRACTOR.get(task.metric, self.settings.extractor),
+                               task.seed)
+        stand_in = np.empty((sum(c["count"] for c in chunks), 0), np.uint8)
+        for what, remember in (("features", context.remember_features),
+                               ("probabilities", context.remember_probabilities)):
+            if chunks[0][what] is not None:
+                remember(stand_in, np.concatenate([c[what] for c in chunks]))
+        labels = (np.concatenate([c["labels"] for c in chunks])
+                  if chunks[0]["labels"] is not None else None)
+        return stand_in, labels
 
     def judge(self) -> Any:
         if self._judge is None:
@@ -168,22 +272,28 @@ class EvalJob:
                 raise UserError(f"{generator.label}: {exc}") from None
         return self._models[generator.label]
 
-    def samples(self, generator: EvalGenerator,
-                seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """``n`` images of ``generator`` for ``seed`` and their labels (drawn once per actor)."""
+    def samples(self, generator: EvalGenerator, seed: int, start: int = 0,
+                stop: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Images ``start..stop-1`` (default: all ``n``) of ``generator``'s draw for ``seed``
+        and their labels. A whole draw is kept per actor, a chunk is not."""
         key = (generator.label, seed)
-        if key not in self._samples:
-            if generator.kind == "trial":
-                from trainables.checkpoints import draw_samples
+        if key in self._samples:
+            images, labels = self._samples[key]
+            return images[start:stop], None if labels is None else labels[start:stop]
+        n = self.settings.n if stop is None else stop
+        if generator.kind == "trial":
+            from trainables.checkpoints import draw_samples
 
-                drawn = draw_samples(self.model(generator), self.settings.n, seed)
-            elif generator.kind == "source":
-                drawn = _subset(self.sources[generator.label], self.settings.n, seed)[0], None
-            else:
-                drawn = _subset(self.data.train_images, self.settings.n, seed,
-                                self.data.train_labels)
+            drawn = draw_samples(self.model(generator), n, seed, start)
+        else:
+            pool, pool_labels = ((self.sources[generator.label], None)
+                                 if generator.kind == "source" else
+                                 (self.data.train_images, self.data.train_labels))
+            images, labels = _subset(pool, self.settings.n, seed, pool_labels)
+            drawn = images[start:n], None if labels is None else labels[start:n]
+        if start == 0 and stop is None:
             self._samples[key] = drawn
-        return self._samples[key]
+        return drawn
 
     def _remember_real_features(self, context: MeasureContext, real: np.ndarray,
                                 seed: int, metric: str) -> None:

@@ -104,6 +104,15 @@ class MeasureContext:
         """Use ``features`` (computed earlier, e.g. read from a disk cache) for ``images``."""
         self._cache[("features", id(images))] = (images, features)
 
+    def remember_probabilities(self, images: np.ndarray, probabilities: np.ndarray) -> None:
+        """Use ``probabilities`` (computed earlier, e.g. chunk by chunk) for ``images``."""
+        self._cache[("probabilities", id(images))] = (images, probabilities)
+
+    def forget(self, images: np.ndarray) -> None:
+        """Drop what is cached for ``images`` (and with it the cache's hold on the array)."""
+        for what in ("features", "probabilities"):
+            self._cache.pop((what, id(images)), None)
+
     def clear_cache(self) -> None:
         """Forget cached features (and release the arrays they were computed from)."""
         self._cache.clear()

@@ -9,8 +9,14 @@ returns. A worker whose process dies (killed, out of memory, node lost) is repla
 handed to another worker; a shard that raises is recorded with its error and the others go on.
 
 A job is any picklable factory ``factory(**shared) -> job`` whose result has
-``run(task) -> list[row dict]``; ``shared`` values are put in the object store once and arrive
-in every worker as (zero-copy, read-only) objects.
+``run(task, *inputs) -> list[row dict]``; ``shared`` values are put in the object store once and
+arrive in every worker as (zero-copy, read-only) objects.
+
+A shard without a key is an *intermediate*: its ``run`` returns any object (features of one
+chunk of samples, say), which stays in the object store and is passed, in ``needs`` order, as
+``inputs`` to the shards that need it; it writes no rows. Intermediates run only for shards that
+still have to run, before them, and their results are dropped once those have finished, so a
+rerun recomputes them only if something that needs them is unfinished.
 """
 
 from __future__ import annotations
@@ -18,13 +24,19 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import ActorDiedError, OutOfMemoryError, RayActorError, RayTaskError
+from ray.exceptions import (
+    ActorDiedError,
+    ObjectLostError,
+    OutOfMemoryError,
+    RayActorError,
+    RayTaskError,
+)
 
 from orchestrator.callbacks import error_line
 from orchestrator.display import clock
@@ -40,11 +52,18 @@ MAX_ATTEMPTS = 3
 @dataclass(frozen=True)
 class Shard:
     """One piece of work: ``id`` names it in the table, ``key`` holds its key columns (written
-    into its rows, so an error row still says what failed), ``task`` is what the job runs."""
+    into its rows, so an error row still says what failed; None for an intermediate shard),
+    ``task`` is what the job runs, ``needs`` the ids of the intermediates whose results it
+    receives."""
 
     id: str
-    key: Mapping[str, Any]
+    key: Mapping[str, Any] | None
     task: Any
+    needs: tuple[str, ...] = ()
+
+    @property
+    def intermediate(self) -> bool:
+        return self.key is None
 
 
 @dataclass
@@ -66,9 +85,10 @@ class ShardWorker:
     def __init__(self, factory: Callable[..., Any], **shared: Any) -> None:
         self.job = factory(**shared)  # top-level ObjectRef arguments arrive resolved
 
-    def run(self, task: Any) -> tuple[list[dict[str, Any]], float, str]:
+    def run(self, task: Any, *inputs: Any) -> tuple[Any, float, str]:
+        """The shard's rows (an intermediate's result), seconds, and the node it ran on."""
         started = time.perf_counter()
-        rows = self.job.run(task)
+        rows = self.job.run(task, *inputs)  # ObjectRef inputs arrive resolved
         return rows, time.perf_counter() - started, ray.get_runtime_context().get_node_id()
 
     def pid(self) -> int:
@@ -112,77 +132,184 @@ def run_shards(
 ) -> ShardReport:
     """Run every shard not already finished in ``table`` on a pool of Ray actors.
 
-    Ray must already be connected. Each finished shard's rows (with ``shard`` and the shard's
-    key columns added, and ``wall_s`` when the job did not set it) are appended to ``table`` as
-    one fragment. ``force`` runs every shard again (the new rows supersede the old ones).
-    ``noun`` names the shards in the progress line (``cells`` for an augmentation grid).
+    Ray must already be connected. Shards start in the order given (put long ones first, so
+    the pool ends evenly), each once the intermediates it needs have results. Each finished
+    shard's rows (with ``shard``, the shard's key columns and ``node_id`` added, and ``wall_s``
+    when the job did not set it) are appended to ``table`` as one fragment. ``force`` runs
+    every shard again (the new rows supersede the old ones). ``noun`` names the shards in the
+    progress line (``cells`` for an augmentation grid).
     """
     started = time.monotonic()
     shards = list(shards)
-    skip = set() if force else finished_shards(table)
-    todo = deque((shard, 0) for shard in shards if shard.id not in skip)
-    report = ShardReport(total=len(shards), skipped=len(shards) - len(todo))
+    schedule = Schedule(shards, set() if force else finished_shards(table))
+    report = ShardReport(total=len(shards), skipped=len(shards) - schedule.size)
     progress = ShardProgress(name, report, noun)
-    if not todo:
+    if not schedule.size:
         progress.show(final=True)
         return report
 
     if gpus_per_actor is None:
         gpus_per_actor = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
-    size = min(actors or default_actors(), len(todo))
+    size = min(actors or default_actors(), schedule.size)
     worker_class = ray.remote(ShardWorker).options(
         num_cpus=cpus_per_actor, num_gpus=gpus_per_actor, max_restarts=0,
         scheduling_strategy="SPREAD")
     shared_refs = {key: ray.put(value) for key, value in shared.items()}  # once, for all workers
 
-    def new_worker():
-        return worker_class.remote(factory, **shared_refs)
+    def fail(shard: Shard, error: str) -> None:
+        for failed, why in [(shard, error), *schedule.fail(shard, error)]:
+            if failed.intermediate:
+                report.failures[failed.id] = why
+            else:
+                _record_failure(table, failed, why, report)
 
-    idle = [new_worker() for _ in range(size)]
+    # A worker gets shards once it has started: a replacement that the cluster cannot place
+    # (its node is gone and the rest are full) then holds no shard back.
+    starting = {}  # its pid() reference -> worker
+    idle: list[Any] = []
     running: dict[ray.ObjectRef, tuple[Any, Shard, int]] = {}
+
+    def start_worker() -> None:
+        worker = worker_class.remote(factory, **shared_refs)
+        starting[worker.pid.remote()] = worker
+
+    def stop_all() -> None:
+        _stop_workers(idle + list(starting.values()) + [w for w, _, _ in running.values()])
+
+    for _ in range(size):
+        start_worker()
     deaths_without_progress = 0
-    while todo or running:
-        while todo and idle:
-            shard, attempt = todo.popleft()
+    while schedule.unfinished:
+        while idle and (item := schedule.take()) is not None:
+            shard, attempt, inputs = item
             worker = idle.pop()
-            running[worker.run.remote(shard.task)] = (worker, shard, attempt)
-        ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            running[worker.run.remote(shard.task, *inputs)] = (worker, shard, attempt)
+        if not running and not starting:  # nothing runs and nothing may start: a bug
+            raise RuntimeError(f"{name}: shards wait for intermediates that never ran")
+        ready, _ = ray.wait([*running, *starting], num_returns=1, timeout=1.0)
         progress.show()
         for ref in ready:
+            if ref in starting:
+                worker = starting.pop(ref)
+                try:
+                    ray.get(ref)
+                except RayActorError as exc:
+                    if isinstance(exc, ActorDiedError) and exc.actor_init_failed:
+                        stop_all()
+                        raise UserError(f"{name}: workers cannot start: "
+                                        f"{error_line(str(exc))}") from None
+                    report.worker_deaths += 1
+                    start_worker()
+                else:
+                    idle.append(worker)
+                continue
             worker, shard, attempt = running.pop(ref)
             try:
-                rows, seconds, node = ray.get(ref)
-            except (RayActorError, OutOfMemoryError) as exc:
-                if isinstance(exc, ActorDiedError) and exc.actor_init_failed:
-                    _stop_workers(idle + [w for w, _, _ in running.values()])
-                    raise UserError(f"{name}: workers cannot start: "
-                                    f"{error_line(str(exc))}") from None
+                outcome = ray.get(ref)
+            except (RayActorError, OutOfMemoryError, ObjectLostError) as exc:
+                # ObjectLostError: the result died with its node before the driver fetched it
                 report.worker_deaths += 1
                 deaths_without_progress += 1
                 if deaths_without_progress > 2 * size + MAX_ATTEMPTS:
-                    _stop_workers(idle + [w for w, _, _ in running.values()])
+                    stop_all()
                     raise UserError(f"{name}: workers keep dying ({report.worker_deaths} "
                                     f"so far): {error_line(str(exc))}") from None
                 if attempt + 1 < MAX_ATTEMPTS:
-                    todo.appendleft((shard, attempt + 1))
+                    schedule.retry(shard, attempt + 1)
                 else:
-                    _record_failure(table, shard, f"worker died {MAX_ATTEMPTS} times: "
-                                    f"{error_line(str(exc))}", report)
-                idle.append(new_worker())
+                    fail(shard, f"worker died {MAX_ATTEMPTS} times: {error_line(str(exc))}")
+                _stop_workers([worker])  # dead already, or alive with its result gone
+                start_worker()
                 continue
             except RayTaskError as exc:
-                _record_failure(table, shard, _describe(exc.cause or exc), report)
+                fail(shard, _describe(exc.cause or exc))
             else:
                 deaths_without_progress = 0
-                base = {SHARD_COLUMN: shard.id, **shard.key, ERROR_COLUMN: None, "wall_s": seconds}
-                table.append([{**base, **row} for row in rows] or [base])
+                result, seconds, node = outcome
+                if shard.intermediate:
+                    # Put by the driver, so the copy the shards read lives on the driver's node
+                    # and outlives the worker node that computed it.
+                    schedule.done(shard, ray.put(result))
+                else:
+                    base = {SHARD_COLUMN: shard.id, **shard.key, ERROR_COLUMN: None,
+                            "wall_s": seconds, "node_id": node}
+                    table.append([{**base, **row} for row in result] or [base])
+                    schedule.done(shard)
                 report.done += 1
                 report.nodes.add(node)
             idle.append(worker)
-    _stop_workers(idle)
+    stop_all()
     report.seconds = time.monotonic() - started
     progress.show(final=True)
     return report
+
+
+class Schedule:
+    """Which shards run and when: every unfinished shard with a key, and the intermediates
+    they need (transitively); a shard may start once each of its ``needs`` has a result.
+    Results are held as object references and let go once nothing still needs them."""
+
+    def __init__(self, shards: list[Shard], finished: set[str]) -> None:
+        by_id = {shard.id: shard for shard in shards}
+        wanted = {s.id for s in shards if not s.intermediate and s.id not in finished}
+        stack = [need for s in shards if s.id in wanted for need in s.needs]
+        while stack:
+            need = stack.pop()
+            if need not in by_id:
+                raise ValueError(f"a shard needs {need!r}, which is not among the shards")
+            if not by_id[need].intermediate:
+                raise ValueError(f"shards can only need intermediates, and {need!r} has a key")
+            if need not in wanted:
+                wanted.add(need)
+                stack.extend(by_id[need].needs)
+        self.shards = [s for s in shards if s.id in wanted]  # in the caller's order
+        self.size = len(self.shards)
+        self.unfinished = {s.id for s in self.shards}
+        self.results: dict[str, ray.ObjectRef] = {}
+        self._users = Counter(need for s in self.shards for need in s.needs)
+        self._attempts = {s.id: 0 for s in self.shards}
+        self._waiting = [s for s in self.shards if s.needs]
+        self._ready = deque(s for s in self.shards if not s.needs)
+
+    def take(self) -> tuple[Shard, int, list[ray.ObjectRef]] | None:
+        """The next shard that may start, its attempt number and its inputs; None if none."""
+        if not self._ready:
+            return None
+        shard = self._ready.popleft()
+        return shard, self._attempts[shard.id], [self.results[n] for n in shard.needs]
+
+    def done(self, shard: Shard, result: ray.ObjectRef | None = None) -> None:
+        self.unfinished.discard(shard.id)
+        if shard.intermediate:
+            self.results[shard.id] = result
+            self._release()
+        for need in shard.needs:
+            self._users[need] -= 1
+            if self._users[need] == 0:
+                self.results.pop(need, None)  # the object store may free it now
+
+    def retry(self, shard: Shard, attempt: int) -> None:
+        self._attempts[shard.id] = attempt
+        self._ready.appendleft(shard)
+
+    def fail(self, shard: Shard, error: str) -> list[tuple[Shard, str]]:
+        """``shard`` failed for good: the shards that needed it (transitively) cannot run;
+        returns them with the reason, all now finished."""
+        self.unfinished.discard(shard.id)
+        lost, failed_ids = [], {shard.id}
+        for waiting in list(self._waiting):  # in order: a dependent follows what it needs
+            if failed_ids & set(waiting.needs):
+                self._waiting.remove(waiting)
+                self.unfinished.discard(waiting.id)
+                failed_ids.add(waiting.id)
+                lost.append((waiting, f"needs {shard.id}, which failed: {error}"))
+        return lost
+
+    def _release(self) -> None:
+        for shard in list(self._waiting):
+            if all(need in self.results for need in shard.needs):
+                self._waiting.remove(shard)
+                self._ready.append(shard)
 
 
 def _record_failure(table: Table, shard: Shard, error: str, report: ShardReport) -> None:

@@ -39,10 +39,13 @@ def load_generator(checkpoint: str | Path, gpus: float = 0.0) -> Family:
     return model
 
 
-def draw_samples(model: Family, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """``n`` uint8 images (N, C, H, W) from seeded latents, and their conditioning labels
-    (cycling through the classes) for a conditional family, else None."""
-    images = generate(model, n, seed, model.num_classes)
+def draw_samples(model: Family, n: int, seed: int,
+                 start: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """Samples ``start..n-1`` of ``n`` as uint8 images (N, C, H, W) from seeded latents, and
+    their conditioning labels (cycling through the classes) for a conditional family, else
+    None. ``start`` must be a multiple of ``trainables.trainable.GENERATE_BATCH``; the rows are
+    then exactly those of the whole draw, so a draw can be cut into chunks."""
+    images = generate(model, n, seed, model.num_classes, start=start)
     pixels = images.mul(255).round_().to(torch.uint8).cpu().numpy()
-    labels = generated_labels(n, model.num_classes) if model.conditional else None
+    labels = generated_labels(n, model.num_classes)[start:] if model.conditional else None
     return pixels, labels

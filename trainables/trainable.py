@@ -31,6 +31,7 @@ from trainables.families import Family, family_class
 STATE_FILE = "state.pt"
 GRID_SEED = 1234  # the fixed latent batch behind every trial's sample grid
 FID_SEED = 4321  # the fixed latents FID is computed on, so epochs are comparable
+GENERATE_BATCH = 500  # latents drawn (and samples made) per batch by generate()
 
 
 @dataclass(frozen=True)
@@ -134,15 +135,25 @@ def _train_epoch(
 
 
 @torch.no_grad()
-def generate(model: Family, n: int, seed: int, num_classes: int, batch: int = 500) -> torch.Tensor:
-    """``n`` samples as floats in [0, 1] from fixed latents (labels cycle through classes)."""
+def generate(model: Family, n: int, seed: int, num_classes: int, batch: int = GENERATE_BATCH,
+             start: int = 0) -> torch.Tensor:
+    """Samples ``start..n-1`` of ``n`` as floats in [0, 1] from fixed latents (labels cycle
+    through classes). A ``start`` that is a multiple of ``batch`` gives exactly those rows of
+    the whole draw: the latents of the batches before it are drawn and dropped, not run."""
+    if start % batch or not 0 <= start <= n:
+        raise ValueError(f"start must be a multiple of {batch} in [0, {n}], got {start}")
     model.train(False)
     latents = torch.Generator().manual_seed(seed)
     chunks = []
-    for start in range(0, n, batch):
-        size = min(batch, n - start)
-        labels = torch.arange(start, start + size, device=model.device) % num_classes
-        chunks.append(model.sample(model.latent(size, latents), labels).add(1).div(2).clamp(0, 1))
+    for first in range(0, n, batch):
+        size = min(batch, n - first)
+        z = model.latent(size, latents)
+        if first < start:
+            continue
+        labels = torch.arange(first, first + size, device=model.device) % num_classes
+        chunks.append(model.sample(z, labels).add(1).div(2).clamp(0, 1))
+    if not chunks:
+        return torch.empty(0, *model.image_shape, device=model.device)
     return torch.cat(chunks)
 
 

@@ -16,8 +16,12 @@ import pytest
 import torch
 import yaml
 
+from orchestrator.errors import UserError
 from orchestrator.evaluation import (
+    REFERENCE,
+    EvalChunk,
     EvalGenerator,
+    EvalJob,
     EvalSettings,
     clopper_pearson,
     latest_attempts,
@@ -27,6 +31,7 @@ from orchestrator.evaluation import (
 )
 from orchestrator.measure import METRICS
 from orchestrator.runs import RunDir
+from orchestrator.shards import run_shards
 from orchestrator.tables import Table
 from tests.conftest import GANORCH, run_cli
 from trainables.families import family_class
@@ -91,6 +96,90 @@ def test_plan_asks_label_accuracy_only_of_conditional_generators():
     assert len(shards) == len({s.id for s in shards}) == 2 * 2 + 3 * 2 + 2
 
 
+def test_plan_cuts_feature_extraction_into_chunks_and_starts_slow_shards_first():
+    generators = [EvalGenerator("t", "trial", "/ck", conditional=True),
+                  EvalGenerator("s", "source", available=1200),
+                  EvalGenerator("small", "source", available=400)]
+    shards = plan_shards(generators, ["fid", "label_accuracy", "c2st", "is"], 1,
+                         EvalSettings(n=2000, chunk=500, extractor="inception"), figures=False)
+    chunks = [s for s in shards if s.intermediate]
+    assert shards[:len(chunks)] == chunks  # chunks first: the measures wait for them
+    spans = {(c.task.generator.label, c.task.extractor): [] for c in chunks}
+    for c in chunks:
+        spans[c.task.generator.label, c.task.extractor].append((c.task.start, c.task.stop))
+    whole = [(0, 500), (500, 1000), (1000, 1500), (1500, 2000)]
+    # label_accuracy always asks the LeNet judge, so the trial has chunks of both extractors;
+    # inception's serve fid (features) and is (probabilities) at once.
+    assert spans == {("t", "inception"): whole, ("t", "lenet"): whole,
+                     ("s", "inception"): [(0, 500), (500, 1000), (1000, 1200)]}
+    assert all(c.task.features and c.task.probabilities for c in chunks
+               if c.task.extractor == "inception")
+    assert not any(c.task.features for c in chunks if c.task.extractor == "lenet")
+    by_key = {(s.key["generator"], s.key["metric"]): s for s in shards if not s.intermediate}
+    assert by_key["t", "label_accuracy"].needs == tuple(
+        f"t|chunk{a}-{b}|lenet|0|n2000" for a, b in whole)
+    assert by_key["t", "fid"].needs == by_key["t", "is"].needs == tuple(
+        f"t|chunk{a}-{b}|inception|0|n2000" for a, b in whole)
+    assert by_key["t", "c2st"].needs == by_key["small", "fid"].needs == ()  # pixels; one chunk
+    assert [s.key["metric"] for s in shards if not s.intermediate][:3] == ["c2st"] * 3
+    with pytest.raises(UserError, match="--chunk: expected a multiple of 500, got 700"):
+        plan_shards(generators, ["fid"], 1, EvalSettings(n=2000, chunk=700))
+
+
+@pytest.mark.slow
+def test_chunked_measures_equal_the_measures_on_all_samples_at_once(ray_address, tmp_path):
+    """The chunks are rows of the generator's one draw, so cutting feature extraction into
+    chunks (on two actors) gives the values of the whole set, up to float summation order."""
+    run = make_run(tmp_path)
+    rng = np.random.default_rng(1)
+    sources = {"noise": rng.integers(0, 256, (1200, 1, 28, 28), dtype=np.uint8)}
+    from trainables.datasets import load_dataset
+
+    data = load_dataset({"name": "mnist5k"})
+    generators = [EvalGenerator("t1", "trial", str(tmp_path / "checkpoint_1"), True),
+                  EvalGenerator("noise", "source", available=1200),
+                  EvalGenerator(REFERENCE, "reference", True, available=4000)]
+    metrics = ["fid", "kid", "is", "label_accuracy", "c2st_features"]
+    values = {}
+    for chunk in (500, 10_000):
+        settings = EvalSettings(n=1500, chunk=chunk)
+        shards = plan_shards(generators, metrics, 1, settings, figures=False)
+        assert any(s.intermediate for s in shards) == (chunk == 500)
+        table = Table(str(run.root / f"tables-{chunk}"), "eval")
+        report = run_shards("eval", shards, EvalJob,
+                            {"data": data, "sources": sources, "settings": settings}, table,
+                            actors=2)
+        assert not report.failures
+        values[chunk] = {(r["generator"], r["metric"]): (r["value"], r["n_samples"])
+                         for r in table.read().to_pylist()}
+    assert values[500].keys() == values[10_000].keys()
+    assert {key[1] for key in values[500]} >= {"fid", "kid_mean", "is_mean", "label_accuracy",
+                                               "c2st_accuracy"}
+    for key, (value, n) in values[10_000].items():
+        assert n == {"noise": 1200}.get(key[0], 1500)
+        assert values[500][key][1] == n
+        assert values[500][key][0] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+
+
+def test_a_chunk_draws_those_rows_of_the_generators_draw(tmp_path):
+    make_run(tmp_path)
+    from trainables.datasets import load_dataset
+
+    data = load_dataset({"name": "mnist5k"})
+    job = EvalJob(data, {}, EvalSettings(n=1500, chunk=500))
+    for generator in (EvalGenerator("t1", "trial", str(tmp_path / "checkpoint_1"), True),
+                      EvalGenerator(REFERENCE, "reference", True, available=4000)):
+        whole, labels = job.samples(generator, 3)
+        chunk = job.run(EvalChunk(generator, 3, 1000, 1500, "lenet", True, True))
+        assert chunk["count"] == 500 and whole.shape[0] == 1500
+        assert np.array_equal(chunk["labels"], labels[1000:])
+        context = job.context("lenet", 3)
+        np.testing.assert_allclose(chunk["features"], context.features(whole)[1000:],
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(chunk["probabilities"],
+                                   context.probabilities(whole)[1000:], rtol=1e-5, atol=1e-7)
+
+
 def test_pivot_shows_each_shards_latest_attempt(tmp_path):
     table = Table(str(tmp_path), "eval")
     key = {"generator": "g", "extractor": "lenet", "seed": 0}
@@ -137,7 +226,11 @@ def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address,
                                             if (r["generator"], r["metric"]) == ("t0", "fid"))
     assert all(r["n_samples"] == 100 and r["dataset_fingerprint"] for r in rows
                if r["error"] is None and r["generator"] != "few")
-    assert reference["kid_mean"]["ci_low"] < reference["kid_mean"]["value"]
+    # n 100 is below KID's subset size: every subset is the whole set, so the spread is 0
+    # and the interval is the value itself.
+    kid_row = reference["kid_mean"]
+    assert kid_row["ci_low"] == kid_row["value"] == kid_row["ci_high"]
+    assert reference["kid_std"]["value"] == 0.0
     features = list((Path(os.environ["GANORCH_CACHE"]) / "eval-features").glob("*-lenet-n100-*"))
     assert len(features) == 1  # the real subset's features, computed once for every actor
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -105,3 +106,87 @@ def test_job_that_cannot_start_is_one_clear_error(ray_address, tmp_path):
     with pytest.raises(UserError, match="workers cannot start: .*no judge weights"):
         run_shards("t", _shards([1, 2]), BrokenJob, {}, table, actors=1)
     assert table.fragments() == []
+
+
+class PartsJob:
+    """Intermediates ("part", k) return an array; ("sum", _) adds up its inputs' arrays;
+    ("part", "fail") raises. Every task writes a marker file, so a test sees what ran."""
+
+    def __init__(self, marker_dir: str) -> None:
+        self.marker_dir = Path(marker_dir)
+
+    def run(self, task, *inputs):
+        kind, arg = task
+        (self.marker_dir / f"ran-{kind}-{arg}-{time.monotonic_ns()}").touch()
+        if kind == "part":
+            if arg == "fail":
+                raise ValueError("this chunk cannot be drawn")
+            return np.full(100_000, float(arg))  # 800 kB: kept in the object store
+        return [{"value": float(sum(part.sum() for part in inputs)),
+                 "inputs": [float(part[0]) for part in inputs]}]
+
+
+def _parts_plan(fail_part: bool = False) -> list[Shard]:
+    key = {"metric": "sum", "extractor": "none", "seed": 0}
+    parts = [Shard(id=f"p{k}", key=None, task=("part", "fail" if fail_part and k == 2 else k))
+             for k in range(3)]
+    return parts + [
+        Shard(id="s01", key={"generator": "a", **key}, task=("sum", 0), needs=("p0", "p1")),
+        Shard(id="s21", key={"generator": "b", **key}, task=("sum", 1), needs=("p2", "p1")),
+        Shard(id="plain", key={"generator": "c", **key}, task=("sum", 2)),
+    ]
+
+
+def _ran(folder: Path) -> Counter:
+    return Counter("-".join(p.name.split("-")[1:3]) for p in folder.glob("ran-*"))
+
+
+def test_intermediates_feed_the_shards_that_need_them_and_write_no_rows(ray_address, tmp_path):
+    table = Table(str(tmp_path / "tables"), "eval")
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    report = run_shards("t", _parts_plan(), PartsJob, {"marker_dir": str(markers)}, table,
+                        actors=2)
+    assert (report.total, report.done, report.failures) == (6, 6, {})
+    rows = {r["shard"]: r for r in table.read().to_pylist()}
+    assert set(rows) == {"s01", "s21", "plain"}  # intermediates leave no rows
+    assert rows["s01"]["value"] == 100_000 * (0 + 1) and rows["s01"]["inputs"] == [0.0, 1.0]
+    assert rows["s21"]["value"] == 100_000 * (2 + 1) and rows["s21"]["inputs"] == [2.0, 1.0]
+    assert rows["plain"]["inputs"] == []
+    assert _ran(markers) == {"part-0": 1, "part-1": 1, "part-2": 1, "sum-0": 1, "sum-1": 1,
+                             "sum-2": 1}
+
+    # A rerun with everything finished runs nothing, intermediates included; with one shard
+    # unfinished, only the intermediates that shard needs run again.
+    assert run_shards("t", _parts_plan(), PartsJob, {"marker_dir": str(markers)}, table,
+                      actors=2).skipped == 6
+    table.append([{"shard": "s21", "generator": "b", "metric": "sum", "extractor": "none",
+                   "seed": 0, "error": "worker died"}])
+    again = run_shards("t", _parts_plan(), PartsJob, {"marker_dir": str(markers)}, table,
+                       actors=2)
+    assert (again.skipped, again.done) == (3, 3)
+    assert _ran(markers) == {"part-0": 1, "part-1": 2, "part-2": 2, "sum-0": 1, "sum-1": 2,
+                             "sum-2": 1}
+
+
+def test_a_failed_intermediate_fails_what_needs_it_and_the_rest_go_on(ray_address, tmp_path):
+    table = Table(str(tmp_path / "tables"), "eval")
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    report = run_shards("t", _parts_plan(fail_part=True), PartsJob,
+                        {"marker_dir": str(markers)}, table, actors=2)
+    assert set(report.failures) == {"p2", "s21"}
+    assert "ValueError: this chunk cannot be drawn" in report.failures["p2"]
+    rows = {r["shard"]: r for r in table.read().to_pylist()}
+    assert rows["s21"]["error"].startswith("needs p2, which failed: ValueError: this chunk")
+    assert rows["s21"]["generator"] == "b"  # the error row says what failed
+    assert finished_shards(table) == {"s01", "plain"}
+    assert "sum-1" not in _ran(markers)  # it never ran
+
+
+def test_a_shard_may_only_need_intermediates_of_the_plan(ray_address, tmp_path):
+    table = Table(str(tmp_path / "tables"), "eval")
+    key = {"generator": "a", "metric": "sum", "extractor": "none", "seed": 0}
+    with pytest.raises(ValueError, match="needs 'p9', which is not among the shards"):
+        run_shards("t", [Shard(id="s", key=key, task=("sum", 0), needs=("p9",))], PartsJob,
+                   {"marker_dir": str(tmp_path)}, table)

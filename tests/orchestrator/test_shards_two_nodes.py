@@ -1,6 +1,8 @@
-"""The shard pool on a two-node Ray cluster on one machine (``ray.cluster_utils.Cluster``):
-shards land on both nodes, and removing the worker node mid-run still ends with every shard
-written exactly once. Runs in a subprocess: the cluster needs its own driver."""
+"""``ganorch eval``'s shards on a two-node Ray cluster on one machine
+(``ray.cluster_utils.Cluster``): the measures of three checkpoints and the reference, with
+feature extraction cut into chunks, land on both nodes, and removing the worker node mid-run
+still ends with every shard written exactly once and the values of a run on one node. Runs in
+a subprocess: the cluster needs its own driver."""
 
 from __future__ import annotations
 
@@ -17,16 +19,37 @@ pytestmark = pytest.mark.slow
 
 SCRIPT = textwrap.dedent('''
     import sys, threading, time
-    import ray
+    from pathlib import Path
+    import ray, torch
     from ray.cluster_utils import Cluster
     from orchestrator.cluster import quiet
-    from orchestrator.shards import Shard, run_shards
+    from orchestrator.evaluation import (REFERENCE, EvalGenerator, EvalJob, EvalSettings,
+                                         plan_shards)
+    from orchestrator.measure import judge_of
+    from orchestrator.shards import run_shards
     from orchestrator.tables import Table
+    from trainables.datasets import load_dataset
+    from trainables.families import family_class
+    from trainables.trainable import STATE_FILE
 
-    class SlowJob:
-        def run(self, task):
-            time.sleep(0.3)
-            return [{"value": float(task), "node": ray.get_runtime_context().get_node_id()}]
+    root = Path(sys.argv[1])
+    data = load_dataset({"name": "mnist5k"})
+    judge_of(data)  # trained once here, loaded from the cache by every worker
+    generators = [EvalGenerator(REFERENCE, "reference", True, available=4000)]
+    for i in range(3):
+        folder = root / f"checkpoint_{i}"
+        folder.mkdir()
+        model = family_class("dcgan")({"base_channels": 8, "n_z": 16, "seed": i}, (1, 28, 28),
+                                      10, torch.device("cpu"))
+        torch.save({"model": model.state_dict(), "family": "dcgan", "config": model.config,
+                    "image_shape": (1, 28, 28), "num_classes": 10}, folder / STATE_FILE)
+        generators.append(EvalGenerator(f"g{i}", "trial", str(folder)))
+    settings = EvalSettings(n=1000, chunk=500, cache=None)
+    # c2st first (slowest): the head's workers are busy with it while the worker node starts.
+    shards = plan_shards(generators, ["fid", "kid", "is", "sharpness", "color_kl", "nn", "c2st"],
+                         1, settings, figures=False)
+    print("intermediates", sum(s.intermediate for s in shards), flush=True)
+    shared = {"data": data, "sources": {}, "settings": settings}
 
     quiet()
     cluster = Cluster(initialize_head=True,
@@ -34,34 +57,50 @@ SCRIPT = textwrap.dedent('''
     worker = cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address, log_to_driver=False)
     cluster.wait_for_nodes()
-    table = Table(sys.argv[1], "eval")
-    shards = [Shard(id=f"s{i}", key={"generator": f"g{i}", "metric": "m", "extractor": "x",
-                                     "seed": 0}, task=i) for i in range(30)]
+    table = Table(str(root / "tables"), "eval")
 
-    def remove_worker_node():  # once both nodes have finished shards
+    def remove_worker_node():  # once it has finished a shard
         while True:
             rows = table.read(latest=False)
-            if rows.num_rows and len(set(rows.column("node").to_pylist())) >= 2:
+            if rows.num_rows and worker.node_id in rows.column("node_id").to_pylist():
                 cluster.remove_node(worker)
                 print("removed", worker.unique_id, flush=True)
                 return
             time.sleep(0.1)
 
     threading.Thread(target=remove_worker_node, daemon=True).start()
-    report = run_shards("two-nodes", shards, SlowJob, {}, table, actors=2)
-    print("deaths", report.worker_deaths, "done", report.done, "failed", len(report.failures))
+    report = run_shards("two-nodes", shards, EvalJob, shared, table, actors=3)
+    print("deaths", report.worker_deaths, "done", report.done, "failed", len(report.failures),
+          report.failures, flush=True)
+    alone = run_shards("one-node", shards, EvalJob, shared,
+                       Table(str(root / "tables-one-node"), "eval"), actors=1)
+    print("one node failed", len(alone.failures), flush=True)
     ray.shutdown()
     cluster.shutdown()
 ''')
 
 
-def test_shards_spread_over_two_nodes_and_survive_losing_one(tmp_path):
+def test_eval_shards_spread_over_two_nodes_and_survive_losing_one(tmp_path):
     result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True,
-                            text=True, timeout=300)
+                            text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "removed" in result.stdout and "failed 0" in result.stdout, result.stdout
-    deaths = int(result.stdout.split("deaths ")[1].split()[0])
-    assert deaths >= 1, result.stdout  # the removed node's worker died and was replaced
-    rows = Table(str(tmp_path), "eval").read(latest=False)
-    assert Counter(rows.column("shard").to_pylist()) == {f"s{i}": 1 for i in range(30)}
-    assert len(set(rows.column("node").to_pylist())) == 2
+    out = result.stdout
+    assert "removed" in out and "failed 0" in out and "one node failed 0" in out, out
+    assert int(out.split("intermediates ")[1].split()[0]) == 4 * 2  # 2 chunks per generator
+    deaths = int(out.split("deaths ")[1].split()[0])
+    assert deaths >= 1, out  # the removed node's worker died and was replaced
+    rows = Table(str(tmp_path / "tables"), "eval").read(latest=False)
+    shards = Counter(rows.column("shard").to_pylist())
+    extractors = {"fid": "lenet", "kid": "lenet", "is": "lenet", "sharpness": "pixels",
+                  "color_kl": "pixels", "nn": "pixels", "c2st": "pixels"}
+    assert set(shards) == {f"{g}|{m}|{x}|0|n1000" for g in ("reference", "g0", "g1", "g2")
+                           for m, x in extractors.items()}
+    assert len(set(rows.column("node_id").to_pylist())) == 2
+    alone = Table(str(tmp_path / "tables-one-node"), "eval").read(latest=False)
+    # Each shard written once, however many times a worker died: as many rows as alone.
+    assert shards == Counter(alone.column("shard").to_pylist())
+    two_nodes = {(r["generator"], r["metric"]): r["value"] for r in rows.to_pylist()}
+    one_node = {(r["generator"], r["metric"]): r["value"] for r in alone.to_pylist()}
+    assert two_nodes.keys() == one_node.keys()
+    for key, value in one_node.items():
+        assert two_nodes[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key

@@ -50,3 +50,17 @@ def test_generate_is_deterministic_and_in_unit_range():
     # Same latents whatever the batching; convolutions may round differently per batch size.
     assert torch.allclose(first, second, atol=1e-5)
     assert first.min() >= 0 and first.max() <= 1
+
+
+def test_generate_from_a_start_gives_those_rows_of_the_whole_draw():
+    from trainables.families import family_class
+
+    model = family_class("cdcgan")({"base_channels": 8, "n_z": 16}, (1, 28, 28), 10,
+                                   torch.device("cpu"))
+    whole = generate(model, 11, seed=2, num_classes=10, batch=4)
+    tail = generate(model, 11, seed=2, num_classes=10, batch=4, start=8)
+    assert tail.shape == (3, 1, 28, 28)
+    assert torch.allclose(tail, whole[8:], atol=1e-6)
+    assert generate(model, 8, seed=2, num_classes=10, batch=4, start=8).shape == (0, 1, 28, 28)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        generate(model, 11, seed=2, num_classes=10, batch=4, start=6)
