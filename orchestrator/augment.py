@@ -173,7 +173,7 @@ def run_augment(spec: AugmentSpec, runs_dir: str | None, *, actors: int | None =
     from orchestrator.shards import run_shards
     from trainables.datasets import DatasetError, load_dataset
 
-    run = RunDir.of(runs_dir, spec.run)
+    run = RunDir.of(runs_dir, spec.run).on_this_machine("ganorch grid augment")
     by_path = Path(spec.generator).exists()
     generator = resolve_generator(run if by_path else run.existing(), spec.generator)
     try:

@@ -114,7 +114,8 @@ def sweep_run(
     best = "-" if outcome.best_value is None else f"{outcome.best_value:.4g}"
     say(f"run {parsed.name!r}: {outcome.trials} trials, {outcome.finished} finished, "
         f"{outcome.failed} failed; best {parsed.metric.name} {best} ({outcome.best_trial})")
-    say(f"tables: {run.tables}   TensorBoard: ganorch tensorboard {parsed.name}")
+    say(f"tables: {run.shown(run.path('tables'))}   "
+        f"TensorBoard: ganorch tensorboard {parsed.name}")
 
 
 @results_app.command("show")
@@ -210,7 +211,10 @@ def tensorboard(
         run = RunDir.of(runs_dir, name).existing()
     except UserError as exc:
         fail(str(exc))
-    logdir = run.root / "tb"
+    logdir = run.download(run.path("tb"))  # TensorBoard reads local files only
+    if run.remote:
+        say(f"copied {run.shown(run.path('tb'))} to {logdir} (run the command again to "
+            "refresh it)")
     say(f"TensorBoard for {name!r} on http://{host}:{port}  (logdir {logdir}; Ctrl-C stops)")
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
                "--host", host, "--port", str(port)]

@@ -37,7 +37,7 @@ def run_eval(name: str, *, top: int | None = None, by: str = "fid", trials: str 
         raise UserError(f"--extractor: unknown extractor {extractor!r} "
                         f"(choose {' or '.join(EXTRACTORS)})")
     chosen = check_metrics([m.strip() for m in metrics.split(",") if m.strip()])
-    run = RunDir.of(runs_dir, name)
+    run = RunDir.of(runs_dir, name).on_this_machine("ganorch eval run")
     data = _real_data(run, dataset)
     generators = _trial_generators(run, top, by, trials, bool(sources))
     external = _sources(sources, data, {g.label for g in generators})

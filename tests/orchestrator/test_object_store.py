@@ -1,0 +1,118 @@
+"""A runs-dir in an object store: a sweep onto a moto S3 server on loopback through the installed
+console script, read back with plain pyarrow, TensorBoard's reader and `ganorch results show`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+from moto.server import ThreadedMotoServer
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from ..conftest import run_cli, write_spec
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+@dataclass(frozen=True)
+class Store:
+    fs: pafs.FileSystem  # what the test reads back with
+    options: str  # the query string that points pyarrow at the server
+    env: dict[str, str]  # the CLI's environment: the credentials a user would export
+
+    def runs_dir(self, prefix: str, bucket: str = "bucket") -> str:
+        return f"s3://{bucket}/{prefix}?{self.options}"
+
+
+@pytest.fixture(scope="module")
+def store():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    fs = pafs.S3FileSystem(access_key="testing", secret_key="testing", scheme="http",
+                           endpoint_override=f"{host}:{port}", allow_bucket_creation=True)
+    fs.create_dir("bucket")
+    yield Store(fs, f"endpoint_override={host}:{port}&scheme=http",
+                {**os.environ, **CREDENTIALS})
+    server.stop()
+
+
+def cli(store: Store, *args: str) -> subprocess.CompletedProcess:
+    result = run_cli(*args, env=store.env)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+@pytest.mark.parametrize(("runs_dir", "says"), [
+    ("s3://absent/runs?{options}", "error: runs-dir s3://absent/runs: bucket 'absent' does not "
+                                   "exist"),
+    ("s3://bucket/runs?endpoint_override=127.0.0.1:1&scheme=http",
+     "error: runs-dir s3://bucket/runs: When getting information for bucket 'bucket'"),
+    ("nope://bucket/runs", "error: runs-dir nope://bucket/runs: Unrecognized filesystem type"),
+])
+def test_a_bad_object_store_runs_dir_is_one_line(store, runs_dir, says):
+    result = cli(store, "results", "show", "r", "--runs-dir",
+                 runs_dir.format(options=store.options))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(says), lines
+
+
+def test_an_unknown_run_in_a_bucket_is_named_without_the_options(store):
+    result = cli(store, "results", "show", "absent", "--runs-dir", store.runs_dir("runs"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: no run named 'absent' under s3://bucket/runs"
+
+
+@pytest.mark.slow
+def test_a_sweep_onto_s3_is_read_back_and_resumed(store, tmp_path, ray_address):
+    spec = write_spec(tmp_path / "spec.yaml", name="s3run")
+    runs_dir = store.runs_dir("team/runs")
+    first = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir,
+                "--address", ray_address)
+    assert first.returncode == 0, first.stderr
+    assert "tables: s3://bucket/team/runs/s3run/tables" in first.stderr
+    assert "endpoint_override" not in first.stderr  # options may hold secrets: never shown
+    root = "bucket/team/runs/s3run"
+    assert not any(tmp_path.glob("**/tables"))  # nothing went to the local disk
+
+    trials = pq.read_table(f"{root}/tables/trials", filesystem=store.fs).to_pylist()
+    assert len(trials) == 2 and {t["status"] for t in trials} == {"TERMINATED"}
+    epochs = pq.read_table(f"{root}/tables/epochs", filesystem=store.fs).to_pylist()
+    assert sorted(e["trial_id"] for e in epochs) == sorted(t["trial_id"] for t in trials)
+    for trial in trials:  # checkpoints are URIs of Tune's storage in the bucket
+        assert trial["checkpoint"].startswith(f"s3://{root}/tune/s3run/")
+        state = trial["checkpoint"].removeprefix("s3://") + "/state.pt"
+        assert store.fs.get_file_info(state).type == pafs.FileType.File
+    spec_text = store.fs.open_input_stream(f"{root}/spec.yaml").read().decode()
+    assert "name: s3run" in spec_text
+
+    local = tmp_path / "tb"
+    pafs.copy_files(f"{root}/tb", str(local), source_filesystem=store.fs)
+    assert sorted(p.name for p in local.iterdir()) == sorted(t["trial_id"] for t in trials)
+    for folder in local.iterdir():
+        events = EventAccumulator(str(folder), size_guidance={"images": 0, "scalars": 0})
+        events.Reload()
+        assert [s.step for s in events.Scalars("fid")] == [1]
+        assert [g.step for g in events.Images("samples")] == [1]
+
+    shown = cli(store, "results", "show", "s3run", "--runs-dir", runs_dir, "--sort", "fid")
+    assert shown.returncode == 0, shown.stderr
+    assert {line.split()[0] for line in shown.stdout.splitlines()[2:]} == {
+        t["trial_id"] for t in trials}
+
+    again = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir,
+                "--address", ray_address)
+    assert again.returncode == 0, again.stderr
+    assert "resuming run 's3run' from s3://bucket/team/runs/s3run/tune/s3run" in again.stderr
+    after = pq.read_table(f"{root}/tables/trials", filesystem=store.fs).to_pylist()
+    assert sorted(t["trial_id"] for t in after) == sorted(t["trial_id"] for t in trials)
+
+    refused = cli(store, "eval", "run", "s3run", "--runs-dir", runs_dir)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().startswith("error: ganorch eval run needs a local or mounted")
