@@ -3,8 +3,13 @@ console script, read back with plain pyarrow, TensorBoard's reader and `ganorch 
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
 import subprocess
+import time
+import urllib.request
 from dataclasses import dataclass
 
 import pyarrow.fs as pafs
@@ -13,7 +18,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ..conftest import run_cli, write_spec
+from ..conftest import GANORCH, run_cli, write_spec
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
@@ -23,7 +28,12 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 class Store:
     fs: pafs.FileSystem  # what the test reads back with
     options: str  # the query string that points pyarrow at the server
-    env: dict[str, str]  # the CLI's environment: the credentials a user would export
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The CLI's environment, read when it starts (Ray's session settings included), and
+        the credentials a user would export."""
+        return {**os.environ, **CREDENTIALS}
 
     def runs_dir(self, prefix: str, bucket: str = "bucket") -> str:
         return f"s3://{bucket}/{prefix}?{self.options}"
@@ -37,8 +47,7 @@ def store():
     fs = pafs.S3FileSystem(access_key="testing", secret_key="testing", scheme="http",
                            endpoint_override=f"{host}:{port}", allow_bucket_creation=True)
     fs.create_dir("bucket")
-    yield Store(fs, f"endpoint_override={host}:{port}&scheme=http",
-                {**os.environ, **CREDENTIALS})
+    yield Store(fs, f"endpoint_override={host}:{port}&scheme=http")
     server.stop()
 
 
@@ -113,6 +122,35 @@ def test_a_sweep_onto_s3_is_read_back_and_resumed(store, tmp_path, ray_address):
     after = pq.read_table(f"{root}/tables/trials", filesystem=store.fs).to_pylist()
     assert sorted(t["trial_id"] for t in after) == sorted(t["trial_id"] for t in trials)
 
+    served = _tensorboard_runs(store, "s3run", runs_dir)
+    assert {t["trial_id"] for t in trials} <= set(served)
+
     refused = cli(store, "eval", "run", "s3run", "--runs-dir", runs_dir)
     assert refused.returncode == 2
     assert refused.stderr.strip().startswith("error: ganorch eval run needs a local or mounted")
+
+
+def _tensorboard_runs(store: Store, name: str, runs_dir: str) -> dict:
+    """The runs `ganorch tensorboard` serves (its copy of the bucket's tb folder)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(GANORCH), "tensorboard", name, "--runs-dir", runs_dir, "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        env=store.env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=2) as r:
+                    runs = json.loads(r.read())
+                if runs:
+                    return runs
+            except OSError:
+                pass
+            time.sleep(0.5)
+        return {}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
