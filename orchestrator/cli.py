@@ -359,7 +359,8 @@ def grid_augment(
     for shard, error in list(report.failures.items())[:5]:
         say(f"  failed {shard}: {error}")
     if outcome.figures:
-        say(f"figures: {outcome.figures[0].parent} ({len(outcome.figures)} PNGs; also in "
+        folder = run.shown(outcome.figures[0].parent.as_posix())
+        say(f"figures: {folder} ({len(outcome.figures)} PNGs; also in "
             f"TensorBoard: ganorch tensorboard {run.name})")
     say(f"pivot: ganorch results show {run.name} --table augment --pivot")
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
@@ -66,10 +69,7 @@ class RunDir:
             raise UserError(f"runs-dir {shown}: {_first_line(exc)}") from None
         if bucket.type != pafs.FileType.Directory:
             raise UserError(f"runs-dir {shown}: bucket {bucket.path!r} does not exist")
-        parts = urlsplit(base)
-        uri = urlunsplit((parts.scheme, parts.netloc, f"{parts.path.rstrip('/')}/{name}",
-                          parts.query, ""))
-        return cls(PurePosixPath(path) / name, name, fs, uri)
+        return cls(PurePosixPath(path) / name, name, fs, join(base, name))
 
     @property
     def remote(self) -> bool:
@@ -81,10 +81,13 @@ class RunDir:
 
     def location(self, *parts: str) -> str:
         """A path inside the run as a local path or a URI that resolves on any node."""
-        if self.uri is None:
-            return self.path(*parts)
-        split = urlsplit(self.uri)
-        return urlunsplit(split._replace(path="/".join((split.path, *parts))))
+        return join(self.uri, *parts) if self.uri else self.path(*parts)
+
+    def resolvable(self, shown: str) -> str:
+        """A URI the tables hold (``shown``), with the runs-dir's options put back."""
+        if self.uri is None or "://" not in shown:
+            return shown
+        return urlunsplit(urlsplit(shown)._replace(query=urlsplit(self.uri).query))
 
     def shown(self, path: str | None = None) -> str:
         """How messages and tables name a path of ``fs`` (default: the run folder): the local
@@ -92,18 +95,15 @@ class RunDir:
         path = self.path() if path is None else path
         return path if self.uri is None else f"{urlsplit(self.uri).scheme}://{path}"
 
+    @property
+    def runs_dir(self) -> str:
+        """The runs-dir, as messages name it."""
+        return self.shown(self.root.parent.as_posix())
+
     def existing(self) -> RunDir:
         """This run, or a UserError if it was never started."""
         if self.fs.get_file_info(self.path()).type != pafs.FileType.Directory:
-            where = self.shown(self.root.parent.as_posix())
-            raise UserError(f"no run named {self.name!r} under {where}")
-        return self
-
-    def on_this_machine(self, command: str) -> RunDir:
-        """This run, or a UserError for ``command``s that work on local folders only."""
-        if self.remote:
-            raise UserError(f"{command} needs a local or mounted runs-dir; {self.shown()} is "
-                            "in an object store (mount the bucket and pass the mount point)")
+            raise UserError(f"no run named {self.name!r} under {self.runs_dir}")
         return self
 
     def read_text(self, part: str) -> str | None:
@@ -129,17 +129,8 @@ class RunDir:
             self.fs.delete_file(path)
 
     def download(self, path: str) -> Path:
-        """A local copy of a folder of ``fs`` (the folder itself for a local run), kept in
-        ``GANORCH_CACHE/downloads`` and refreshed on every call."""
-        if not self.remote:
-            return Path(path)
-        key = hashlib.sha256(self.shown(path).encode()).hexdigest()[:16]
-        local = cache_dir() / "downloads" / key
-        local.mkdir(parents=True, exist_ok=True)
-        if self.fs.get_file_info(path).type == pafs.FileType.Directory:
-            pafs.copy_files(path, str(local), source_filesystem=self.fs,
-                            destination_filesystem=pafs.LocalFileSystem())
-        return local
+        """A local copy of a folder of ``fs`` (the folder itself for a local run)."""
+        return _download(self.fs, path, self.shown(path)) if self.remote else Path(path)
 
     @property
     def spec_file(self) -> PurePath:
@@ -166,6 +157,47 @@ class RunDir:
     @property
     def artifacts(self) -> PurePath:
         return self.root / "artifacts"
+
+
+def join(location: str, *parts: str) -> str:
+    """``location/part/...`` for a local path or a URI (its options kept at the end)."""
+    if "://" not in location:
+        return "/".join((location.rstrip("/"), *parts))
+    split = urlsplit(location)
+    return urlunsplit(split._replace(path="/".join((split.path.rstrip("/"), *parts))))
+
+
+def local_copy(location: str) -> str:
+    """A folder named by a local path or a URI (e.g. a trial checkpoint in a bucket), as a
+    local folder: a URI's folder is downloaded first."""
+    if "://" not in location:
+        return location
+    fs, path = pafs.FileSystem.from_uri(location)
+    return str(_download(fs, path, _without_options(location)))
+
+
+@contextmanager
+def local_folder(location: str) -> Iterator[Path]:
+    """A local folder to write into: ``location`` itself, or for a URI a temporary folder whose
+    files are copied there on leaving (for writers such as SummaryWriter and PIL)."""
+    if "://" not in location:
+        Path(location).mkdir(parents=True, exist_ok=True)
+        yield Path(location)
+        return
+    fs, path = pafs.FileSystem.from_uri(location)
+    with tempfile.TemporaryDirectory(prefix="ganorch-") as folder:
+        yield Path(folder)
+        pafs.copy_files(folder, path, destination_filesystem=fs)
+
+
+def _download(fs: pafs.FileSystem, path: str, name: str) -> Path:
+    """``path`` of ``fs`` copied into ``GANORCH_CACHE/downloads`` (refreshed on every call)."""
+    local = cache_dir() / "downloads" / hashlib.sha256(name.encode()).hexdigest()[:16]
+    local.mkdir(parents=True, exist_ok=True)
+    if fs.get_file_info(path).type == pafs.FileType.Directory:
+        pafs.copy_files(path, str(local), source_filesystem=fs,
+                        destination_filesystem=pafs.LocalFileSystem())
+    return local
 
 
 def _without_options(uri: str) -> str:

@@ -78,31 +78,40 @@ def test_an_unknown_run_in_a_bucket_is_named_without_the_options(store):
     assert result.stderr.strip() == "error: no run named 'absent' under s3://bucket/runs"
 
 
-@pytest.mark.slow
-def test_a_sweep_onto_s3_is_read_back_and_resumed(store, tmp_path, ray_address):
-    spec = write_spec(tmp_path / "spec.yaml", name="s3run")
+ROOT = "bucket/team/runs/s3run"  # the run's folder in the bucket
+
+
+@pytest.fixture(scope="module")
+def swept(store, tmp_path_factory, ray_address):
+    """One two-trial, one-epoch sweep onto the bucket; the runs-dir and the CLI's output."""
+    spec = write_spec(tmp_path_factory.mktemp("s3") / "spec.yaml", name="s3run")
     runs_dir = store.runs_dir("team/runs")
-    first = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir,
-                "--address", ray_address)
-    assert first.returncode == 0, first.stderr
+    result = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir,
+                 "--address", ray_address)
+    assert result.returncode == 0, result.stderr
+    return spec, runs_dir, result
+
+
+@pytest.mark.slow
+def test_a_sweep_onto_s3_is_read_back_and_resumed(store, swept, tmp_path, ray_address):
+    spec, runs_dir, first = swept
     assert "tables: s3://bucket/team/runs/s3run/tables" in first.stderr
     assert "endpoint_override" not in first.stderr  # options may hold secrets: never shown
-    root = "bucket/team/runs/s3run"
-    assert not any(tmp_path.glob("**/tables"))  # nothing went to the local disk
+    assert not any(spec.parent.glob("**/tables"))  # nothing went to the local disk
 
-    trials = pq.read_table(f"{root}/tables/trials", filesystem=store.fs).to_pylist()
+    trials = pq.read_table(f"{ROOT}/tables/trials", filesystem=store.fs).to_pylist()
     assert len(trials) == 2 and {t["status"] for t in trials} == {"TERMINATED"}
-    epochs = pq.read_table(f"{root}/tables/epochs", filesystem=store.fs).to_pylist()
+    epochs = pq.read_table(f"{ROOT}/tables/epochs", filesystem=store.fs).to_pylist()
     assert sorted(e["trial_id"] for e in epochs) == sorted(t["trial_id"] for t in trials)
     for trial in trials:  # checkpoints are URIs of Tune's storage in the bucket
-        assert trial["checkpoint"].startswith(f"s3://{root}/tune/s3run/")
+        assert trial["checkpoint"].startswith(f"s3://{ROOT}/tune/s3run/")
         state = trial["checkpoint"].removeprefix("s3://") + "/state.pt"
         assert store.fs.get_file_info(state).type == pafs.FileType.File
-    spec_text = store.fs.open_input_stream(f"{root}/spec.yaml").read().decode()
+    spec_text = store.fs.open_input_stream(f"{ROOT}/spec.yaml").read().decode()
     assert "name: s3run" in spec_text
 
     local = tmp_path / "tb"
-    pafs.copy_files(f"{root}/tb", str(local), source_filesystem=store.fs)
+    pafs.copy_files(f"{ROOT}/tb", str(local), source_filesystem=store.fs)
     assert sorted(p.name for p in local.iterdir()) == sorted(t["trial_id"] for t in trials)
     for folder in local.iterdir():
         events = EventAccumulator(str(folder), size_guidance={"images": 0, "scalars": 0})
@@ -119,15 +128,36 @@ def test_a_sweep_onto_s3_is_read_back_and_resumed(store, tmp_path, ray_address):
                 "--address", ray_address)
     assert again.returncode == 0, again.stderr
     assert "resuming run 's3run' from s3://bucket/team/runs/s3run/tune/s3run" in again.stderr
-    after = pq.read_table(f"{root}/tables/trials", filesystem=store.fs).to_pylist()
+    after = pq.read_table(f"{ROOT}/tables/trials", filesystem=store.fs).to_pylist()
     assert sorted(t["trial_id"] for t in after) == sorted(t["trial_id"] for t in trials)
 
     served = _tensorboard_runs(store, "s3run", runs_dir)
     assert {t["trial_id"] for t in trials} <= set(served)
 
-    refused = cli(store, "eval", "run", "s3run", "--runs-dir", runs_dir)
-    assert refused.returncode == 2
-    assert refused.stderr.strip().startswith("error: ganorch eval run needs a local or mounted")
+
+@pytest.mark.slow
+def test_eval_and_grid_load_checkpoints_from_the_bucket(store, swept, ray_address):
+    _, runs_dir, _ = swept
+    scored = cli(store, "eval", "run", "s3run", "--top", "1", "--metrics", "fid", "--n", "50",
+                 "--actors", "1", "--runs-dir", runs_dir, "--address", ray_address)
+    assert scored.returncode == 0, scored.stderr
+    rows = pq.read_table(f"{ROOT}/tables/eval", filesystem=store.fs).to_pylist()
+    generators = {r["generator"] for r in rows if r["metric"] == "fid"}
+    assert len(generators) == 2 and "reference" in generators
+    assert all(r["error"] is None for r in rows)
+    pngs = store.fs.get_file_info(pafs.FileSelector(f"{ROOT}/artifacts/eval", recursive=True))
+    assert {"samples.png", "interpolation.png"} <= {p.base_name for p in pngs}
+
+    grid = cli(store, "grid", "augment", "s3run", "--generator", "best", "--strategies", "mix",
+               "--real", "0,20", "--generated", "0,20", "--unit", "count", "--seeds", "1",
+               "--epochs", "1", "--actors", "1", "--runs-dir", runs_dir,
+               "--address", ray_address)
+    assert grid.returncode == 0, grid.stderr
+    cells = pq.read_table(f"{ROOT}/tables/augment", filesystem=store.fs).to_pylist()
+    assert len(cells) == 3 and all(c["checkpoint"].startswith(f"s3://{ROOT}/") for c in cells)
+    assert "figures: s3://bucket/team/runs/s3run/artifacts/augment (" in grid.stderr
+    tb = store.fs.get_file_info(pafs.FileSelector(f"{ROOT}/tb/augment", recursive=True))
+    assert any(info.base_name.startswith("events.out.tfevents") for info in tb)
 
 
 def _tensorboard_runs(store: Store, name: str, runs_dir: str) -> dict:
