@@ -64,7 +64,7 @@ class RunDir:
             fs, path = pafs.FileSystem.from_uri(base)
             # One round trip now: a missing bucket or an unreachable endpoint is one line here
             # rather than a traceback from a worker later.
-            bucket = fs.get_file_info(path.split("/", 1)[0])
+            bucket = fs.get_file_info(path.split("/", 1)[0] or "/")
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise UserError(f"runs-dir {shown}: {_first_line(exc)}") from None
         if bucket.type != pafs.FileType.Directory:
