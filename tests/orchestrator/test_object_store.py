@@ -11,12 +11,15 @@ import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from orchestrator.runs import RunDir, local_copy, local_folder
 
 from ..conftest import GANORCH, run_cli, write_spec
 
@@ -83,8 +86,12 @@ ROOT = "bucket/team/runs/s3run"  # the run's folder in the bucket
 
 @pytest.fixture(scope="module")
 def swept(store, tmp_path_factory, ray_address):
-    """One two-trial, one-epoch sweep onto the bucket; the runs-dir and the CLI's output."""
-    spec = write_spec(tmp_path_factory.mktemp("s3") / "spec.yaml", name="s3run")
+    """Three one-epoch trials onto the bucket, one of which fails (a batch larger than the
+    training set); the spec, the runs-dir and the CLI's output."""
+    spec = write_spec(tmp_path_factory.mktemp("s3") / "spec.yaml", name="s3run",
+                      search={"algorithm": "grid", "max_concurrent": 2},
+                      space={"batch_size": [100, 200, 8192]},
+                      fixed={"base_channels": 8, "n_z": 16, "fid_samples": 200})
     runs_dir = store.runs_dir("team/runs")
     result = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir,
                  "--address", ray_address)
@@ -97,10 +104,14 @@ def test_a_sweep_onto_s3_is_read_back_and_resumed(store, swept, tmp_path, ray_ad
     spec, runs_dir, first = swept
     assert "tables: s3://bucket/team/runs/s3run/tables" in first.stderr
     assert "endpoint_override" not in first.stderr  # options may hold secrets: never shown
+    assert "3 trials, 2 finished, 1 failed" in first.stderr
     assert not any(spec.parent.glob("**/tables"))  # nothing went to the local disk
 
-    trials = pq.read_table(f"{ROOT}/tables/trials", filesystem=store.fs).to_pylist()
-    assert len(trials) == 2 and {t["status"] for t in trials} == {"TERMINATED"}
+    rows = pq.read_table(f"{ROOT}/tables/trials", filesystem=store.fs).to_pylist()
+    [failed] = [t for t in rows if t["status"] == "ERROR"]
+    assert "batch_size 8192 x 1 exceeds the 4000 training images" in failed["error"]
+    trials = [t for t in rows if t["status"] == "TERMINATED"]
+    assert len(trials) == 2
     epochs = pq.read_table(f"{ROOT}/tables/epochs", filesystem=store.fs).to_pylist()
     assert sorted(e["trial_id"] for e in epochs) == sorted(t["trial_id"] for t in trials)
     for trial in trials:  # checkpoints are URIs of Tune's storage in the bucket
@@ -122,14 +133,21 @@ def test_a_sweep_onto_s3_is_read_back_and_resumed(store, swept, tmp_path, ray_ad
     shown = cli(store, "results", "show", "s3run", "--runs-dir", runs_dir, "--sort", "fid")
     assert shown.returncode == 0, shown.stderr
     assert {line.split()[0] for line in shown.stdout.splitlines()[2:]} == {
-        t["trial_id"] for t in trials}
+        t["trial_id"] for t in rows}
 
     again = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir,
                 "--address", ray_address)
     assert again.returncode == 0, again.stderr
     assert "resuming run 's3run' from s3://bucket/team/runs/s3run/tune/s3run" in again.stderr
     after = pq.read_table(f"{ROOT}/tables/trials", filesystem=store.fs).to_pylist()
-    assert sorted(t["trial_id"] for t in after) == sorted(t["trial_id"] for t in trials)
+    assert sorted(t["trial_id"] for t in after) == sorted(t["trial_id"] for t in rows)
+
+    other = write_spec(tmp_path / "other.yaml", name="s3run", epochs=2)
+    refused = cli(store, "sweep", "run", str(other), "--runs-dir", runs_dir)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "error: run 's3run' exists with a different spec (s3://bucket/team/runs/s3run/"
+        "spec.yaml); pass --restart to start it over or --name for a new run")
 
     served = _tensorboard_runs(store, "s3run", runs_dir)
     assert {t["trial_id"] for t in trials} <= set(served)
@@ -184,3 +202,28 @@ def _tensorboard_runs(store: Store, name: str, runs_dir: str) -> dict:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_a_run_folder_in_a_bucket_reads_writes_and_copies(store, monkeypatch):
+    for name, value in CREDENTIALS.items():  # unsigned uploads reach moto still chunk-encoded
+        monkeypatch.setenv(name, value)
+    run = RunDir.of(store.runs_dir("unit"), "r")
+    assert run.remote and run.path("tables") == "bucket/unit/r/tables"
+    assert run.location("tables") == f"s3://bucket/unit/r/tables?{store.options}"
+    assert run.shown(run.path("tb")) == "s3://bucket/unit/r/tb"
+    assert run.resolvable("s3://bucket/unit/r/ck") == f"s3://bucket/unit/r/ck?{store.options}"
+    assert run.read_text("spec.yaml") is None
+    run.write_text("spec.yaml", "name: r\n")
+    assert run.existing().read_text("spec.yaml") == "name: r\n"
+
+    with local_folder(run.location("artifacts", "x")) as folder:
+        (folder / "a.png").write_bytes(b"png")
+    assert store.fs.open_input_stream("bucket/unit/r/artifacts/x/a.png").read() == b"png"
+    copy = Path(local_copy(run.location("artifacts")))
+    assert (copy / "x" / "a.png").read_bytes() == b"png"
+    assert (run.download(run.path("artifacts")) / "x" / "a.png").is_file()
+
+    run.remove("artifacts")
+    run.remove("spec.yaml")
+    assert store.fs.get_file_info("bucket/unit/r/artifacts").type == pafs.FileType.NotFound
+    assert run.read_text("spec.yaml") is None
