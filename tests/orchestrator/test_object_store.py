@@ -227,3 +227,43 @@ def test_a_run_folder_in_a_bucket_reads_writes_and_copies(store, monkeypatch):
     run.remove("spec.yaml")
     assert store.fs.get_file_info("bucket/unit/r/artifacts").type == pafs.FileType.NotFound
     assert run.read_text("spec.yaml") is None
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_resumes_from_the_bucket(store, tmp_path, ray_address):
+    spec = write_spec(tmp_path / "s.yaml", name="killed", epochs=2,
+                      search={"algorithm": "random", "samples": 2, "max_concurrent": 1,
+                              "seed": 1})
+    runs_dir, root = store.runs_dir("resume"), "bucket/resume/killed"
+    driver = subprocess.Popen(
+        [str(GANORCH), "sweep", "run", str(spec), "--runs-dir", runs_dir,
+         "--address", ray_address], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, env=store.env, start_new_session=True)
+    trials = f"{root}/tables/trials"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and driver.poll() is None:
+        found = store.fs.get_file_info(pafs.FileSelector(trials, allow_not_found=True))
+        parts = [f.path for f in found if f.base_name.startswith("part-")]
+        if any(row["status"] == "TERMINATED" for path in parts
+               for row in pq.read_table(path, filesystem=store.fs).to_pylist()):
+            break
+        time.sleep(0.5)
+    assert driver.poll() is None, "the sweep ended before it could be interrupted"
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+
+    result = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir,
+                 "--address", ray_address)
+    assert result.returncode == 0, result.stderr
+    assert "resuming run 'killed'" in result.stderr
+    stored = pq.read_table(trials, filesystem=store.fs).to_pylist()
+    assert len(stored) == 2 and {r["status"] for r in stored} == {"TERMINATED"}
+    epochs = pq.read_table(f"{root}/tables/epochs", filesystem=store.fs).to_pylist()
+    assert sorted((r["trial_id"], r["epoch"]) for r in epochs) == sorted(
+        (t["trial_id"], e) for t in stored for e in (1, 2))
+    local = tmp_path / "tb"
+    pafs.copy_files(f"{root}/tb", str(local), source_filesystem=store.fs)
+    for trial in stored:  # a resumed trial's second event file continues the first
+        events = EventAccumulator(str(local / trial["trial_id"]), size_guidance={"scalars": 0})
+        events.Reload()
+        assert [s.step for s in events.Scalars("fid")] == [1, 2]
