@@ -209,9 +209,11 @@ def tensorboard(
 
     try:
         run = RunDir.of(runs_dir, name).existing()
+        logdir = run.download(run.path("tb"))  # TensorBoard reads local files only
     except UserError as exc:
         fail(str(exc))
-    logdir = run.download(run.path("tb"))  # TensorBoard reads local files only
+    except OSError as exc:
+        fail(f"cannot copy {run.shown(run.path('tb'))}: {exc}")
     if run.remote:
         say(f"copied {run.shown(run.path('tb'))} to {logdir} (run the command again to "
             "refresh it)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,8 +130,10 @@ class RunDir:
             self.fs.delete_file(path)
 
     def download(self, path: str) -> Path:
-        """A local copy of a folder of ``fs`` (the folder itself for a local run)."""
-        return _download(self.fs, path, self.shown(path)) if self.remote else Path(path)
+        """A fresh local copy of a folder of ``fs`` (the folder itself for a local run)."""
+        if not self.remote:
+            return Path(path)
+        return _download(self.fs, path, self.shown(path), refresh=True)
 
     @property
     def spec_file(self) -> PurePath:
@@ -168,12 +171,15 @@ def join(location: str, *parts: str) -> str:
 
 
 def local_copy(location: str) -> str:
-    """A folder named by a local path or a URI (e.g. a trial checkpoint in a bucket), as a
-    local folder: a URI's folder is downloaded first."""
+    """A folder that never changes once written (a trial checkpoint), named by a local path or
+    a URI, as a local folder: a URI's folder is downloaded once into the cache."""
     if "://" not in location:
         return location
     fs, path = pafs.FileSystem.from_uri(location)
-    return str(_download(fs, path, _without_options(location)))
+    shown = _without_options(location)
+    if fs.get_file_info(path).type != pafs.FileType.Directory:
+        raise FileNotFoundError(f"no folder at {shown}")
+    return str(_download(fs, path, shown, refresh=False))
 
 
 @contextmanager
@@ -190,13 +196,25 @@ def local_folder(location: str) -> Iterator[Path]:
         pafs.copy_files(folder, path, destination_filesystem=fs)
 
 
-def _download(fs: pafs.FileSystem, path: str, name: str) -> Path:
-    """``path`` of ``fs`` copied into ``GANORCH_CACHE/downloads`` (refreshed on every call)."""
+def _download(fs: pafs.FileSystem, path: str, name: str, refresh: bool) -> Path:
+    """``path`` of ``fs`` (if it is there) copied to ``GANORCH_CACHE/downloads/<hash of name>``.
+
+    The copy lands in a staging folder first and is renamed into place whole, so actors on one
+    node that fetch the same checkpoint at once never read a half-written file."""
     local = cache_dir() / "downloads" / hashlib.sha256(name.encode()).hexdigest()[:16]
-    local.mkdir(parents=True, exist_ok=True)
+    if local.is_dir() and not refresh:
+        return local
+    local.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=local.parent))
     if fs.get_file_info(path).type == pafs.FileType.Directory:
-        pafs.copy_files(path, str(local), source_filesystem=fs,
+        pafs.copy_files(path, str(staging), source_filesystem=fs,
                         destination_filesystem=pafs.LocalFileSystem())
+    if refresh:
+        shutil.rmtree(local, ignore_errors=True)
+    try:
+        staging.rename(local)
+    except OSError:  # another process put its copy there first
+        shutil.rmtree(staging, ignore_errors=True)
     return local
 
 

@@ -221,7 +221,12 @@ def test_a_run_folder_in_a_bucket_reads_writes_and_copies(store, monkeypatch):
     assert store.fs.open_input_stream("bucket/unit/r/artifacts/x/a.png").read() == b"png"
     copy = Path(local_copy(run.location("artifacts")))
     assert (copy / "x" / "a.png").read_bytes() == b"png"
-    assert (run.download(run.path("artifacts")) / "x" / "a.png").is_file()
+    with pytest.raises(FileNotFoundError, match="no folder at s3://bucket/unit/r/absent$"):
+        local_copy(run.location("absent"))
+    with local_folder(run.location("artifacts", "x")) as folder:
+        (folder / "b.png").write_bytes(b"png")
+    assert not (copy / "x" / "b.png").exists()  # a checkpoint is fetched once...
+    assert (run.download(run.path("artifacts")) / "x" / "b.png").is_file()  # tb is refreshed
 
     run.remove("artifacts")
     run.remove("spec.yaml")
