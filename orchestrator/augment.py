@@ -20,16 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
+import pyarrow.fs as pafs
 import yaml
 
 from orchestrator.augment_spec import AugmentSpec
 from orchestrator.errors import UserError
 from orchestrator.generators import TrialGenerator, resolve_generator
-from orchestrator.runs import RunDir
+from orchestrator.runs import RunDir, local_copy, local_folder
 from orchestrator.shards import ERROR_COLUMN, SHARD_COLUMN, Shard, ShardReport, finished_shards
 from orchestrator.tables import Table
 
@@ -80,7 +81,7 @@ class AugmentOutcome:
     generator: TrialGenerator
     report: ShardReport
     rows: list[dict[str, Any]]  # the grid's finished cells
-    figures: list[Path] = field(default_factory=list)
+    figures: list[PurePath] = field(default_factory=list)  # in the run's filesystem
 
     def baseline(self) -> float | None:
         """Mean test accuracy over seeds with the largest real subset and no generated images
@@ -183,7 +184,7 @@ def run_augment(spec: AugmentSpec, runs_dir: str | None, *, actors: int | None =
     cells = plan_cells(spec, len(data.train_images))
     shards = [cell_shard(generator.label, cell) for cell in cells]
     table = Table(run.tables, TABLE)
-    model = _load(generator, data)
+    model = _load(generator, run.resolvable(generator.checkpoint), data)
     settings = RetrainSettings(generator.label, generator.checkpoint,
                                "condition" if model.conditional else "judge", spec.epochs,
                                spec.batch_size, spec.lr, data.fingerprint)
@@ -215,11 +216,21 @@ def run_augment(spec: AugmentSpec, runs_dir: str | None, *, actors: int | None =
                         actors=actors, force=force, noun="cells")
     rows = grid_rows(table, shards)
     outcome = AugmentOutcome(run, generator, report, rows)
-    figures = run.artifacts / "augment"
-    outcome.figures = sorted(figures.glob(f"{figure_prefix(generator.label)}-*.png"))
+    outcome.figures = _figures(run, f"{figure_prefix(generator.label)}-")
     if rows and (report.done or not outcome.figures):  # a rerun with nothing new keeps them
-        outcome.figures = write_figures(rows, figures, run.tb / "augment", generator.label)
+        with local_folder(run.location("artifacts", "augment")) as out, \
+                local_folder(run.location("tb", "augment")) as tb:
+            written = write_figures(rows, out, tb, generator.label)
+        outcome.figures = [run.artifacts / "augment" / path.name for path in written]
     return outcome
+
+
+def _figures(run: RunDir, prefix: str) -> list[PurePath]:
+    """The run's augment PNGs whose names start with ``prefix``."""
+    folder = pafs.FileSelector(run.path("artifacts", "augment"), allow_not_found=True)
+    return sorted(run.artifacts / "augment" / info.base_name
+                  for info in run.fs.get_file_info(folder)
+                  if info.base_name.startswith(prefix) and info.base_name.endswith(".png"))
 
 
 def grid_rows(table: Table, shards: list[Shard]) -> list[dict[str, Any]]:
@@ -239,8 +250,9 @@ def _count(n: int, noun: str) -> str:
 def _dataset_of(run: RunDir, spec: AugmentSpec) -> dict[str, Any]:
     """The run's dataset (its spec.yaml), or the one the grid names for a run without one."""
     from_run = None
-    if run.spec_file.is_file():
-        from_run = (yaml.safe_load(run.spec_file.read_text()) or {}).get("dataset")
+    text = run.read_text("spec.yaml")
+    if text is not None:
+        from_run = (yaml.safe_load(text) or {}).get("dataset")
     if spec.dataset and from_run and spec.dataset != from_run:
         raise UserError(f"--dataset {spec.dataset} differs from run {run.name!r}'s dataset "
                         f"{from_run}; leave it out to use the run's")
@@ -251,13 +263,14 @@ def _dataset_of(run: RunDir, spec: AugmentSpec) -> dict[str, Any]:
     return dataset
 
 
-def _load(generator: TrialGenerator, data: Any) -> Any:
-    """The generator's model, checked against the dataset it will augment."""
+def _load(generator: TrialGenerator, checkpoint: str, data: Any) -> Any:
+    """The generator's model from ``checkpoint`` (a path or URI), checked against the dataset
+    it will augment."""
     from trainables.checkpoints import load_generator
 
     try:
-        model = load_generator(generator.checkpoint)
-    except (FileNotFoundError, ValueError) as exc:
+        model = load_generator(local_copy(checkpoint))
+    except (OSError, ValueError) as exc:
         raise UserError(f"generator {generator.label}: {exc}") from None
     if tuple(model.image_shape) != data.shape or model.num_classes != data.num_classes:
         raise UserError(f"generator {generator.label} makes {tuple(model.image_shape)} images of "

@@ -44,19 +44,24 @@ def _trial_error_text(trial: Any) -> str:
 
 
 class TableRecorder(tune.Callback):
-    """Appends a row to ``epochs`` per reported result and to ``trials`` per status change."""
+    """Appends a row to ``epochs`` per reported result and to ``trials`` per status change.
+
+    Checkpoint paths are Tune's paths on its storage filesystem; ``storage_prefix`` (e.g.
+    ``s3://``) makes them URIs when that filesystem is an object store."""
 
     def __init__(self, tables_root: str, run: str, metric: str, mode: str,
-                 max_epochs: int, dataset: str, fingerprint: str) -> None:
+                 max_epochs: int, dataset: str, fingerprint: str,
+                 storage_prefix: str = "") -> None:
         self.tables_root, self.run = tables_root, run
         self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
         self.dataset, self.fingerprint = dataset, fingerprint
+        self.storage_prefix = storage_prefix
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._append_trial(trial, "RUNNING")
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        row = epoch_row(trial.trial_id, result, trial.path)
+        row = epoch_row(trial.trial_id, result, self.storage_prefix + trial.path)
         Table(self.tables_root, "epochs").append([row])
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
@@ -70,7 +75,8 @@ class TableRecorder(tune.Callback):
         # A starting trial has no epochs yet: skip reading the epochs table for it.
         best = {} if status == "RUNNING" else self.best_epochs().get(trial.trial_id, {})
         row = self.trial_row(trial.trial_id, status, trial.last_result or {}, best,
-                             latest.path if latest else None, trial.config, error)
+                             self.storage_prefix + latest.path if latest else None,
+                             trial.config, error)
         Table(self.tables_root, "trials").append([row])
 
     def best_epochs(self) -> dict[str, dict[str, Any]]:

@@ -114,7 +114,8 @@ def sweep_run(
     best = "-" if outcome.best_value is None else f"{outcome.best_value:.4g}"
     say(f"run {parsed.name!r}: {outcome.trials} trials, {outcome.finished} finished, "
         f"{outcome.failed} failed; best {parsed.metric.name} {best} ({outcome.best_trial})")
-    say(f"tables: {run.tables}   TensorBoard: ganorch tensorboard {parsed.name}")
+    say(f"tables: {run.shown(run.path('tables'))}   "
+        f"TensorBoard: ganorch tensorboard {parsed.name}")
 
 
 @results_app.command("show")
@@ -208,9 +209,14 @@ def tensorboard(
 
     try:
         run = RunDir.of(runs_dir, name).existing()
+        logdir = run.download(run.path("tb"))  # TensorBoard reads local files only
     except UserError as exc:
         fail(str(exc))
-    logdir = run.root / "tb"
+    except OSError as exc:
+        fail(f"cannot copy {run.shown(run.path('tb'))}: {exc}")
+    if run.remote:
+        say(f"copied {run.shown(run.path('tb'))} to {logdir} (run the command again to "
+            "refresh it)")
     say(f"TensorBoard for {name!r} on http://{host}:{port}  (logdir {logdir}; Ctrl-C stops)")
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
                "--host", host, "--port", str(port)]
@@ -358,7 +364,8 @@ def grid_augment(
     for shard, error in list(report.failures.items())[:5]:
         say(f"  failed {shard}: {error}")
     if outcome.figures:
-        say(f"figures: {outcome.figures[0].parent} ({len(outcome.figures)} PNGs; also in "
+        folder = run.shown(outcome.figures[0].parent.as_posix())
+        say(f"figures: {folder} ({len(outcome.figures)} PNGs; also in "
             f"TensorBoard: ganorch tensorboard {run.name})")
     say(f"pivot: ganorch results show {run.name} --table augment --pivot")
 

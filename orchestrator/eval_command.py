@@ -47,13 +47,13 @@ def run_eval(name: str, *, top: int | None = None, by: str = "fid", trials: str 
     generators.append(EvalGenerator(REFERENCE, "reference", conditional=True,
                                     available=len(data.train_images)))
     settings = EvalSettings(n=n, extractor=extractor, inception_weights=inception_weights,
-                            cache=str(cache_dir()), artifacts=str(run.artifacts / "eval"),
-                            tb=str(run.tb / "eval"), chunk=chunk)
+                            cache=str(cache_dir()), artifacts=run.location("artifacts", "eval"),
+                            tb=run.location("tb", "eval"), chunk=chunk)
     shards = plan_shards(generators, chosen, seeds, settings, figures=figures)
 
     from orchestrator.cluster import connect
 
-    run.root.mkdir(parents=True, exist_ok=True)
+    run.fs.create_dir(run.path(), recursive=True)
     connect(address)
     if extractor == "lenet" or "label_accuracy" in chosen:
         say(f"judge for {data.name}: loading (trained once, then cached)")
@@ -75,15 +75,17 @@ def _real_data(run: RunDir, dataset: str | None):
 
     if dataset is not None:
         return load_reference_dataset(dataset)
-    if not run.spec_file.is_file():
-        raise UserError(f"no sweep named {run.name!r} under {run.root.parent}: name the real "
+    spec = run.read_text("spec.yaml")
+    if spec is None:
+        raise UserError(f"no sweep named {run.name!r} under {run.runs_dir}: name the real "
                         "data with --dataset (e.g. --dataset mnist5k) to score sources alone")
     from trainables.datasets import DatasetError, load_dataset
 
     try:
-        return load_dataset(yaml.safe_load(run.spec_file.read_text())["dataset"])
+        return load_dataset(yaml.safe_load(spec)["dataset"])
     except (DatasetError, KeyError, TypeError) as exc:
-        raise UserError(f"{run.spec_file}: cannot load its dataset: {exc}") from None
+        raise UserError(f"{run.shown(run.path('spec.yaml'))}: cannot load its dataset: "
+                        f"{exc}") from None
 
 
 def _trial_generators(run: RunDir, top: int | None, by: str, trials: str | None,
@@ -92,7 +94,7 @@ def _trial_generators(run: RunDir, top: int | None, by: str, trials: str | None,
 
     if trials and top:
         raise UserError("give --top or --trials, not both")
-    has_trials = Table(run.tables, "trials").fragments() if run.root.is_dir() else []
+    has_trials = Table(run.tables, "trials").fragments()
     if not has_trials:
         if trials or top:
             raise UserError(f"run {run.name!r} has no trials to pick from")
@@ -102,7 +104,7 @@ def _trial_generators(run: RunDir, top: int | None, by: str, trials: str | None,
         return []
     ids = [t.strip() for t in trials.split(",") if t.strip()] if trials else None
     picked = pick_trials(run, ids=ids, top=top, by=by)
-    return [EvalGenerator(g.label, "trial", g.checkpoint, _conditional(g.family))
+    return [EvalGenerator(g.label, "trial", run.resolvable(g.checkpoint), _conditional(g.family))
             for g in picked]
 
 

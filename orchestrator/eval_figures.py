@@ -9,7 +9,6 @@ checkpoints, ``interpolation`` (slerp between latent pairs, one class per row).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -67,16 +66,15 @@ def write_figures(job: EvalJob, generator: EvalGenerator, images: np.ndarray) ->
     from PIL import Image
     from torch.utils.tensorboard import SummaryWriter
 
+    from orchestrator.runs import join, local_folder
+
     made = sheets(job, generator, images)
-    folder = Path(job.settings.artifacts) / generator.label
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, sheet in made.items():
-        Image.fromarray(sheet).save(folder / f"{name}.png")
+    with local_folder(join(job.settings.artifacts, generator.label)) as folder:
+        for name, sheet in made.items():
+            Image.fromarray(sheet).save(folder / f"{name}.png")
     # One event folder per generator: figure shards of different generators never share a file.
-    writer = SummaryWriter(str(Path(job.settings.tb) / generator.label))
-    try:
+    with local_folder(join(job.settings.tb, generator.label)) as folder, \
+            SummaryWriter(str(folder)) as writer:
         for name, sheet in made.items():
             writer.add_image(f"eval/{name}", sheet, 0, dataformats="HWC")
-    finally:
-        writer.close()
     return len(made)

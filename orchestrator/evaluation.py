@@ -263,12 +263,14 @@ class EvalJob:
 
     def model(self, generator: EvalGenerator) -> Any:
         if generator.label not in self._models:
+            from orchestrator.runs import local_copy
             from trainables.checkpoints import load_generator
 
             gpus = 1.0 if os.environ.get("CUDA_VISIBLE_DEVICES") else 0.0
             try:
-                self._models[generator.label] = load_generator(generator.checkpoint, gpus=gpus)
-            except (FileNotFoundError, ValueError) as exc:
+                self._models[generator.label] = load_generator(
+                    local_copy(generator.checkpoint), gpus=gpus)  # a URI is downloaded first
+            except (OSError, ValueError) as exc:
                 raise UserError(f"{generator.label}: {exc}") from None
         return self._models[generator.label]
 

@@ -90,7 +90,7 @@ def resolve_generator(run: RunDir | None, reference: str) -> TrialGenerator:
 def _spec_metric(run: RunDir) -> tuple[str, str]:
     """The metric name and mode the run's sweep optimised (fid/min if unreadable)."""
     try:
-        metric = yaml.safe_load(run.spec_file.read_text())["metric"]
+        metric = yaml.safe_load(run.read_text("spec.yaml") or "")["metric"]
         return metric["name"], metric["mode"]
     except (OSError, KeyError, TypeError, yaml.YAMLError):
         return "fid", "min"

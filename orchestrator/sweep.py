@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import pyarrow.fs as pafs
 import yaml
 from ray import tune
 
@@ -58,13 +59,14 @@ def run_sweep(spec: ExperimentSpec, run: RunDir, *, address: str | None = None,
     connect(address)
     trainable = _trainable(spec, run, data, judge)
     if resuming:
-        say(f"resuming run {run.name!r} from {run.experiment}")
-        tuner = tune.Tuner.restore(str(run.experiment), trainable=trainable,
-                                   resume_unfinished=True, resume_errored=False)
+        say(f"resuming run {run.name!r} from {run.shown(run.experiment)}")
+        tuner = tune.Tuner.restore(run.experiment, trainable=trainable,
+                                   resume_unfinished=True, resume_errored=False,
+                                   storage_filesystem=run.fs)
     else:
         say(f"starting run {run.name!r}: {spec.num_trials} trials of {', '.join(spec.family)}, "
             f"{spec.epochs} epochs, {spec.search.algorithm} search, scheduler "
-            f"{spec.scheduler.name}, in {run.root}")
+            f"{spec.scheduler.name}, in {run.shown()}")
         tuner = _new_tuner(spec, run, data, trainable)
     grid = tuner.fit()
     _reconcile(spec, run, data, grid)
@@ -75,28 +77,35 @@ def run_sweep(spec: ExperimentSpec, run: RunDir, *, address: str | None = None,
 
 def _prepare_folder(spec: ExperimentSpec, run: RunDir, restart: bool) -> bool:
     """Write spec.yaml; True when an earlier run of the same spec should be resumed."""
-    if restart and run.root.exists():
+    if restart:
         for part in ("tune", "tables", "tb", "spec.yaml"):
-            path = run.root / part
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    if run.spec_file.exists():
-        previous = yaml.safe_load(run.spec_file.read_text())
-        if previous != spec.to_dict():
-            raise UserError(f"run {run.name!r} exists with a different spec ({run.spec_file}); "
-                            "pass --restart to start it over or --name for a new run")
-    run.root.mkdir(parents=True, exist_ok=True)
-    run.spec_file.write_text(spec.to_yaml())
-    return tune.Tuner.can_restore(str(run.experiment))
+            run.remove(part)
+    previous = run.read_text("spec.yaml")
+    if previous is not None and yaml.safe_load(previous) != spec.to_dict():
+        raise UserError(f"run {run.name!r} exists with a different spec "
+                        f"({run.shown(run.path('spec.yaml'))}); "
+                        "pass --restart to start it over or --name for a new run")
+    run.write_text("spec.yaml", spec.to_yaml())
+    return tune.Tuner.can_restore(run.experiment, storage_filesystem=run.fs)
 
 
 def _run_one_trial(config: dict[str, Any], data: ImageData, judge: Judge,
-                   settings: TrialSettings, tb_root: str) -> None:
-    """What Ray runs per trial: resolve the family, name the TensorBoard folder, hand over."""
+                   settings: TrialSettings, tb_root: str,
+                   tb_store: pafs.FileSystem | None) -> None:
+    """What Ray runs per trial: resolve the family, name the TensorBoard folder, hand over.
+
+    With the run in an object store (``tb_store``), the trial writes its event files into a
+    local temporary folder that the trainable copies to ``<tb_root>/<trial_id>`` every epoch.
+    """
     family, hyperparameters = family_config(config)
-    trial_id = tune.get_context().get_trial_id()
-    run_trial(hyperparameters, data, judge,
-              replace(settings, family=family, log_dir=f"{tb_root}/{trial_id}",
-                      placement=_placement()))
+    folder = f"{tb_root}/{tune.get_context().get_trial_id()}"
+    settings = replace(settings, family=family, placement=_placement())
+    if tb_store is None:
+        run_trial(hyperparameters, data, judge, replace(settings, log_dir=folder))
+        return
+    with tempfile.TemporaryDirectory(prefix="ganorch-tb-") as local:
+        run_trial(hyperparameters, data, judge,
+                  replace(settings, log_dir=local, log_copy=(tb_store, folder)))
 
 
 def _placement() -> dict[str, str | float]:
@@ -113,7 +122,8 @@ def _trainable(spec: ExperimentSpec, run: RunDir, data: ImageData, judge: Judge)
         family=spec.family[0], epochs=spec.epochs, gpus=spec.resources.gpu, amp=spec.amp,
         num_threads=max(1, math.floor(spec.resources.cpu)))
     with_data = tune.with_parameters(_run_one_trial, data=data, judge=judge, settings=settings,
-                                     tb_root=str(run.tb))
+                                     tb_root=run.path("tb"),
+                                     tb_store=run.fs if run.remote else None)
     return tune.with_resources(with_data, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 
@@ -141,8 +151,7 @@ def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) ->
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=spec.epochs,
                                   grace_period=spec.scheduler.grace_period,
                                   reduction_factor=spec.scheduler.reduction_factor)
-    recorder = TableRecorder(run.tables, run.name, metric, mode, spec.epochs,
-                             spec.dataset["name"], data.fingerprint)
+    recorder = _recorder(spec, run, data)
     progress = ProgressLine(run.name, spec.num_trials, spec.epochs, metric, mode)
     return tune.Tuner(
         trainable,
@@ -152,7 +161,7 @@ def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) ->
             num_samples=spec.search.samples,
             max_concurrent_trials=spec.search.max_concurrent, reuse_actors=False),
         run_config=tune.RunConfig(
-            name=run.name, storage_path=str(run.tune), verbose=0,
+            name=run.name, storage_path=run.storage, storage_filesystem=run.fs, verbose=0,
             callbacks=[recorder, progress],
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(
@@ -161,11 +170,17 @@ def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) ->
     )
 
 
+def _recorder(spec: ExperimentSpec, run: RunDir, data: ImageData) -> TableRecorder:
+    """Tables name checkpoints as ``run.shown`` does: a local path or an object-store URI."""
+    prefix = run.shown("")
+    return TableRecorder(run.tables, run.name, spec.metric.name, spec.metric.mode, spec.epochs,
+                         spec.dataset["name"], data.fingerprint, storage_prefix=prefix)
+
+
 def _reconcile(spec: ExperimentSpec, run: RunDir, data: ImageData, grid: Any) -> None:
     """Write whatever the callbacks could not (e.g. a driver killed between a result and its
     row): the final row of every trial, and every epoch Tune kept that the table lacks."""
-    recorder = TableRecorder(run.tables, run.name, spec.metric.name, spec.metric.mode,
-                             spec.epochs, spec.dataset["name"], data.fingerprint)
+    recorder = _recorder(spec, run, data)
     epochs = Table(run.tables, "epochs")
     have = epochs.existing_keys()
     trials = Table(run.tables, "trials").read()
@@ -178,7 +193,7 @@ def _reconcile(spec: ExperimentSpec, run: RunDir, data: ImageData, grid: Any) ->
         trial_id = result.metrics.get("trial_id") or (records[-1]["trial_id"] if records else None)
         if trial_id is None:
             continue
-        epochs.append([epoch_row(trial_id, r, result.path) for r in records
+        epochs.append([epoch_row(trial_id, r, run.shown(result.path)) for r in records
                        if (trial_id, int(r.get("training_iteration", 0))) not in have])
         final = "ERROR" if result.error else "TERMINATED"
         if status.get(trial_id) != final:
@@ -187,7 +202,8 @@ def _reconcile(spec: ExperimentSpec, run: RunDir, data: ImageData, grid: Any) ->
     Table(run.tables, "trials").append([
         recorder.trial_row(
             trial_id, final, result.metrics or {}, best.get(trial_id, {}),
-            result.checkpoint.path if result.checkpoint else None, result.config or {},
+            run.shown(result.checkpoint.path) if result.checkpoint else None,
+            result.config or {},
             error_line(str(result.error)) if result.error else None)
         for trial_id, final, result in finished])
 

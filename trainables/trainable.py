@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.fs as pafs
 import torch
 from ray import tune
 from torch.utils.tensorboard import SummaryWriter
@@ -41,6 +42,9 @@ class TrialSettings:
     family: str
     epochs: int
     log_dir: str | None = None
+    # A filesystem and folder that log_dir is copied to after every epoch: the run's folder in
+    # an object store, which SummaryWriter cannot write to.
+    log_copy: tuple[pafs.FileSystem, str] | None = None
     num_threads: int = 1
     gpus: float = 0.0
     amp: str = "off"  # mixed precision on CUDA: off, bf16 or fp16 (trainables.device)
@@ -103,6 +107,9 @@ def _train(config: dict[str, Any], data: ImageData, judge: Judge, settings: Tria
         }
         if writer:
             _log_epoch(writer, epoch, metrics, model, grid_z, grid_labels)
+            if settings.log_copy:  # before the report, after which Tune may stop the trial
+                store, folder = settings.log_copy
+                pafs.copy_files(settings.log_dir, folder, destination_filesystem=store)
         with tempfile.TemporaryDirectory() as folder:
             torch.save({"model": model.state_dict(), "epoch": epoch, "best_fid": best_fid,
                         "rng": batches.get_state(), "config": model.config,

@@ -49,9 +49,8 @@ def test_cloud_configs_have_cpu_head_and_autoscaling_gpu_workers(name):
     workers = [t for n, t in types.items() if n != config["head_node_type"]]
     assert any(t["resources"].get("GPU", 0) >= 1 and t["min_workers"] < t["max_workers"]
                for t in workers)
-    mounts = " ".join(config["initialization_commands"])
-    assert "/mnt/ganorch-runs" in mounts  # the bucket every node shares
-    assert "GANORCH_RUNS=/mnt/ganorch-runs" in " ".join(config["docker"]["run_options"])
+    scheme = {"aws.yaml": "s3", "gcp.yaml": "gs"}[name]  # the bucket every node writes to
+    assert f"GANORCH_RUNS={scheme}://GANORCH_BUCKET/" in " ".join(config["docker"]["run_options"])
 
 
 def test_validation_rejects_what_ray_up_rejects():
