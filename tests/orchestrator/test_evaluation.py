@@ -29,7 +29,7 @@ from orchestrator.evaluation import (
     plan_shards,
     value_rows,
 )
-from orchestrator.measure import METRICS
+from orchestrator.measure import METRICS, judge_of
 from orchestrator.runs import RunDir
 from orchestrator.shards import run_shards
 from orchestrator.tables import Table
@@ -132,17 +132,18 @@ def test_chunked_measures_equal_the_measures_on_all_samples_at_once(ray_address,
     chunks (on two actors) gives the values of the whole set, up to float summation order."""
     run = make_run(tmp_path)
     rng = np.random.default_rng(1)
-    sources = {"noise": rng.integers(0, 256, (1200, 1, 28, 28), dtype=np.uint8)}
+    sources = {"noise": rng.integers(0, 256, (700, 1, 28, 28), dtype=np.uint8)}
     from trainables.datasets import load_dataset
 
     data = load_dataset({"name": "mnist5k"})
+    judge_of(data)  # as `ganorch eval` does: trained once here, not in every actor
     generators = [EvalGenerator("t1", "trial", str(tmp_path / "checkpoint_1"), True),
-                  EvalGenerator("noise", "source", available=1200),
+                  EvalGenerator("noise", "source", available=700),
                   EvalGenerator(REFERENCE, "reference", True, available=4000)]
-    metrics = ["fid", "kid", "is", "label_accuracy", "c2st_features"]
+    metrics = ["fid", "kid", "is", "label_accuracy"]
     values = {}
     for chunk in (500, 10_000):
-        settings = EvalSettings(n=1500, chunk=chunk)
+        settings = EvalSettings(n=1000, chunk=chunk)
         shards = plan_shards(generators, metrics, 1, settings, figures=False)
         assert any(s.intermediate for s in shards) == (chunk == 500)
         table = Table(str(run.root / f"tables-{chunk}"), "eval")
@@ -153,10 +154,9 @@ def test_chunked_measures_equal_the_measures_on_all_samples_at_once(ray_address,
         values[chunk] = {(r["generator"], r["metric"]): (r["value"], r["n_samples"])
                          for r in table.read().to_pylist()}
     assert values[500].keys() == values[10_000].keys()
-    assert {key[1] for key in values[500]} >= {"fid", "kid_mean", "is_mean", "label_accuracy",
-                                               "c2st_accuracy"}
+    assert {key[1] for key in values[500]} >= {"fid", "kid_mean", "is_mean", "label_accuracy"}
     for key, (value, n) in values[10_000].items():
-        assert n == {"noise": 1200}.get(key[0], 1500)
+        assert n == {"noise": 700}.get(key[0], 1000)
         assert values[500][key][1] == n
         assert values[500][key][0] == pytest.approx(value, rel=1e-6, abs=1e-9), key
 
