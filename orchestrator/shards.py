@@ -176,6 +176,14 @@ def run_shards(
     def stop_all() -> None:
         _stop_workers(idle + list(starting.values()) + [w for w, _, _ in running.values()])
 
+    def worker_died(exc: Exception, deaths_without_progress: int) -> int:
+        report.worker_deaths += 1
+        if deaths_without_progress + 1 > 2 * size + MAX_ATTEMPTS:
+            stop_all()
+            raise UserError(f"{name}: workers keep dying ({report.worker_deaths} so far): "
+                            f"{error_line(str(exc))}") from None
+        return deaths_without_progress + 1
+
     for _ in range(size):
         start_worker()
     deaths_without_progress = 0
@@ -198,7 +206,7 @@ def run_shards(
                         stop_all()
                         raise UserError(f"{name}: workers cannot start: "
                                         f"{error_line(str(exc))}") from None
-                    report.worker_deaths += 1
+                    deaths_without_progress = worker_died(exc, deaths_without_progress)
                     start_worker()
                 else:
                     idle.append(worker)
@@ -208,12 +216,7 @@ def run_shards(
                 outcome = ray.get(ref)
             except (RayActorError, OutOfMemoryError, ObjectLostError) as exc:
                 # ObjectLostError: the result died with its node before the driver fetched it
-                report.worker_deaths += 1
-                deaths_without_progress += 1
-                if deaths_without_progress > 2 * size + MAX_ATTEMPTS:
-                    stop_all()
-                    raise UserError(f"{name}: workers keep dying ({report.worker_deaths} "
-                                    f"so far): {error_line(str(exc))}") from None
+                deaths_without_progress = worker_died(exc, deaths_without_progress)
                 if attempt + 1 < MAX_ATTEMPTS:
                     schedule.retry(shard, attempt + 1)
                 else:

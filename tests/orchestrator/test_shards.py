@@ -62,9 +62,10 @@ def test_every_shard_once_then_rerun_skips(ray_address, tmp_path):
     assert sorted(r["value"] for r in rows) == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
     assert {r["generator"] for r in rows} == {f"g{i}" for i in range(6)}
     assert all(r["wall_s"] >= 0 and r["error"] is None for r in rows)
-    # Two workers, each built its job once and reused it; shared arrays come from the object
-    # store (read-only), not pickled into each worker.
-    assert len({r["pid"] for r in rows}) == 2
+    # At most two workers (one may finish everything before the other has started), each
+    # built its job once and reused it; shared arrays come from the object store (read-only),
+    # not pickled into each worker.
+    assert 1 <= len({r["pid"] for r in rows}) <= 2
     assert all(r["builds"] == 1 and not r["writable"] for r in rows)
     assert len(table.fragments()) == 6  # one fragment per shard
 
