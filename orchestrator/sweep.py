@@ -82,11 +82,33 @@ def _prepare_folder(spec: ExperimentSpec, run: RunDir, restart: bool) -> bool:
     if run.spec_file.exists():
         previous = yaml.safe_load(run.spec_file.read_text())
         if previous != spec.to_dict():
-            raise UserError(f"run {run.name!r} exists with a different spec ({run.spec_file}); "
-                            "pass --restart to start it over or --name for a new run")
+            changed = "; ".join(_differences(previous, spec.to_dict()))
+            raise UserError(f"run {run.name!r} exists with a different spec ({changed}; "
+                            f"{run.spec_file}); pass --restart to start it over or --name "
+                            "for a new run")
     run.root.mkdir(parents=True, exist_ok=True)
     run.spec_file.write_text(spec.to_yaml())
     return tune.Tuner.can_restore(str(run.experiment))
+
+
+def _differences(before: Any, now: Any, key: str = "") -> list[str]:
+    """``key: before there, now here`` for each value that differs, nested keys dotted (so
+    a refusal says e.g. that the earlier run was an ``--epochs 1`` smoke run)."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        return [line for k in dict.fromkeys([*before, *now])
+                for line in _differences(before.get(k, _UNSET), now.get(k, _UNSET),
+                                         f"{key}.{k}" if key else k)]
+    if before == now:
+        return []
+    return [f"{key}: {before!r} there, {now!r} here"]
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "unset"
+
+
+_UNSET = _Unset()
 
 
 def _run_one_trial(config: dict[str, Any], data: ImageData, judge: Judge,
