@@ -91,12 +91,16 @@ def sweep_run(
     spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
     name: Annotated[str | None, typer.Option(help="Run name (default: the spec's name).")] = None,
     samples: Annotated[int | None, typer.Option(min=1, help="Override search.samples.")] = None,
+    epochs: Annotated[int | None, typer.Option(
+        min=1, help="Override epochs (a scheduler grace period above it is cut to it).")]
+    = None,
     runs_dir: RunsDir = None,
     address: Address = None,
     restart: Annotated[bool, typer.Option(
         "--restart", help="Discard an earlier run of this name and start fresh.")] = False,
 ) -> None:
-    """Run a sweep; running it again resumes an interrupted run."""
+    """Run a sweep; running it again resumes an interrupted run. The run folder keeps the
+    spec as run (overrides applied), so a rerun resumes only with the same overrides."""
     from orchestrator.cluster import probe
     from orchestrator.runs import RunDir
 
@@ -104,7 +108,7 @@ def sweep_run(
         probe(address)  # before the heavy imports: an unreachable cluster fails in seconds
         from orchestrator.spec import load_spec
 
-        parsed = load_spec(spec, name=name, samples=samples)
+        parsed = load_spec(spec, name=name, samples=samples, epochs=epochs)
         run = RunDir.of(runs_dir, parsed.name)
         from orchestrator.sweep import run_sweep
 

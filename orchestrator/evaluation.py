@@ -371,12 +371,17 @@ def latest_attempts(data: pa.Table) -> pa.Table:
 
 def pivot_eval(data: pa.Table) -> pa.Table:
     """Generators x value names (mean over seeds; spreads, counts and figures left out), the
-    generators in first-seen order; failed shards show as ``error`` in a column of their own."""
+    generators in first-seen order with the reference last, the values in the registry's
+    order of their measures (shards finish in any order); failed shards show as ``error`` in
+    a column of their own."""
     rows = latest_attempts(data).to_pylist()
     hidden = ("_std", "_sem", "_n_test")
     metrics = list(dict.fromkeys(
         r["metric"] for r in rows if r.get("error") is None and r["metric"] != FIGURES
         and not r["metric"].endswith(hidden)))
+    measure = {r["metric"]: _measure_rank(r.get("shard")) for r in rows}
+    metrics.sort(key=lambda name: measure[name])  # stable: a measure's values keep their order
+    rows.sort(key=lambda r: r["generator"] == REFERENCE)
     cells: dict[str, dict[str, list[float]]] = {}
     errors: dict[str, list[str]] = {}
     for r in rows:
@@ -391,6 +396,13 @@ def pivot_eval(data: pa.Table) -> pa.Table:
     if errors:
         columns["failed"] = [", ".join(errors.get(g, [])) or None for g in cells]
     return pa.table(columns)
+
+
+def _measure_rank(shard: str | None) -> int:
+    """Position of a shard's measure (``generator|metric|...``) in the registry."""
+    names = list(METRICS)
+    measure = shard.split("|")[1] if shard and shard.count("|") >= 1 else None
+    return names.index(measure) if measure in names else len(names)
 
 
 def _mean(values: list[float] | None) -> float | None:

@@ -100,17 +100,33 @@ class ExperimentSpec:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-def load_spec(path: str | Path, **overrides: Any) -> ExperimentSpec:
-    """Read and validate a spec file; ``overrides`` (name, samples) replace spec values."""
+def load_spec(path: str | Path, *, name: str | None = None, samples: int | None = None,
+              epochs: int | None = None) -> ExperimentSpec:
+    """Read and validate a spec file; the overrides replace its name, search.samples and
+    epochs (a smoke run: samples 1, epochs 1). A grace period longer than the overridden
+    epochs is shortened to them: ASHA cannot wait longer than a trial runs."""
     raw = read_spec_file(path)
-    if overrides.get("name"):
-        raw["name"] = overrides["name"]
-    if overrides.get("samples"):
-        raw.setdefault("search", {})
-        if not isinstance(raw["search"], dict):
-            raise SpecError("search", f"expected a mapping, got {raw['search']!r}")
-        raw["search"]["samples"] = overrides["samples"]
+    if name:
+        raw["name"] = name
+    if samples is not None:
+        _section_of(raw, "search")["samples"] = _integer("search.samples", samples, low=1)
+    if epochs is not None:
+        raw["epochs"] = _integer("epochs", epochs, low=1)
+        scheduler = _section_of(raw, "scheduler")
+        grace = scheduler.get("grace_period")
+        if isinstance(grace, int) and not isinstance(grace, bool) and grace > epochs:
+            scheduler["grace_period"] = epochs
     return parse_spec(raw)
+
+
+def _section_of(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    """The mapping under ``key``, created when absent, so an override can set one value."""
+    section = raw.setdefault(key, {})
+    if section is None:
+        section = raw[key] = {}
+    if not isinstance(section, dict):
+        raise SpecError(key, f"expected a mapping, got {section!r}")
+    return section
 
 
 def read_spec_file(path: str | Path) -> dict[str, Any]:

@@ -80,13 +80,36 @@ def _prepare_folder(spec: ExperimentSpec, run: RunDir, restart: bool) -> bool:
     if restart:
         for part in ("tune", "tables", "tb", "spec.yaml"):
             run.remove(part)
-    previous = run.read_text("spec.yaml")
-    if previous is not None and yaml.safe_load(previous) != spec.to_dict():
-        raise UserError(f"run {run.name!r} exists with a different spec "
-                        f"({run.shown(run.path('spec.yaml'))}); "
-                        "pass --restart to start it over or --name for a new run")
+    text = run.read_text("spec.yaml")
+    if text is not None:
+        previous = yaml.safe_load(text)
+        if previous != spec.to_dict():
+            changed = "; ".join(_differences(previous, spec.to_dict()))
+            raise UserError(f"run {run.name!r} exists with a different spec ({changed}; "
+                            f"{run.shown(run.path('spec.yaml'))}); pass --restart to start it "
+                            "over or --name for a new run")
     run.write_text("spec.yaml", spec.to_yaml())
     return tune.Tuner.can_restore(run.experiment, storage_filesystem=run.fs)
+
+
+def _differences(before: Any, now: Any, key: str = "") -> list[str]:
+    """``key: before there, now here`` for each value that differs, nested keys dotted (so
+    a refusal says e.g. that the earlier run was an ``--epochs 1`` smoke run)."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        return [line for k in dict.fromkeys([*before, *now])
+                for line in _differences(before.get(k, _UNSET), now.get(k, _UNSET),
+                                         f"{key}.{k}" if key else k)]
+    if before == now:
+        return []
+    return [f"{key}: {before!r} there, {now!r} here"]
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "unset"
+
+
+_UNSET = _Unset()
 
 
 def _run_one_trial(config: dict[str, Any], data: ImageData, judge: Judge,

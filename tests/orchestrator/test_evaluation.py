@@ -196,6 +196,19 @@ def test_pivot_shows_each_shards_latest_attempt(tmp_path):
         {"generator": "g", "fid": 3.0, "failed": "kid"}]
 
 
+def test_pivot_orders_measures_as_the_registry_and_puts_the_reference_last(tmp_path):
+    table = Table(str(tmp_path), "eval")
+    for generator in ("reference", "g"):  # in the order shards finished: slowest first
+        for metric, values in (("c2st", {"c2st_accuracy": 0.9}), ("fid", {"fid": 3.0}),
+                               ("kid", {"kid_mean": 1.0})):
+            table.append([{"shard": f"{generator}|{metric}|x|0|n10", "generator": generator,
+                           "metric": name, "extractor": "x", "seed": 0, "value": value,
+                           "error": None} for name, value in values.items()])
+    pivot = pivot_eval(table.read())
+    assert pivot.column_names == ["generator", "fid", "kid_mean", "c2st_accuracy"]
+    assert pivot.column("generator").to_pylist() == ["g", "reference"]
+
+
 @pytest.mark.slow
 def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address, tmp_path):
     run = make_run(tmp_path)

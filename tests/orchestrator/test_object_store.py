@@ -146,8 +146,9 @@ def test_a_sweep_onto_s3_is_read_back_and_resumed(store, swept, tmp_path, ray_ad
     refused = cli(store, "sweep", "run", str(other), "--runs-dir", runs_dir)
     assert refused.returncode == 2
     assert refused.stderr.strip() == (
-        "error: run 's3run' exists with a different spec (s3://bucket/team/runs/s3run/"
-        "spec.yaml); pass --restart to start it over or --name for a new run")
+        "error: run 's3run' exists with a different spec (epochs: 1 there, 2 here; "
+        "s3://bucket/team/runs/s3run/spec.yaml); pass --restart to start it over or --name "
+        "for a new run")
 
     served = _tensorboard_runs(store, "s3run", runs_dir)
     assert {t["trial_id"] for t in trials} <= set(served)

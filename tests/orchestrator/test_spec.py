@@ -139,9 +139,36 @@ def test_unreadable_and_invalid_yaml(tmp_path):
         load_spec(broken)
 
 
-def test_overrides_replace_name_and_samples(tmp_path):
-    spec = load_spec(write_spec(tmp_path / "s.yaml"), name="other", samples=7)
-    assert (spec.name, spec.search.samples) == ("other", 7)
+def test_overrides_replace_name_samples_and_epochs(tmp_path):
+    spec = load_spec(write_spec(tmp_path / "s.yaml"), name="other", samples=7, epochs=4)
+    assert (spec.name, spec.search.samples, spec.epochs) == ("other", 7, 4)
+
+
+def test_an_epochs_override_shortens_a_longer_grace_period(tmp_path):
+    path = write_spec(tmp_path / "s.yaml", epochs=10, search={"algorithm": "optuna"},
+                      scheduler={"name": "asha", "grace_period": 3})
+    assert load_spec(path, epochs=2).scheduler.grace_period == 2
+    assert load_spec(path, epochs=5).scheduler.grace_period == 3
+    # written by hand, the same grace period is a mistake in the spec
+    with pytest.raises(SpecError, match="grace_period: 3 exceeds epochs"):
+        load_spec(write_spec(tmp_path / "t.yaml", epochs=2,
+                             scheduler={"name": "asha", "grace_period": 3}))
+
+
+@pytest.mark.parametrize(("override", "words"), [
+    ({"epochs": 0}, "epochs: must be >= 1, got 0"),
+    ({"epochs": "2"}, "epochs: expected an integer, got '2'"),
+    ({"samples": 0}, "search.samples: must be >= 1, got 0"),
+])
+def test_bad_overrides_are_spec_errors(tmp_path, override, words):
+    with pytest.raises(SpecError, match=words):
+        load_spec(write_spec(tmp_path / "s.yaml"), **override)
+
+
+def test_smoke_overrides_fit_every_example():
+    for example in EXAMPLES:
+        spec = load_spec(example, samples=1, epochs=1)
+        assert spec.epochs == 1 and spec.scheduler.grace_period == 1, example.name
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
@@ -182,6 +209,8 @@ def test_sweep_run_checks_grid_points_against_the_dataset_before_starting(tmp_pa
 
 @pytest.mark.parametrize("args", [
     ["sweep", "run", "x.yaml", "--samples", "0"],
+    ["sweep", "run", "x.yaml", "--epochs", "0"],
+    ["sweep", "run", "x.yaml", "--epochs", "two"],
     ["sweep", "check", "x.yaml", "--colour"],
     ["results", "show"],
     ["launch"],

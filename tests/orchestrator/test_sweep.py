@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import torch
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from orchestrator.tables import Table
@@ -31,12 +32,14 @@ def sweep(spec: Path, runs: Path, address: str, *extra: str) -> subprocess.Compl
     return result
 
 
+E2E_SPACE = {"lr": {"loguniform": [2e-4, 2e-3]}, "g_layers": {"int": [2, 3]}}
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, ray_address):
     """One real two-trial, two-epoch sweep shared by the read-back tests below."""
     tmp = tmp_path_factory.mktemp("sweep")
-    spec = write_spec(tmp / "spec.yaml", name="e2e", epochs=2,
-                      space={"lr": {"loguniform": [2e-4, 2e-3]}, "g_layers": {"int": [2, 3]}})
+    spec = write_spec(tmp / "spec.yaml", name="e2e", epochs=2, space=E2E_SPACE)
     result = sweep(spec, tmp / "runs", ray_address)
     assert result.returncode == 0, result.stderr
     return tmp / "runs" / "e2e", result
@@ -134,12 +137,36 @@ def test_rerunning_a_finished_run_changes_nothing(finished_run, ray_address):
 
 def test_a_different_spec_under_the_same_name_is_refused(finished_run, ray_address, tmp_path):
     run, _ = finished_run
-    other = write_spec(tmp_path / "other.yaml", name="e2e", epochs=3)
+    other = write_spec(tmp_path / "other.yaml", name="e2e", epochs=3, space=E2E_SPACE)
     result = sweep(other, run.parent, ray_address)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"error: run 'e2e' exists with a different spec ({run / 'spec.yaml'}); "
-        "pass --restart to start it over or --name for a new run"]
+        f"error: run 'e2e' exists with a different spec (epochs: 2 there, 3 here; "
+        f"{run / 'spec.yaml'}); pass --restart to start it over or --name for a new run"]
+
+
+def test_an_epochs_override_is_part_of_the_run_it_starts(tmp_path, ray_address):
+    """A smoke run (--samples 1 --epochs 1) of a spec whose grace period exceeds one epoch:
+    the run folder records the spec as run, so the same command resumes it and the spec
+    without the overrides is refused under the same name."""
+    spec = write_spec(tmp_path / "s.yaml", name="smoke", epochs=3,
+                      scheduler={"name": "asha", "grace_period": 2})
+    runs = tmp_path / "runs"
+    result = sweep(spec, runs, ray_address, "--samples", "1", "--epochs", "1")
+    assert result.returncode == 0, result.stderr
+    assert "1 trials of dcgan, 1 epochs" in result.stderr
+    epochs = pq.read_table(runs / "smoke" / "tables" / "epochs").to_pylist()
+    assert [r["epoch"] for r in epochs] == [1]
+    stored = yaml.safe_load((runs / "smoke" / "spec.yaml").read_text())
+    assert (stored["epochs"], stored["search"]["samples"],
+            stored["scheduler"]["grace_period"]) == (1, 1, 1)
+    again = sweep(spec, runs, ray_address, "--samples", "1", "--epochs", "1")
+    assert again.returncode == 0 and "resuming run 'smoke'" in again.stderr
+    full = sweep(spec, runs, ray_address)
+    assert full.returncode == 2
+    assert full.stderr.startswith(
+        "error: run 'smoke' exists with a different spec (epochs: 1 there, 3 here; "
+        "search.samples: 1 there, 2 here; scheduler.grace_period: 1 there, 2 here; ")
 
 
 def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path, ray_address):

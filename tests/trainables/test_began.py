@@ -58,6 +58,10 @@ def test_generator_and_autoencoder_keep_the_image_shape(shape, scales):
     g_shapes = [p.shape for p in model.generator.parameters()]
     assert g_shapes == [p.shape for p in decoder.parameters()]
     assert not torch.equal(next(model.generator.parameters()), next(decoder.parameters()))
+    # samples end in tanh like every family's; the autoencoder's output is linear, as in the
+    # papers (behind a tanh, l1 towards MNIST's -1 background saturates it)
+    assert isinstance(model.generator[-1], nn.Tanh)
+    assert isinstance(decoder[-1], nn.Conv2d) and count(decoder, nn.Tanh) == 0
 
 
 def test_encoder_filters_grow_linearly_and_the_decoders_stay_constant():
@@ -306,9 +310,11 @@ def test_bad_hyperparameters_raise_naming_the_problem(config, key):
 def test_defaults_follow_the_report():
     defaults = {k: p.default for k, p in family_class("began").all_params().items()}
     assert {k: defaults[k] for k in ("n_z", "lr", "beta1", "gamma", "lambda_k", "beta_l1",
-                                     "beta_gmsm", "beta_chrom", "betas")} == {
+                                     "beta_gmsm", "beta_chrom", "betas", "batch_size")} == {
         "n_z": 64, "lr": 8e-5, "beta1": 0.5, "gamma": 0.5, "lambda_k": 0.001, "beta_l1": 1.0,
-        "beta_gmsm": 0.0, "beta_chrom": 0.0, "betas": ""}
+        "beta_gmsm": 0.0, "beta_chrom": 0.0, "betas": "", "batch_size": 16}
+    # a laptop's width, not the papers' 64 (docs/decisions.md, "BEGAN")
+    assert defaults["base_channels"] == 16
     model = began()
     assert model.k == 0.0 and model.steps == 0
     assert model.opt_d.param_groups[0]["betas"] == (0.5, 0.999)

@@ -9,8 +9,10 @@ Architecture (report 001, "Model architecture"; no batch-norm anywhere):
   Decoder: linear h -> n maps of the smallest size, then per scale two 3x3 convs of n filters
   and, between scales, nearest-neighbour upsampling by 2; a 3x3 conv to the image channels.
 - generator: the decoder's architecture with its own weights, reading z ~ U(-1, 1)^N_z.
-- ELU after every conv but the last; the last goes through tanh, so G(z) and D(v) lie on
-  [-1, 1] like the data (the papers leave the output unbounded).
+- ELU after every conv but the last. G's last goes through tanh, so samples lie on [-1, 1]
+  like every family's; the autoencoder's is linear, as in the papers: an l1 loss pushes
+  reconstructions of the many pixels at -1 (MNIST's background) towards the bound forever,
+  and behind a tanh that saturates the shared output layer until D reconstructs nothing.
 - scales: the map halves while it stays even and at least 7 pixels: 64 -> 8 (three halvings,
   the report's "constant down-sampled size of 8 x 8"), 128 -> 8 (four), 32 -> 8, 28 -> 7.
 
@@ -129,8 +131,10 @@ def began_encoder(in_shape: tuple[int, int, int], width: int, hidden: int) -> nn
     return nn.Sequential(*stack)
 
 
-def began_decoder(hidden: int, out_shape: tuple[int, int, int], width: int) -> nn.Sequential:
-    """h or z (N, hidden) -> images (N, C, H, W) in [-1, 1]; see the module docstring."""
+def began_decoder(hidden: int, out_shape: tuple[int, int, int], width: int,
+                  bounded: bool = True) -> nn.Sequential:
+    """h or z (N, hidden) -> images (N, C, H, W), through tanh onto [-1, 1] when ``bounded``
+    (the generator), else unbounded (the autoencoder); see the module docstring."""
     channels, size, _ = out_shape
     scales = doublings(size, size, MIN_MAP)
     smallest = size // 2**scales
@@ -140,8 +144,8 @@ def began_decoder(hidden: int, out_shape: tuple[int, int, int], width: int) -> n
         stack += [_conv(width, width), _conv(width, width)]
         if i < scales:
             stack.append(nn.Upsample(scale_factor=2, mode="nearest"))
-    stack += [nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh()]
-    return nn.Sequential(*stack)
+    stack.append(nn.Conv2d(width, channels, 3, 1, 1))
+    return nn.Sequential(*stack, nn.Tanh()) if bounded else nn.Sequential(*stack)
 
 
 def _weight(name: str, default: float) -> Param:
@@ -155,8 +159,11 @@ class BEGAN(Family):
     params = {
         "n_z": replace(CONV_PARAMS["n_z"], default=64,
                        help="latent size N_z, also the autoencoder's hidden size N_h"),
-        "base_channels": replace(CONV_PARAMS["base_channels"], help=(
+        # A laptop's scale (docs/decisions.md, "BEGAN"); the papers' n is 64 or 128.
+        "base_channels": replace(CONV_PARAMS["base_channels"], default=16, help=(
             "filters n: the encoder's scale i has (i + 1) n, the decoders n")),
+        "batch_size": replace(COMMON_PARAMS["batch_size"], default=16,
+                              help="images per step (the report's 16)"),
         "lr": replace(COMMON_PARAMS["lr"], default=8e-5,
                       help="Adam learning rate of both networks (before decay)"),
         "gamma": Param(float, 0.5, "equilibrium E[L(G(z))] = gamma E[L(x)]", low=0.0, high=1.0),
@@ -198,7 +205,8 @@ class BEGAN(Family):
             self.generator = began_decoder(c["n_z"], image_shape, c["base_channels"]).to(device)
             self.discriminator = nn.Sequential(OrderedDict(
                 encoder=began_encoder(image_shape, c["base_channels"], c["n_z"]),
-                decoder=began_decoder(c["n_z"], image_shape, c["base_channels"]))).to(device)
+                decoder=began_decoder(c["n_z"], image_shape, c["base_channels"],
+                                      bounded=False))).to(device)
         adam = {"lr": c["lr"], "betas": (c["beta1"], 0.999)}
         self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), **adam)
