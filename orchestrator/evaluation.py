@@ -7,9 +7,9 @@ long-lived actors, longest first. When ``n`` exceeds ``chunk``, the feature meas
 is, c2st_features, label_accuracy) of a generator do not featurise all its samples in one
 actor: intermediate shards draw and featurise one chunk each, and the measure's shard combines
 their features (the chunks are rows of the same draw, so the values do not depend on
-``chunk``). Each actor each of which builds one :class:`EvalJob`: it loads the LeNet judge once,
-keeps each generator's samples per seed, the real test subset per seed, and its features
-(read from or written to a disk cache shared by every actor and rerun). A shard's values
+``chunk``). Each actor builds one :class:`EvalJob`: it loads the LeNet judge once, keeps
+each generator's samples per seed, the real test subset per seed, and its features (read
+from or written to a disk cache shared by every actor and rerun). A shard's values
 become long-format rows: ``metric`` is the value's name (``c2st_accuracy``, ``kid_mean``...),
 with ``value``, ``ci_low``/``ci_high`` (null where the measure gives no interval),
 ``n_samples``, ``dataset_fingerprint`` and ``wall_s``.
