@@ -71,7 +71,8 @@ class Scale:
     grid_epochs: int
     grid_real: str
     grid_generated: str
-    command_timeout_s: int
+    command_timeout_s: int  # one command's limit
+    budget_s: int  # no command starts, or runs, past this many seconds of the whole check
     model_channels: int  # base_channels of the DCGANs built in this process
     train_steps: int  # timed DCGAN steps per throughput row (after a third as many warm-ups)
     train_batches: tuple[int, ...]
@@ -81,12 +82,12 @@ class Scale:
 
 GPU = Scale(gpu_share=0.25, cpus=2.0, epochs=3, batch_size=32, base_channels=64,
             fid_samples=1000, eval_n=500, grid_epochs=2, grid_real="0,10,50",
-            grid_generated="0,50", command_timeout_s=300, model_channels=64, train_steps=30,
-            train_batches=(64, 256), inception_batch=200, inception_batches=10)
+            grid_generated="0,50", command_timeout_s=180, budget_s=450, model_channels=64,
+            train_steps=30, train_batches=(64, 256), inception_batch=200, inception_batches=10)
 CPU = Scale(gpu_share=0.0, cpus=0.5, epochs=2, batch_size=64, base_channels=8,
             fid_samples=200, eval_n=40, grid_epochs=1, grid_real="0,10",
-            grid_generated="0,10", command_timeout_s=600, model_channels=4, train_steps=2,
-            train_batches=(8, 16), inception_batch=2, inception_batches=1)
+            grid_generated="0,10", command_timeout_s=900, budget_s=7200, model_channels=4,
+            train_steps=2, train_batches=(8, 16), inception_batch=2, inception_batches=1)
 
 
 class CheckFailed(Exception):
@@ -296,14 +297,18 @@ class Context:
     work: Path
     env: dict[str, str]
     report: Report
+    started: float = field(default_factory=time.perf_counter)
 
     @property
     def runs(self) -> Path:
         return self.work / "runs"
 
     def ganorch(self, args: list[str]) -> Finished:
+        left = self.scale.budget_s - (time.perf_counter() - self.started)
+        if left < 20:
+            raise CheckFailed(f"not run: the check's {self.scale.budget_s} s are spent")
         return run_command(self.report, [*args, "--runs-dir", str(self.runs)], self.env,
-                           self.scale.command_timeout_s, self.gpu)
+                           int(min(self.scale.command_timeout_s, left)), self.gpu)
 
     def trials(self, run: str) -> list[dict[str, Any]]:
         return read_table(self.runs, run, "trials")
