@@ -21,6 +21,7 @@ rerun recomputes them only if something that needs them is unfinished.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -85,11 +86,14 @@ class ShardWorker:
     def __init__(self, factory: Callable[..., Any], **shared: Any) -> None:
         self.job = factory(**shared)  # top-level ObjectRef arguments arrive resolved
 
-    def run(self, task: Any, *inputs: Any) -> tuple[Any, float, str]:
-        """The shard's rows (an intermediate's result), seconds, and the node it ran on."""
+    def run(self, task: Any, *inputs: Any) -> tuple[Any, float, str, float]:
+        """The shard's rows (an intermediate's result), seconds, the node it ran on and the
+        GPU share this worker holds."""
         started = time.perf_counter()
         rows = self.job.run(task, *inputs)  # ObjectRef inputs arrive resolved
-        return rows, time.perf_counter() - started, ray.get_runtime_context().get_node_id()
+        context = ray.get_runtime_context()
+        return (rows, time.perf_counter() - started, context.get_node_id(),
+                float(context.get_assigned_resources().get("GPU", 0.0)))
 
     def pid(self) -> int:
         return os.getpid()
@@ -117,6 +121,16 @@ def default_actors() -> int:
     return max(1, int(resources.get("GPU", 0)) or int(resources.get("CPU", 1)))
 
 
+def gpu_share(actors: int, gpus: float) -> float:
+    """Each worker's GPU share: a whole GPU while there are as many GPUs as workers, else an
+    equal fraction that packs the workers evenly on the whole GPUs (2 workers on 1 GPU: 0.5
+    each; 3 on 2: 0.5); none without GPUs."""
+    whole = math.floor(gpus)
+    if whole < 1:
+        return 0.0
+    return 1.0 / math.ceil(actors / whole)
+
+
 def run_shards(
     name: str,
     shards: Iterable[Shard],
@@ -134,10 +148,12 @@ def run_shards(
 
     Ray must already be connected. Shards start in the order given (put long ones first, so
     the pool ends evenly), each once the intermediates it needs have results. Each finished
-    shard's rows (with ``shard``, the shard's key columns and ``node_id`` added, and ``wall_s``
-    when the job did not set it) are appended to ``table`` as one fragment. ``force`` runs
-    every shard again (the new rows supersede the old ones). ``noun`` names the shards in the
-    progress line (``cells`` for an augmentation grid).
+    shard's rows (with ``shard``, the shard's key columns, ``node_id`` and ``gpus`` (the
+    worker's GPU share) added, and ``wall_s`` when the job did not set it) are appended to
+    ``table`` as one fragment. Workers get a whole GPU each where the cluster has as many GPUs
+    as workers, else an equal share (:func:`gpu_share`), unless ``gpus_per_actor`` says
+    otherwise. ``force`` runs every shard again (the new rows supersede the old ones).
+    ``noun`` names the shards in the progress line (``cells`` for an augmentation grid).
     """
     started = time.monotonic()
     shards = list(shards)
@@ -148,9 +164,9 @@ def run_shards(
         progress.show(final=True)
         return report
 
-    if gpus_per_actor is None:
-        gpus_per_actor = 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
     size = min(actors or default_actors(), schedule.size)
+    if gpus_per_actor is None:
+        gpus_per_actor = gpu_share(size, ray.cluster_resources().get("GPU", 0))
     worker_class = ray.remote(ShardWorker).options(
         num_cpus=cpus_per_actor, num_gpus=gpus_per_actor, max_restarts=0,
         scheduling_strategy="SPREAD")
@@ -228,14 +244,14 @@ def run_shards(
                 fail(shard, _describe(exc.cause or exc))
             else:
                 deaths_without_progress = 0
-                result, seconds, node = outcome
+                result, seconds, node, gpus = outcome
                 if shard.intermediate:
                     # Put by the driver, so the copy the shards read lives on the driver's node
                     # and outlives the worker node that computed it.
                     schedule.done(shard, ray.put(result))
                 else:
                     base = {SHARD_COLUMN: shard.id, **shard.key, ERROR_COLUMN: None,
-                            "wall_s": seconds, "node_id": node}
+                            "wall_s": seconds, "node_id": node, "gpus": gpus}
                     table.append([{**base, **row} for row in result] or [base])
                     schedule.done(shard)
                 report.done += 1

@@ -107,7 +107,45 @@ def _remove_after_first_epoch(cluster, node, run: RunDir, removed: dict[str, Any
             return
 
 
-SCENARIOS = {"fractional_gpus": fractional_gpus, "multi_node": multi_node}
+class MeetingJob:
+    """Each worker's first shard waits (up to 30 s) until another worker has started, so
+    workers that can run side by side always both get shards."""
+
+    def __init__(self, folder: str) -> None:
+        import os
+
+        self.folder, self.pid, self.met = Path(folder), os.getpid(), False
+        (self.folder / str(self.pid)).touch()
+
+    def run(self, task: int) -> list[dict[str, Any]]:
+        import time
+
+        deadline = time.monotonic() + 30
+        while not self.met and time.monotonic() < deadline:
+            self.met = len(list(self.folder.iterdir())) > 1
+            time.sleep(0.1)
+        return [{"value": float(task), "pid": self.pid}]
+
+
+def shards_share_a_gpu(runs: Path) -> dict[str, Any]:
+    """Eight shards on 2 workers on a Ray with one (logical) GPU: each worker gets half of it."""
+    from orchestrator.shards import Shard, run_shards
+
+    quiet()
+    ray.init(address="local", num_cpus=4, num_gpus=1, **RAY_OPTIONS)
+    table = Table(str(runs / "tables"), "eval")
+    key = {"metric": "m", "extractor": "none", "seed": 0}
+    shards = [Shard(id=f"s{i}", key={"generator": f"g{i}", **key}, task=i) for i in range(8)]
+    folder = runs / "workers"
+    folder.mkdir()
+    report = run_shards("t", shards, MeetingJob, {"folder": str(folder)}, table, actors=2)
+    rows = table.read().to_pylist()
+    return {"done": report.done, "gpus": sorted({r["gpus"] for r in rows}),
+            "workers": len({r["pid"] for r in rows})}
+
+
+SCENARIOS = {"fractional_gpus": fractional_gpus, "multi_node": multi_node,
+             "shards_share_a_gpu": shards_share_a_gpu}
 
 if __name__ == "__main__":
     result = SCENARIOS[sys.argv[1]](Path(sys.argv[2]))

@@ -25,6 +25,13 @@ def run_scenario(name: str, runs: Path, timeout: float = 300) -> tuple[dict, str
     return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
 
 
+def test_two_shard_workers_share_one_gpu(tmp_path):
+    """More workers than GPUs: each gets an equal share, so both run (a whole GPU each would
+    leave the second waiting for ever, and one worker doing every shard)."""
+    outcome, _ = run_scenario("shards_share_a_gpu", tmp_path)
+    assert outcome == {"done": 8, "gpus": [0.5], "workers": 2}
+
+
 def test_four_half_gpu_trials_share_two_gpus_at_once(tmp_path):
     outcome, progress = run_scenario("fractional_gpus", tmp_path)
     assert outcome["finished"] == 5

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from orchestrator.errors import UserError
-from orchestrator.shards import Shard, finished_shards, run_shards
+from orchestrator.shards import Shard, finished_shards, gpu_share, run_shards
 from orchestrator.tables import Table
 
 _BUILDS = Counter()  # per worker process: how often this process built a job
@@ -62,6 +62,7 @@ def test_every_shard_once_then_rerun_skips(ray_address, tmp_path):
     assert sorted(r["value"] for r in rows) == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
     assert {r["generator"] for r in rows} == {f"g{i}" for i in range(6)}
     assert all(r["wall_s"] >= 0 and r["error"] is None for r in rows)
+    assert {r["gpus"] for r in rows} == {0.0}  # the GPU share each worker held: none here
     # At most two workers (one may finish everything before the other has started), each
     # built its job once and reused it; shared arrays come from the object store (read-only),
     # not pickled into each worker.
@@ -191,3 +192,14 @@ def test_a_shard_may_only_need_intermediates_of_the_plan(ray_address, tmp_path):
     with pytest.raises(ValueError, match="needs 'p9', which is not among the shards"):
         run_shards("t", [Shard(id="s", key=key, task=("sum", 0), needs=("p9",))], PartsJob,
                    {"marker_dir": str(tmp_path)}, table)
+
+
+@pytest.mark.parametrize(("actors", "gpus", "share"), [
+    (1, 0, 0.0), (4, 0.5, 0.0),  # no whole GPU: workers run on CPUs
+    (1, 1, 1.0), (2, 4, 1.0),  # a GPU each
+    (2, 1, 0.5), (3, 2, 0.5), (4, 1, 0.25), (3, 1, 1 / 3),  # packed evenly on whole GPUs
+])
+def test_workers_share_gpus_evenly_when_they_outnumber_them(actors, gpus, share):
+    assert gpu_share(actors, gpus) == pytest.approx(share)
+    if share:  # every worker fits: at most 1/share of them on each whole GPU
+        assert int(gpus) * round(1 / share) >= actors
