@@ -30,7 +30,7 @@ bench: $(STAMP)
 
 # Every CUDA path in one run (minutes); exits 3 with one line where there is no CUDA device.
 gpu-check: $(STAMP)
-	$(PY) benchmarks/gpu_check.py
+	$(PY) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache
