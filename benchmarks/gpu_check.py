@@ -260,10 +260,10 @@ def trial_intervals(runs: Path, run: str) -> dict[str, tuple[float, float]]:
 PACKED, BF16, FP16 = "gpu-packed", "gpu-bf16", "gpu-fp16"
 # Per family: what differs from its defaults (WGAN-GP as in its paper, BEGAN's report batch).
 FAMILY_FIXED: dict[str, dict[str, Any]] = {
-    "dcgan": {"n_z": 64, "real_label": 0.9},
+    "dcgan": {"n_z": 64, "real_label": 0.9, "lr": 2.0e-4, "g_layers": 3},
     "wgan": {"constraint": "gp", "optimizer": "adam", "beta1": 0.0, "lr": 1.0e-4,
              "n_critic": 2},
-    "began": {"lr": 3.0e-4},
+    "began": {},  # its own lr: at 3e-4 fp16 overflowed to NaN in the first epoch on an H200
 }
 
 
@@ -398,6 +398,27 @@ def check_fid_falling(ctx: Context) -> str:
     if not all(falling):
         raise CheckFailed("FID did not fall: " + ", ".join(shown))
     return "epoch 1 -> last: " + ", ".join(shown) + " (began not required to fall)"
+
+
+def check_amp_parity(ctx: Context) -> str:
+    """The DCGAN of the bf16 and fp16 sweeps has the config of one packed (amp off) trial
+    (lr 2e-4, g_layers 3): mixed precision must reach a last-epoch FID within 2x of it."""
+    def last_fid(run: str) -> float:
+        def knob(trial: dict[str, Any], key: str) -> Any:  # plain or family-prefixed column
+            return trial.get(f"config/{key}", trial.get(f"config/dcgan.{key}"))
+
+        rows = [t for t in ctx.trials(run) if t["family"] == "dcgan"
+                and math.isclose(knob(t, "lr") or 0, 2.0e-4) and knob(t, "g_layers") == 3]
+        if len(rows) != 1:
+            raise CheckFailed(f"{run}: {len(rows)} dcgan trials with lr 2e-4, g_layers 3")
+        return rows[0]["last_fid"]
+
+    off = last_fid(PACKED)
+    fids = {amp: last_fid(run) for amp, run in (("bf16", BF16), ("fp16", FP16))}
+    shown = f"last FID amp off {off:.1f}, " + ", ".join(f"{a} {f:.1f}" for a, f in fids.items())
+    if not all(f < 2 * off for f in fids.values()):
+        raise CheckFailed(f"mixed precision trains far worse: {shown}")
+    return shown
 
 
 def check_checkpoints_on_cpu(ctx: Context) -> str:
@@ -703,6 +724,7 @@ def run_checks(ctx: Context) -> None:
                  lambda: check_amp_sweep(ctx, FP16, "fp16", ["dcgan", "began", "wgan"]))
     report.check("losses-finite", lambda: check_losses(ctx))
     report.check("fid-falling", lambda: check_fid_falling(ctx))
+    report.check("amp-parity", lambda: check_amp_parity(ctx))
     report.check("checkpoints-on-cpu", lambda: check_checkpoints_on_cpu(ctx))
     if packed:  # eval and the grid read the packed sweep's checkpoints
         report.check("eval-inception", lambda: check_eval(ctx, "inception"))

@@ -27,7 +27,9 @@ def load_generator(checkpoint: str | Path, gpus: float = 0.0) -> Family:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     device = select_device(gpus)
-    state = torch.load(path, map_location=device, weights_only=False)
+    # Read onto the CPU: RNG states must stay CPU byte tensors, and load_state_dict copies
+    # the weights onto the model's device.
+    state = torch.load(path, map_location="cpu", weights_only=False)
     missing = {"model", "family", "config", "image_shape", "num_classes"} - set(state)
     if missing:
         absent = ", ".join(sorted(missing))

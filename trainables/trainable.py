@@ -78,7 +78,8 @@ def _train(config: dict[str, Any], data: ImageData, judge: Judge, settings: Tria
     checkpoint = tune.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as folder:
-            state = torch.load(Path(folder) / STATE_FILE, map_location=device, weights_only=False)
+            # CPU first: the RNG states must stay CPU byte tensors (weights move on load)
+            state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         start_epoch, best_fid, rng_state = state["epoch"], state["best_fid"], state["rng"]
 
