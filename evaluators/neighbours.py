@@ -83,10 +83,10 @@ def nearest_neighbours(
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
 
-    test_self, _ = _knn(test_x, test_x, 1, chunk, device, exclude_self=True)
-    gen_self, gen_self_index = _knn(gen_x, gen_x, 1, chunk, device, exclude_self=True)
-    gen_train, gen_train_index = _knn(gen_x, train_x, k, chunk, device)
-    test_train, _ = _knn(test_x, train_x, 1, chunk, device)
+    test_self, _ = k_nearest(test_x, test_x, 1, chunk, device, exclude_self=True)
+    gen_self, gen_self_index = k_nearest(gen_x, gen_x, 1, chunk, device, exclude_self=True)
+    gen_train, gen_train_index = k_nearest(gen_x, train_x, k, chunk, device)
+    test_train, _ = k_nearest(test_x, train_x, 1, chunk, device)
 
     threshold = float(np.percentile(test_self[:, 0], percentile))
     median_generated = float(np.median(gen_train[:, 0]))
@@ -106,7 +106,18 @@ def nearest_neighbours(
     )
 
 
-def _knn(
+def squared_distances(queries: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+    """||q - b||^2 for every row pair, float64, as ||q||^2 - 2 q.b + ||b||^2 clamped at 0.
+
+    One matrix product per call; the expansion's round-off is at most about
+    (2 D + 4) eps (||q||^2 + ||b||^2) per entry for D-dimensional rows.
+    """
+    queries, base = queries.to(torch.float64), base.to(torch.float64)
+    query_norms = (queries * queries).sum(1, keepdim=True)
+    return (query_norms - 2.0 * queries @ base.T + (base * base).sum(1)).clamp_min_(0.0)
+
+
+def k_nearest(
     queries: torch.Tensor,
     base: torch.Tensor,
     k: int,
@@ -116,19 +127,20 @@ def _knn(
 ) -> tuple[np.ndarray, np.ndarray]:
     """k smallest distances (float64, ascending) and their indices into ``base`` per query.
 
-    Keeps a running top-k per query block and merges each base block into it; a stable sort
-    puts the lower index first among equal distances.
+    Works on ``chunk`` x ``chunk`` blocks of :func:`squared_distances`, keeping a running top-k
+    per query block; a stable sort puts the lower index first among equal distances. With
+    ``exclude_self`` (queries and base are one set) row i never matches base row i, so an
+    exact duplicate elsewhere in the set is found at distance 0.
     """
     distances, indices = [], []
     for q_start in range(0, len(queries), chunk):
         q = queries[q_start : q_start + chunk].to(device, torch.float64)
-        q_norm = (q * q).sum(1, keepdim=True)
         best_d = torch.full((len(q), 0), float("inf"), dtype=torch.float64, device=device)
         best_i = torch.zeros((len(q), 0), dtype=torch.long, device=device)
         rows = torch.arange(q_start, q_start + len(q), device=device)[:, None]
         for b_start in range(0, len(base), chunk):
             b = base[b_start : b_start + chunk].to(device, torch.float64)
-            squared = (q_norm - 2.0 * q @ b.T + (b * b).sum(1)).clamp_min_(0.0)
+            squared = squared_distances(q, b)
             columns = torch.arange(b_start, b_start + len(b), device=device)[None, :]
             if exclude_self:
                 squared = squared.masked_fill(rows == columns, float("inf"))
