@@ -35,6 +35,18 @@ def loss_scaler(device: torch.device, amp: str) -> torch.amp.GradScaler | None:
     return torch.amp.GradScaler("cuda") if amp_dtype(device, amp) is torch.float16 else None
 
 
+def training_autocast(device_type: str, dtype: torch.dtype) -> torch.autocast:
+    """Autocast to ``dtype`` for a region that contains optimiser steps, such as a whole epoch.
+
+    Autocast's weight cache is off: with it on, the first forward pass casts each weight to
+    ``dtype`` once and every later pass in the region reuses that copy, so networks would run
+    with their weights from the start of the epoch while the optimisers update the float32
+    ones unseen (GAN training then diverged under bf16 and fp16 alike). Re-casting each pass
+    costs little next to the convolutions.
+    """
+    return torch.autocast(device_type, dtype=dtype, cache_enabled=False)
+
+
 @contextlib.contextmanager
 def mixed_precision(device: torch.device, amp: str) -> Iterator[None]:
     """Autocast the enclosed training steps to ``amp``'s dtype on CUDA; nothing on the CPU."""
@@ -42,7 +54,7 @@ def mixed_precision(device: torch.device, amp: str) -> Iterator[None]:
     if dtype is None:
         yield
         return
-    with torch.autocast(device.type, dtype=dtype):
+    with training_autocast(device.type, dtype):
         yield
 
 

@@ -249,9 +249,10 @@ class BEGAN(Family):
         n = len(x)
         fake = self.generator(self.latent(n))
         # Real and generated images through D separately (no batch-norm: the same as one
-        # batch), so each half's graph is walked once below.
-        originals = [(x + 1) / 2, (fake + 1) / 2]
-        reconstructions = [(self.discriminator(v) + 1) / 2 for v in (x, fake)]
+        # batch), so each half's graph is walked once below. Distances in float32: under fp16
+        # the GMSM's squared gradients underflow to 0, where sqrt's gradient is infinite.
+        originals = [(x + 1) / 2, (fake.float() + 1) / 2]
+        reconstructions = [(self.discriminator(v).float() + 1) / 2 for v in (x, fake)]
         loss_real, loss_fake = (mixed_distance(v, r, self.betas)
                                 for v, r in zip(originals, reconstructions, strict=True))
 

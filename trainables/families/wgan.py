@@ -57,7 +57,7 @@ def gradient_penalty(
     """
     e = torch.rand(len(real), *([1] * (real.dim() - 1)), generator=generator).to(real.device)
     mixed = (e * real + (1 - e) * fake).detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    (grad,) = torch.autograd.grad(critic(mixed).float().sum(), mixed, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
 
@@ -129,7 +129,7 @@ class WGAN(Family):
         critic_losses, estimates = zip(*(self._critic_step(batch) for batch in real), strict=True)
         self.critic.requires_grad_(False)  # G's step needs gradients through D, not into it
         try:
-            g_loss = -self.critic(self.generator(self.latent(len(real[-1])))).mean()
+            g_loss = -self.critic(self.generator(self.latent(len(real[-1])))).float().mean()
             self.optimise(self.opt_g, g_loss)
         finally:
             self.critic.requires_grad_(True)
@@ -142,7 +142,9 @@ class WGAN(Family):
         """One critic update; returns its loss and its Wasserstein estimate."""
         with torch.no_grad():
             fake = self.generator(self.latent(len(real)))
-        estimate = self.critic(real).mean() - self.critic(fake).mean()
+        # float32: under mixed precision the critic's outputs are bf16/fp16, and a difference
+        # of two large means in 8 (bf16) mantissa bits would be mostly rounding.
+        estimate = self.critic(real).float().mean() - self.critic(fake).float().mean()
         loss = -estimate
         if self.config["constraint"] == "gp":
             loss = loss + self.config["gp_weight"] * gradient_penalty(
