@@ -3,7 +3,7 @@
 What it measures: images/s of DCGAN training on the mnist5k train split (base_channels 32,
 g_layers 3, d_layers 3, n_z 64, batch_size 64, seed 0), one CPU thread on both sides:
 
-* tune - a real one-trial sweep through ``orchestrator.sweep.run_sweep`` (grid search, no
+* tune - a real one-trial sweep through ``orchestrator.sweep.tuner.run_sweep`` (grid search, no
   scheduler, ``resources: {cpu: 1}``); the trainable's own per-epoch ``images_per_s`` is read
   back from the run's ``epochs`` table.
 * bare - the same family class and config driven by a plain loop in this process
@@ -39,8 +39,8 @@ import torch
 
 from orchestrator.cluster import connect
 from orchestrator.runs import RunDir, default_runs_dir
-from orchestrator.spec import parse_spec
-from orchestrator.sweep import prepare_dataset, run_sweep
+from orchestrator.sweep.spec import parse_spec
+from orchestrator.sweep.tuner import prepare_dataset, run_sweep
 from orchestrator.tables import Table
 from trainables.families import family_class
 

@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 
 from orchestrator.errors import UserError
+from orchestrator.options import Address, RunsDir, fail, say
+from orchestrator.sweep.commands import app as sweep_app
 
 # Typer may vendor Click; its usage-error base class is the one BadParameter derives from.
 _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
@@ -36,90 +38,9 @@ class OneLineErrors(typer.Typer):
 
 app = OneLineErrors(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                     help="Ray-distributed experiment orchestrator for GAN research.")
-sweep_app = typer.Typer(no_args_is_help=True, help="Ray Tune searches over GAN families.")
-results_app = typer.Typer(no_args_is_help=True, help="Read a run's result tables.")
 app.add_typer(sweep_app, name="sweep")
+results_app = typer.Typer(no_args_is_help=True, help="Read a run's result tables.")
 app.add_typer(results_app, name="results")
-
-RunsDir = Annotated[str | None, typer.Option(
-    "--runs-dir", help="Folder holding the runs [env GANORCH_RUNS, default ./runs].")]
-Address = Annotated[str | None, typer.Option(
-    "--address", help="Ray cluster to join (auto, host:6379, ray://host:10001) "
-    "[env GANORCH_ADDRESS; default: start a local Ray].")]
-
-
-def fail(message: str) -> None:
-    """One line on stderr, exit code 2: how every bad input ends."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def say(message: str) -> None:
-    typer.echo(message, err=True)
-
-
-@sweep_app.command("check")
-def sweep_check(spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")]) -> None:
-    """Validate a spec without running anything."""
-    from orchestrator.spec import load_spec
-
-    try:
-        parsed = load_spec(spec)
-    except UserError as exc:
-        fail(f"{spec}: {exc}")
-    typer.echo(f"{spec}: ok ({parsed.num_trials} trials of {', '.join(parsed.family)}, "
-               f"{parsed.epochs} epochs, {parsed.search.algorithm} search)")
-
-
-@sweep_app.command("params")
-def sweep_params(family: Annotated[str, typer.Argument(help="Family name, e.g. dcgan.")]) -> None:
-    """List a family's hyperparameters: type, default, allowed values."""
-    from trainables.families import FAMILIES
-
-    if family not in FAMILIES:
-        fail(f"unknown family {family!r} (known: {', '.join(sorted(FAMILIES))})")
-    for name, param in sorted(FAMILIES[family].all_params().items()):
-        allowed = ("one of " + ", ".join(map(str, param.choices)) if param.choices else
-                   f"[{param.low:g}, {'inf' if param.high is None else f'{param.high:g}'}]"
-                   if param.low is not None else "")
-        typer.echo(f"{name:<14} {param.kind.__name__:<6} default {param.default!s:<14} "
-                   f"{allowed:<34} {param.help}")
-
-
-@sweep_app.command("run")
-def sweep_run(
-    spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
-    name: Annotated[str | None, typer.Option(help="Run name (default: the spec's name).")] = None,
-    samples: Annotated[int | None, typer.Option(min=1, help="Override search.samples.")] = None,
-    epochs: Annotated[int | None, typer.Option(
-        min=1, help="Override epochs (a scheduler grace period above it is cut to it).")]
-    = None,
-    runs_dir: RunsDir = None,
-    address: Address = None,
-    restart: Annotated[bool, typer.Option(
-        "--restart", help="Discard an earlier run of this name and start fresh.")] = False,
-) -> None:
-    """Run a sweep; running it again resumes an interrupted run. The run folder keeps the
-    spec as run (overrides applied), so a rerun resumes only with the same overrides."""
-    from orchestrator.cluster import probe
-    from orchestrator.runs import RunDir
-
-    try:
-        probe(address)  # before the heavy imports: an unreachable cluster fails in seconds
-        from orchestrator.spec import load_spec
-
-        parsed = load_spec(spec, name=name, samples=samples, epochs=epochs)
-        run = RunDir.of(runs_dir, parsed.name)
-        from orchestrator.sweep import run_sweep
-
-        outcome = run_sweep(parsed, run, address=address, restart=restart, say=say)
-    except UserError as exc:
-        fail(f"{spec}: {exc}" if "spec" in type(exc).__name__.lower() else str(exc))
-    best = "-" if outcome.best_value is None else f"{outcome.best_value:.4g}"
-    say(f"run {parsed.name!r}: {outcome.trials} trials, {outcome.finished} finished, "
-        f"{outcome.failed} failed; best {parsed.metric.name} {best} ({outcome.best_trial})")
-    say(f"tables: {run.shown(run.path('tables'))}   "
-        f"TensorBoard: ganorch tensorboard {parsed.name}")
 
 
 @results_app.command("show")

@@ -39,9 +39,8 @@ from ray.exceptions import (
     RayTaskError,
 )
 
-from orchestrator.callbacks import error_line
 from orchestrator.display import clock
-from orchestrator.errors import UserError
+from orchestrator.errors import UserError, error_line
 from orchestrator.tables import Table
 
 SHARD_COLUMN = "shard"

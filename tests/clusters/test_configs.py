@@ -14,7 +14,7 @@ import ray
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from orchestrator.spec import parse_spec
+from orchestrator.sweep.spec import parse_spec
 
 CLUSTERS = Path(__file__).resolve().parents[2] / "clusters"
 LAUNCHER_CONFIGS = ("aws.yaml", "gcp.yaml", "onprem.yaml")

@@ -15,8 +15,8 @@ import ray
 
 from orchestrator.cluster import quiet
 from orchestrator.runs import RunDir
-from orchestrator.spec import parse_spec
-from orchestrator.sweep import run_sweep
+from orchestrator.sweep.spec import parse_spec
+from orchestrator.sweep.tuner import run_sweep
 from orchestrator.tables import Table
 
 TINY = {"base_channels": 8, "n_z": 16, "batch_size": 100, "fid_samples": 200}

@@ -107,8 +107,8 @@ def test_one_epoch_sweep_of_every_conditional_family_reports_the_judge_metrics(
     """Through Tune: the trainable attaches the judge (classifier feedback on) and reports
     label_accuracy and inception_score each epoch, and acgan its d_class_acc."""
     from orchestrator.runs import RunDir
-    from orchestrator.spec import parse_spec
-    from orchestrator.sweep import run_sweep
+    from orchestrator.sweep.spec import parse_spec
+    from orchestrator.sweep.tuner import run_sweep
     from orchestrator.tables import Table
 
     spec = parse_spec({

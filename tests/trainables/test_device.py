@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from orchestrator.errors import SpecError
-from orchestrator.spec import parse_spec
+from orchestrator.sweep.spec import parse_spec
 from trainables.device import amp_dtype, loss_scaler, mixed_precision, release, select_device
 from trainables.families import family_class
 

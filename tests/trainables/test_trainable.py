@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from orchestrator.runs import RunDir
-from orchestrator.spec import parse_spec
-from orchestrator.sweep import run_sweep
+from orchestrator.sweep.spec import parse_spec
+from orchestrator.sweep.tuner import run_sweep
 from orchestrator.tables import Table
 from trainables.trainable import STATE_FILE, generate
 

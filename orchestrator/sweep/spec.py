@@ -6,7 +6,6 @@ so nothing starts on a spec that would fail an hour into a sweep.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,7 +14,18 @@ from typing import Any
 import yaml
 
 from orchestrator.errors import SpecError
-from orchestrator.space import (
+from orchestrator.spec_checks import (
+    as_choice,
+    as_dataset,
+    as_integer,
+    as_mapping,
+    as_name,
+    as_number,
+    as_string,
+    no_unknown_keys,
+    read_spec_file,
+)
+from orchestrator.sweep.space import (
     Choice,
     Dimension,
     IntRange,
@@ -25,14 +35,12 @@ from orchestrator.space import (
     grid_points,
     to_yaml,
 )
-from trainables.datasets import DATASET_OPTIONS, REQUIRED_OPTIONS
 from trainables.device import AMP_MODES
 from trainables.families import FAMILIES, family_class
 from trainables.params import Param
 
 ALGORITHMS = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "none")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -109,9 +117,9 @@ def load_spec(path: str | Path, *, name: str | None = None, samples: int | None 
     if name:
         raw["name"] = name
     if samples is not None:
-        _section_of(raw, "search")["samples"] = _integer("search.samples", samples, low=1)
+        _section_of(raw, "search")["samples"] = as_integer("search.samples", samples, low=1)
     if epochs is not None:
-        raw["epochs"] = _integer("epochs", epochs, low=1)
+        raw["epochs"] = as_integer("epochs", epochs, low=1)
         scheduler = _section_of(raw, "scheduler")
         grace = scheduler.get("grace_period")
         if isinstance(grace, int) and not isinstance(grace, bool) and grace > epochs:
@@ -129,62 +137,42 @@ def _section_of(raw: dict[str, Any], key: str) -> dict[str, Any]:
     return section
 
 
-def read_spec_file(path: str | Path) -> dict[str, Any]:
-    """The mapping a YAML spec file holds; SpecError when it is unreadable or not a mapping."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError("", f"cannot read spec {path}: {exc.strerror or exc}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise SpecError("", f"{path} is not valid YAML{line}") from None
-    if not isinstance(raw, dict):
-        raise SpecError("", f"{path} must hold a mapping of spec keys")
-    return raw
-
-
 def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
     """Validate a spec mapping; the first problem raises SpecError naming its key."""
-    _no_unknown_keys("", raw, {f for f in ExperimentSpec.__dataclass_fields__})
+    no_unknown_keys("", raw, {f for f in ExperimentSpec.__dataclass_fields__})
     for key in ("name", "dataset", "family", "epochs"):
         if key not in raw:
             raise SpecError(key, "required key is missing")
-    name = _string("name", raw["name"])
-    if not NAME_PATTERN.match(name):
-        raise SpecError("name", f"use letters, digits, '.', '_' and '-' only, got {name!r}")
+    name = as_name("name", raw["name"])
     families = _families(raw["family"])
     metric = _section("metric", raw.get("metric", {}), MetricSpec, {
-        "name": lambda k, v: _choice(k, v, _metric_names(families)),
-        "mode": lambda k, v: _choice(k, v, ("min", "max")),
+        "name": lambda k, v: as_choice(k, v, _metric_names(families)),
+        "mode": lambda k, v: as_choice(k, v, ("min", "max")),
     })
     search = _section("search", raw.get("search", {}), SearchSpec, {
-        "algorithm": lambda k, v: _choice(k, v, ALGORITHMS),
-        "samples": lambda k, v: _integer(k, v, low=1),
-        "max_concurrent": lambda k, v: None if v is None else _integer(k, v, low=1),
-        "seed": lambda k, v: _integer(k, v, low=0),
+        "algorithm": lambda k, v: as_choice(k, v, ALGORITHMS),
+        "samples": lambda k, v: as_integer(k, v, low=1),
+        "max_concurrent": lambda k, v: None if v is None else as_integer(k, v, low=1),
+        "seed": lambda k, v: as_integer(k, v, low=0),
     })
     scheduler = _section("scheduler", raw.get("scheduler", {}), SchedulerSpec, {
-        "name": lambda k, v: _choice(k, v, SCHEDULERS),
-        "grace_period": lambda k, v: _integer(k, v, low=1),
-        "reduction_factor": lambda k, v: _number(k, v, above=1.0),
+        "name": lambda k, v: as_choice(k, v, SCHEDULERS),
+        "grace_period": lambda k, v: as_integer(k, v, low=1),
+        "reduction_factor": lambda k, v: as_number(k, v, above=1.0),
     })
     resources = _section("resources", raw.get("resources", {}), ResourceSpec, {
-        "cpu": lambda k, v: _number(k, v, above=0.0),
-        "gpu": lambda k, v: _number(k, v, low=0.0),
+        "cpu": lambda k, v: as_number(k, v, above=0.0),
+        "gpu": lambda k, v: as_number(k, v, low=0.0),
     })
-    space = _mapping("space", raw.get("space", {}))
-    fixed = _mapping("fixed", raw.get("fixed", {}))
+    space = as_mapping("space", raw.get("space", {}))
+    fixed = as_mapping("fixed", raw.get("fixed", {}))
     for key in sorted(set(space) & set(fixed)):
         raise SpecError(f"space.{key}", "is also in fixed; give it in one place")
     spec = ExperimentSpec(
         name=name,
-        dataset=_dataset(raw["dataset"]),
+        dataset=as_dataset(raw["dataset"]),
         family=families,
-        epochs=_integer("epochs", raw["epochs"], low=1),
+        epochs=as_integer("epochs", raw["epochs"], low=1),
         metric=metric,
         search=search,
         scheduler=scheduler,
@@ -193,9 +181,9 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
                for k, v in space.items()},
         fixed={k: _fixed_value(f"fixed.{k}", v, _param(f"fixed.{k}", k, families))
                for k, v in fixed.items()},
-        description=_string("description", raw.get("description", "")),
-        amp=_choice("amp", raw.get("amp", "off"), AMP_MODES),
-        max_failures=_integer("max_failures", raw.get("max_failures", 0), low=0),
+        description=as_string("description", raw.get("description", "")),
+        amp=as_choice("amp", raw.get("amp", "off"), AMP_MODES),
+        max_failures=as_integer("max_failures", raw.get("max_failures", 0), low=0),
     )
     if spec.search.algorithm == "grid":
         for key, dimension in spec.space.items():
@@ -248,78 +236,10 @@ def _metric_names(families: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(m for m in first if all(m in other for other in rest))
 
 
-def _no_unknown_keys(path: str, raw: Mapping[str, Any], allowed: set[str]) -> None:
-    for key in raw:
-        if key not in allowed:
-            where = f"{path}.{key}" if path else str(key)
-            raise SpecError(where, f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
 def _section(path: str, raw: Any, cls: type, checks: dict[str, Any]) -> Any:
-    raw = _mapping(path, raw)
-    _no_unknown_keys(path, raw, set(checks))
+    raw = as_mapping(path, raw)
+    no_unknown_keys(path, raw, set(checks))
     return cls(**{key: checks[key](f"{path}.{key}", value) for key, value in raw.items()})
-
-
-def _mapping(path: str, value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise SpecError(path, f"expected a mapping, got {value!r}")
-    return value
-
-
-def _string(path: str, value: Any) -> str:
-    if not isinstance(value, str) or not value and path != "description":
-        raise SpecError(path, f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise SpecError(path, f"expected one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _integer(path: str, value: Any, low: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(path, f"expected an integer, got {value!r}")
-    if low is not None and value < low:
-        raise SpecError(path, f"must be >= {low}, got {value}")
-    return value
-
-
-def _number(path: str, value: Any, low: float | None = None, above: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(path, f"expected a number, got {value!r}")
-    if low is not None and value < low:
-        raise SpecError(path, f"must be >= {low}, got {value}")
-    if above is not None and value <= above:
-        raise SpecError(path, f"must be > {above}, got {value}")
-    return float(value)
-
-
-def _dataset(value: Any) -> dict[str, Any]:
-    raw = _mapping("dataset", value)
-    name = raw.get("name")
-    if name not in DATASET_OPTIONS:
-        raise SpecError("dataset.name", f"unknown dataset {name!r} "
-                        f"(known: {', '.join(sorted(DATASET_OPTIONS))})")
-    options = DATASET_OPTIONS[name]
-    _no_unknown_keys("dataset", raw, {"name", *options})
-    for key in sorted(REQUIRED_OPTIONS.get(name, ())):
-        if key not in raw:
-            raise SpecError(f"dataset.{key}", f"required for dataset {name!r}")
-    for key, expected in options.items():
-        if key in raw and (isinstance(raw[key], bool) and expected is not bool
-                           or not isinstance(raw[key], expected)):
-            raise SpecError(f"dataset.{key}", f"expected {_type_name(expected)}, got {raw[key]!r}")
-    return dict(raw)
-
-
-def _type_name(expected: type | tuple[type, ...]) -> str:
-    kinds = expected if isinstance(expected, tuple) else (expected,)
-    return " or ".join(kind.__name__ for kind in kinds)
 
 
 def _param(path: str, key: str, families: tuple[str, ...]) -> Param:

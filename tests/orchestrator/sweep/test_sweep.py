@@ -20,7 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from orchestrator.tables import Table
 from trainables.families import family_class
 
-from ..conftest import GANORCH, run_cli, write_spec
+from ...conftest import GANORCH, run_cli, write_spec
 
 pytestmark = pytest.mark.slow
 

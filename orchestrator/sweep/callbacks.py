@@ -13,7 +13,8 @@ from typing import Any
 from ray import tune
 
 from orchestrator.display import clock
-from orchestrator.space import family_config
+from orchestrator.errors import error_line
+from orchestrator.sweep.space import family_config
 from orchestrator.tables import Table
 from trainables.families import family_class
 
@@ -23,14 +24,9 @@ _TUNE_FIELDS = {
     "time_this_iter_s", "pid", "hostname", "node_ip", "time_since_restore",
     "iterations_since_restore", "config", "experiment_tag", "should_checkpoint",
 }
-# Where the trial ran (orchestrator.sweep._placement): Ray's node id and the GPU share it held.
+# Where the trial ran (orchestrator.sweep.tuner._placement): Ray's node id and the GPU share
+# it held.
 PLACEMENT_FIELDS = ("node_id", "gpus")
-
-
-def error_line(text: str) -> str:
-    """The last line of an error text (exception type and message), at most 500 chars."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:500] if lines else "trial failed (no error message recorded)"
 
 
 def _trial_error_text(trial: Any) -> str:

@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from orchestrator.errors import SpecError
-from orchestrator.space import (
+from orchestrator.sweep.space import (
     Choice,
     DefineByRun,
     IntRange,
@@ -15,7 +15,7 @@ from orchestrator.space import (
     family_config,
     grid_points,
 )
-from orchestrator.spec import parse_spec
+from orchestrator.sweep.spec import parse_spec
 
 BASE = {"name": "q", "dataset": {"name": "mnist5k"}, "epochs": 1}
 

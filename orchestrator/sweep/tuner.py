@@ -13,13 +13,13 @@ import yaml
 from ray import tune
 
 from evaluators.judges import Judge
-from orchestrator.callbacks import ProgressLine, TableRecorder, epoch_row, error_line
 from orchestrator.cluster import connect, probe
-from orchestrator.errors import UserError
+from orchestrator.errors import UserError, error_line
 from orchestrator.measure import judge_of
 from orchestrator.runs import RunDir
-from orchestrator.space import DefineByRun, family_config, grid_points
-from orchestrator.spec import ExperimentSpec, check_grid_points
+from orchestrator.sweep.callbacks import ProgressLine, TableRecorder, epoch_row
+from orchestrator.sweep.space import DefineByRun, family_config, grid_points
+from orchestrator.sweep.spec import ExperimentSpec, check_grid_points
 from orchestrator.tables import Table
 from trainables.datasets import DatasetError, ImageData, load_dataset
 from trainables.trainable import TrialSettings, run_trial

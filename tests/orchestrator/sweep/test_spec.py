@@ -8,13 +8,13 @@ import pytest
 import yaml
 
 from orchestrator.errors import SpecError
-from orchestrator.space import Choice, IntRange, LogUniform, Uniform
-from orchestrator.spec import load_spec, parse_spec
+from orchestrator.sweep.space import Choice, IntRange, LogUniform, Uniform
+from orchestrator.sweep.spec import load_spec, parse_spec
 
-from ..conftest import run_cli, write_spec
+from ...conftest import run_cli, write_spec
 
 # Sweep specs; augment-*.yaml are grid specs (tests/orchestrator/test_augment.py checks them).
-EXAMPLES = sorted(p for p in Path(__file__).resolve().parents[2].joinpath("examples").glob("*.yaml")
+EXAMPLES = sorted(p for p in Path(__file__).resolve().parents[3].joinpath("examples").glob("*.yaml")
                   if not p.name.startswith("augment-"))
 BASE = {"name": "q", "dataset": {"name": "mnist5k"}, "family": "dcgan", "epochs": 2}
 
