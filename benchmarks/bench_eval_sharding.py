@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from orchestrator.cluster import connect
-from orchestrator.evaluation import (
+from orchestrator.evaluate.job import (
     DEFAULT_METRICS,
     REFERENCE,
     EvalGenerator,
@@ -38,7 +38,7 @@ from orchestrator.evaluation import (
     EvalSettings,
     plan_shards,
 )
-from orchestrator.measure import judge_of
+from orchestrator.evaluate.measures import judge_of
 from orchestrator.shards import run_shards
 from orchestrator.tables import Table
 from trainables.datasets import load_dataset

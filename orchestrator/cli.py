@@ -95,8 +95,8 @@ def metrics(
     """Score image set B against image set A with one metric."""
     import time
 
+    from orchestrator.evaluate.measures import METRICS, MeasureContext, lenet_judge, render_values
     from orchestrator.image_sets import load_image_set, match_shapes, subsample
-    from orchestrator.measure import METRICS, MeasureContext, lenet_judge, render_values
 
     started = time.perf_counter()
     try:
@@ -183,7 +183,7 @@ def eval_run(
 ) -> None:
     """Score trials' best checkpoints, external samples and the real reference on every
     measure, sharded over Ray actors."""
-    from orchestrator.eval_command import run_eval
+    from orchestrator.evaluate.driver import run_eval
 
     try:
         report, pivot = run_eval(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from orchestrator.evaluation import EvalGenerator, EvalJob
+    from orchestrator.evaluate.job import EvalGenerator, EvalJob
 
 SHEET_SAMPLES = 64
 NEIGHBOUR_ROWS = 8

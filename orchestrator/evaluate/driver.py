@@ -9,7 +9,7 @@ import numpy as np
 import yaml
 
 from orchestrator.errors import UserError
-from orchestrator.evaluation import (
+from orchestrator.evaluate.job import (
     REFERENCE,
     EvalGenerator,
     EvalJob,
@@ -32,7 +32,7 @@ def run_eval(name: str, *, top: int | None = None, by: str = "fid", trials: str 
              say: Callable[[str], None] = print) -> tuple[ShardReport, str]:
     """Run (or resume) the evaluation; returns the pool's report and the rendered table."""
     from orchestrator.display import render
-    from orchestrator.measure import EXTRACTORS
+    from orchestrator.evaluate.measures import EXTRACTORS
 
     if extractor not in EXTRACTORS:
         raise UserError(f"--extractor: unknown extractor {extractor!r} "
@@ -57,7 +57,7 @@ def run_eval(name: str, *, top: int | None = None, by: str = "fid", trials: str 
     connect(address)
     if extractor == "lenet" or "label_accuracy" in chosen:
         say(f"judge for {data.name}: loading (trained once, then cached)")
-        from orchestrator.measure import judge_of
+        from orchestrator.evaluate.measures import judge_of
 
         judge_of(data)  # trained here once, so the actors all load it from the cache
     say(f"eval {name!r}: {len(generators)} generators x {len(chosen)} measures x {seeds} "

@@ -15,7 +15,7 @@ from PIL import Image
 
 from trainables.datasets import load_dataset
 
-from ..conftest import run_cli
+from ...conftest import run_cli
 
 
 def metrics(*args: str, env: dict[str, str] | None = None):

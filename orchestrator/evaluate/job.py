@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from orchestrator.errors import UserError
-from orchestrator.measure import METRICS, MeasureContext, judge_of
+from orchestrator.evaluate.measures import METRICS, MeasureContext, judge_of
 from orchestrator.shards import Shard, shard_outcomes
 
 DEFAULT_METRICS = ("fid", "kid", "is", "label_accuracy", "c2st", "sharpness", "color_kl", "nn",
@@ -198,7 +198,7 @@ class EvalJob:
         else:
             images, labels = self.samples(task.generator, task.seed)
         if task.metric == FIGURES:
-            from orchestrator.eval_figures import write_figures
+            from orchestrator.evaluate.figures import write_figures
 
             written = write_figures(self, task.generator, images)
             return [{"value": float(written), "n_samples": len(images),

@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from orchestrator.errors import UserError
-from orchestrator.evaluation import (
+from orchestrator.evaluate.job import (
     REFERENCE,
     EvalChunk,
     EvalGenerator,
@@ -29,7 +29,7 @@ from orchestrator.evaluation import (
     plan_shards,
     value_rows,
 )
-from orchestrator.measure import METRICS, judge_of
+from orchestrator.evaluate.measures import METRICS, judge_of
 from orchestrator.runs import RunDir
 from orchestrator.shards import run_shards
 from orchestrator.tables import Table

@@ -10,8 +10,14 @@ from PIL import Image
 
 from orchestrator import cli
 from orchestrator.errors import UserError
+from orchestrator.evaluate.measures import (
+    METRICS,
+    MeasureContext,
+    judge_of,
+    lenet_judge,
+    render_values,
+)
 from orchestrator.image_sets import load_image_set, match_shapes, subsample
-from orchestrator.measure import METRICS, MeasureContext, judge_of, lenet_judge, render_values
 from trainables.datasets import ImageData, load_dataset
 
 
