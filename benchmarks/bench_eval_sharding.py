@@ -30,15 +30,10 @@ from pathlib import Path
 import torch
 
 from orchestrator.cluster import connect
-from orchestrator.evaluate.job import (
-    DEFAULT_METRICS,
-    REFERENCE,
-    EvalGenerator,
-    EvalJob,
-    EvalSettings,
-    plan_shards,
-)
-from orchestrator.evaluate.measures import judge_of
+from orchestrator.evaluate.job import EvalJob
+from orchestrator.evaluate.measures import DEFAULT_METRICS
+from orchestrator.evaluate.plan import REFERENCE, EvalGenerator, EvalSettings, plan_shards
+from orchestrator.judges import judge_of
 from orchestrator.shards import run_shards
 from orchestrator.tables import Table
 from trainables.datasets import load_dataset

@@ -170,7 +170,7 @@ def run_augment(spec: AugmentSpec, runs_dir: str | None, *, actors: int | None =
     """Run (or finish) the grid of ``spec``; the table is complete when it returns."""
     from orchestrator.augment_report import figure_prefix, write_figures
     from orchestrator.cluster import connect
-    from orchestrator.evaluate.measures import judge_of
+    from orchestrator.judges import judge_of
     from orchestrator.shards import run_shards
     from trainables.datasets import DatasetError, load_dataset
 

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from orchestrator.errors import UserError
+from orchestrator.evaluate import commands as evaluate
 from orchestrator.options import Address, RunsDir, fail, say
 from orchestrator.sweep.commands import app as sweep_app
 
@@ -38,9 +39,11 @@ class OneLineErrors(typer.Typer):
 
 app = OneLineErrors(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                     help="Ray-distributed experiment orchestrator for GAN research.")
+app.add_typer(evaluate.top_level)  # ganorch metrics
 app.add_typer(sweep_app, name="sweep")
 results_app = typer.Typer(no_args_is_help=True, help="Read a run's result tables.")
 app.add_typer(results_app, name="results")
+app.add_typer(evaluate.app, name="eval")
 
 
 @results_app.command("show")
@@ -65,60 +68,6 @@ def results_show(
                         runs_dir=runs_dir, pivot=pivot))
     except UserError as exc:
         fail(str(exc))
-
-
-_METRIC_NAMES = ("fid, kid, is, c2st, c2st_features, sharpness, color_kl, label_accuracy, nn, "
-                 "iqa")
-
-
-@app.command("metrics", epilog="A and B are each a folder of images, an .npz file with an "
-             "'images' array, or a dataset name with an optional split (mnist5k:test, "
-             "patches:train; default test). A is the reference ('real') set, B the one scored.")
-def metrics(
-    metric: Annotated[str, typer.Argument(help=f"One of: {_METRIC_NAMES}.")],
-    a: Annotated[str, typer.Argument(help="Reference ('real') images: folder, .npz or "
-                                          "DATASET[:train|:test].")],
-    b: Annotated[str, typer.Argument(help="Images to score ('generated'), same forms as A.")],
-    extractor: Annotated[str, typer.Option(
-        help="Features for fid, kid, is, c2st_features: lenet (the dataset's judge) | "
-             "inception (FID InceptionV3 pool3).")] = "lenet",
-    inception_weights: Annotated[str | None, typer.Option(
-        "--inception-weights", help="File of the FID Inception weights "
-        "(default: torch hub's checkpoints folder); never downloaded.")] = None,
-    judge: Annotated[str | None, typer.Option(
-        help="Dataset whose LeNet judge to use (default: A's or B's dataset).")] = None,
-    n: Annotated[int | None, typer.Option(
-        "--n", min=1, help="Use at most N images of each set (seeded random subset).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for --n subsets, KID subsets, C2ST.")] = 0,
-    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
-) -> None:
-    """Score image set B against image set A with one metric."""
-    import time
-
-    from orchestrator.evaluate.measures import METRICS, MeasureContext, lenet_judge, render_values
-    from orchestrator.image_sets import load_image_set, match_shapes, subsample
-
-    started = time.perf_counter()
-    try:
-        if metric not in METRICS:
-            raise UserError(f"unknown metric {metric!r} (choose one of {', '.join(METRICS)})")
-        if fmt not in ("table", "json"):
-            raise UserError(f"--format: unknown format {fmt!r} (choose table or json)")
-        context = MeasureContext(extractor=extractor, inception_weights=inception_weights,
-                                 seed=seed)
-        set_a, set_b = (subsample(load_image_set(source), n, seed) for source in (a, b))
-        set_a, set_b = match_shapes(set_a, set_b)
-        reference = next((s.dataset for s in (set_a, set_b) if s.dataset is not None), None)
-        context.judge, context.judge_name = lenet_judge(judge, reference)
-        if set_a.dataset is not None:  # nn measures memorisation against A's training split
-            context.train = set_a.dataset.train_images
-        values = METRICS[metric](set_a.images, set_b.images, context)
-    except UserError as exc:
-        fail(str(exc))
-    typer.echo(render_values(values, fmt))
-    used = f"; {context.notes['extractor']}" if "extractor" in context.notes else ""
-    say(f"{metric}: A {set_a.describe()}, B {set_b.describe()}{used}; "
-        f"{time.perf_counter() - started:.1f} s")
 
 
 @app.command("tensorboard")
@@ -147,58 +96,6 @@ def tensorboard(
                "--host", host, "--port", str(port)]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     raise typer.Exit(subprocess.call(command))
-
-
-eval_app = typer.Typer(no_args_is_help=True, help="Score generators on every measure.")
-app.add_typer(eval_app, name="eval")
-
-
-@eval_app.command("run", epilog="Rows go to the run's eval table (long format: one row per "
-                  "value); a rerun skips finished shards. Exit 1 when some shard failed.")
-def eval_run(
-    name: Annotated[str, typer.Argument(help="Run name (a sweep's, or a new one for sources).")],
-    top: Annotated[int | None, typer.Option(min=1, help="The K best trials.")] = None,
-    by: Annotated[str, typer.Option(help="Metric --top ranks by (best_<by> column).")] = "fid",
-    trials: Annotated[str | None, typer.Option(help="Trial ids, comma-separated.")] = None,
-    source: Annotated[list[str] | None, typer.Option(
-        help="LABEL=PATH: external samples (folder or .npz); repeatable.")] = None,
-    metrics: Annotated[str, typer.Option(help="Comma-separated measures.")] = (
-        "fid,kid,is,label_accuracy,c2st,sharpness,color_kl,nn,iqa"),
-    n: Annotated[int, typer.Option("--n", min=2, help="Samples per generator and seed.")] = 1000,
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..S-1 per measure.")] = 1,
-    extractor: Annotated[str, typer.Option(help="lenet | inception")] = "lenet",
-    inception_weights: Annotated[str | None, typer.Option(
-        "--inception-weights", help="File of the FID Inception weights.")] = None,
-    chunk: Annotated[int, typer.Option(help=(
-        "Above this many samples a generator's features are extracted in chunks of it, "
-        "spread over the actors (a multiple of 500)."))] = 10_000,
-    dataset: Annotated[str | None, typer.Option(
-        help="Real data by name (default: the run's spec dataset).")] = None,
-    actors: Annotated[int | None, typer.Option(
-        min=1, help="Ray actors (default: one per GPU, else per CPU).")] = None,
-    figures: Annotated[bool, typer.Option(help="Sheets per generator.")] = True,
-    force: Annotated[bool, typer.Option("--force", help="Redo finished shards.")] = False,
-    runs_dir: RunsDir = None,
-    address: Address = None,
-) -> None:
-    """Score trials' best checkpoints, external samples and the real reference on every
-    measure, sharded over Ray actors."""
-    from orchestrator.evaluate.driver import run_eval
-
-    try:
-        report, pivot = run_eval(
-            name, top=top, by=by, trials=trials, sources=source or [], metrics=metrics, n=n,
-            seeds=seeds, extractor=extractor, inception_weights=inception_weights,
-            chunk=chunk, dataset=dataset, actors=actors, figures=figures, force=force,
-            runs_dir=runs_dir, address=address, say=say)
-    except UserError as exc:
-        fail(str(exc))
-    typer.echo(pivot)
-    for shard, error in report.failures.items():
-        say(f"failed: {shard}: {error}")
-    if report.failures:
-        say(f"{len(report.failures)} of {report.total} shards failed; rerun to retry them")
-        raise typer.Exit(1)
 
 
 # --- ganorch grid ---------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def load(name: str, table: str, runs_dir: str | None = None) -> pa.Table:
 
 
 def _pivot_eval(data: pa.Table) -> pa.Table:
-    from orchestrator.evaluate.job import pivot_eval
+    from orchestrator.evaluate.report import pivot_eval
 
     return pivot_eval(data)
 
@@ -63,7 +63,7 @@ def show(name: str, *, table: str = "trials", sort: str | None = None, descendin
     elif table == "epochs":
         data = data.sort_by([("trial_id", "ascending"), ("epoch", "ascending")])
     elif table == "eval" and not pivot:
-        from orchestrator.evaluate.job import latest_attempts
+        from orchestrator.evaluate.report import latest_attempts
 
         data = latest_attempts(data).sort_by([("generator", "ascending"),
                                               ("metric", "ascending")])

@@ -3,19 +3,18 @@ plan the shards, run them on the actor pool and render the generators x metrics 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
-import yaml
 
 from orchestrator.errors import UserError
-from orchestrator.evaluate.job import (
+from orchestrator.evaluate.measures import DEFAULT_METRICS
+from orchestrator.evaluate.plan import (
     REFERENCE,
     EvalGenerator,
-    EvalJob,
     EvalSettings,
     check_metrics,
-    pivot_eval,
     plan_shards,
 )
 from orchestrator.runs import RunDir, cache_dir
@@ -23,69 +22,90 @@ from orchestrator.shards import ShardReport, run_shards
 from orchestrator.tables import Table
 
 
-def run_eval(name: str, *, top: int | None = None, by: str = "fid", trials: str | None = None,
-             sources: list[str] = (), metrics: str = "fid", n: int = 1000, seeds: int = 1,
-             extractor: str = "lenet", inception_weights: str | None = None,
-             chunk: int = 10_000, dataset: str | None = None, actors: int | None = None,
-             figures: bool = True, force: bool = False, runs_dir: str | None = None,
-             address: str | None = None,
+@dataclass(frozen=True)
+class EvalRequest:
+    """What to score and how, as ``ganorch eval run`` takes it: ``name`` the run (a sweep's,
+    or a new one for sources alone); the generators: the ``top`` trials by ``best_<by>`` or
+    the comma-separated ``trials``, ``sources`` (``LABEL=PATH``) and the reference; the
+    comma-separated ``metrics``, ``n`` samples per generator and seed, ``seeds``; the
+    ``extractor`` and ``inception_weights``; ``chunk`` samples per feature-extraction shard;
+    ``dataset`` naming the real data when not the run spec's; ``actors``; ``figures``;
+    ``force`` to redo finished shards; ``runs_dir`` and the Ray ``address``."""
+
+    name: str
+    top: int | None = None
+    by: str = "fid"
+    trials: str | None = None
+    sources: tuple[str, ...] = ()
+    metrics: str = ",".join(DEFAULT_METRICS)
+    n: int = 1000
+    seeds: int = 1
+    extractor: str = "lenet"
+    inception_weights: str | None = None
+    chunk: int = 10_000
+    dataset: str | None = None
+    actors: int | None = None
+    figures: bool = True
+    force: bool = False
+    runs_dir: str | None = None
+    address: str | None = None
+
+
+def run_eval(request: EvalRequest,
              say: Callable[[str], None] = print) -> tuple[ShardReport, str]:
     """Run (or resume) the evaluation; returns the pool's report and the rendered table."""
+    from orchestrator.cluster import connect
     from orchestrator.display import render
-    from orchestrator.evaluate.measures import EXTRACTORS
+    from orchestrator.evaluate.context import check_extractor
+    from orchestrator.evaluate.job import EvalJob
+    from orchestrator.evaluate.report import pivot_eval
+    from orchestrator.judges import judge_of
 
-    if extractor not in EXTRACTORS:
-        raise UserError(f"--extractor: unknown extractor {extractor!r} "
-                        f"(choose {' or '.join(EXTRACTORS)})")
-    chosen = check_metrics([m.strip() for m in metrics.split(",") if m.strip()])
-    run = RunDir.of(runs_dir, name)
-    data = _real_data(run, dataset)
-    generators = _trial_generators(run, top, by, trials, bool(sources))
-    external = _sources(sources, data, {g.label for g in generators})
+    check_extractor(request.extractor)
+    chosen = check_metrics([m.strip() for m in request.metrics.split(",") if m.strip()])
+    run = RunDir.of(request.runs_dir, request.name)
+    data = _real_data(run, request.dataset)
+    generators = _trial_generators(run, request.top, request.by, request.trials,
+                                   bool(request.sources))
+    external = _sources(request.sources, data, {g.label for g in generators})
     generators += [EvalGenerator(label, "source", available=len(images))
                    for label, images in external.items()]
     generators.append(EvalGenerator(REFERENCE, "reference", conditional=True,
                                     available=len(data.train_images)))
-    settings = EvalSettings(n=n, extractor=extractor, inception_weights=inception_weights,
-                            cache=str(cache_dir()), artifacts=run.location("artifacts", "eval"),
-                            tb=run.location("tb", "eval"), chunk=chunk)
-    shards = plan_shards(generators, chosen, seeds, settings, figures=figures)
-
-    from orchestrator.cluster import connect
+    settings = EvalSettings(n=request.n, extractor=request.extractor,
+                            inception_weights=request.inception_weights, cache=str(cache_dir()),
+                            artifacts=run.location("artifacts", "eval"),
+                            tb=run.location("tb", "eval"), chunk=request.chunk)
+    shards = plan_shards(generators, chosen, request.seeds, settings, figures=request.figures)
 
     run.fs.create_dir(run.path(), recursive=True)
-    connect(address)
-    if extractor == "lenet" or "label_accuracy" in chosen:
+    connect(request.address)
+    if request.extractor == "lenet" or "label_accuracy" in chosen:
         say(f"judge for {data.name}: loading (trained once, then cached)")
-        from orchestrator.evaluate.measures import judge_of
-
         judge_of(data)  # trained here once, so the actors all load it from the cache
-    say(f"eval {name!r}: {len(generators)} generators x {len(chosen)} measures x {seeds} "
-        f"seed(s) on {data.name} ({n} samples each): {len(shards)} shards")
+    say(f"eval {request.name!r}: {len(generators)} generators x {len(chosen)} measures x "
+        f"{request.seeds} seed(s) on {data.name} ({request.n} samples each): "
+        f"{len(shards)} shards")
     table = Table(run.tables, "eval")
     report = run_shards("eval", shards, EvalJob,
                         {"data": data, "sources": external, "settings": settings}, table,
-                        actors=actors, force=force)
+                        actors=request.actors, force=request.force)
     return report, render(pivot_eval(table.read()), "table")
 
 
 def _real_data(run: RunDir, dataset: str | None):
     """The dataset named by ``--dataset``, else the run spec's dataset."""
-    from orchestrator.image_sets import load_reference_dataset
+    from orchestrator.image_sets import dataset_errors, load_reference_dataset, run_dataset
+    from trainables.datasets import load_dataset
 
     if dataset is not None:
         return load_reference_dataset(dataset)
-    spec = run.read_text("spec.yaml")
-    if spec is None:
+    named = run_dataset(run)
+    if named is None:
         raise UserError(f"no sweep named {run.name!r} under {run.runs_dir}: name the real "
                         "data with --dataset (e.g. --dataset mnist5k) to score sources alone")
-    from trainables.datasets import DatasetError, load_dataset
-
-    try:
-        return load_dataset(yaml.safe_load(spec)["dataset"])
-    except (DatasetError, KeyError, TypeError) as exc:
-        raise UserError(f"{run.shown(run.path('spec.yaml'))}: cannot load its dataset: "
-                        f"{exc}") from None
+    with dataset_errors(f"{run.shown(run.path('spec.yaml'))}: cannot load its dataset: "):
+        return load_dataset(named)
 
 
 def _trial_generators(run: RunDir, top: int | None, by: str, trials: str | None,
@@ -114,9 +134,9 @@ def _conditional(family: str | None) -> bool:
     return bool(family) and family_class(family).conditional
 
 
-def _sources(specs: list[str], data, taken: set[str]) -> dict[str, np.ndarray]:
+def _sources(specs: Sequence[str], data, taken: set[str]) -> dict[str, np.ndarray]:
     """``LABEL=PATH`` -> images, each of the real data's shape."""
-    from orchestrator.image_sets import load_image_set
+    from orchestrator.image_sets import load_image_set, shape_text
 
     loaded: dict[str, np.ndarray] = {}
     shape = tuple(data.test_images.shape[1:])
@@ -128,7 +148,7 @@ def _sources(specs: list[str], data, taken: set[str]) -> dict[str, np.ndarray]:
             raise UserError(f"--source: label {label!r} is already used")
         images = load_image_set(path).images
         if tuple(images.shape[1:]) != shape:
-            raise UserError(f"--source {label}: images are {'x'.join(map(str, images.shape[1:]))}"
-                            f", the real data {'x'.join(map(str, shape))} (CxHxW)")
+            raise UserError(f"--source {label}: images are {shape_text(images.shape[1:])}, "
+                            f"the real data {shape_text(shape)} (CxHxW)")
         loaded[label] = images
     return loaded

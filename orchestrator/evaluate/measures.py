@@ -1,182 +1,69 @@
-"""The metric registry shared by ``ganorch metrics`` (and ``ganorch eval``): name -> measure.
+"""The metric registry behind ``ganorch metrics`` and ``ganorch eval``: one entry per measure.
 
 Every entry of :data:`METRICS` is called as ``METRICS[name](real, generated, context)`` with two
 uint8 image arrays (N, C, H, W) of one shape and returns a flat ``{value name: float}`` dict.
 ``real`` is the reference set (``A`` on the command line), ``generated`` the set being scored
-(``B``). Features and class probabilities come from :class:`MeasureContext`, which loads the
-LeNet judge or the FID InceptionV3 only when a metric asks for them and caches features per
-array. The evaluator modules are imported inside the entries, so a metric whose module is
-missing fails with a one-line :class:`UserError` instead of breaking the others.
+(``B``). Features and class probabilities come from the
+:class:`~orchestrator.evaluate.context.MeasureContext`. An entry also says what ``ganorch
+eval`` needs to know of the measure: whether it is in the default set, its relative cost and
+how the intervals of its values are computed; :data:`DEFAULT_METRICS`, :data:`SPREADS` and
+:data:`BINOMIAL` are read off the entries, so a new measure is one function and one entry.
+The evaluator modules (and numpy) are imported inside the entries: the command line reads
+this registry for its help without paying for them, and a metric whose module is missing
+fails with a one-line :class:`UserError` instead of breaking the others.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import UserError
 
-EXTRACTORS = ("lenet", "inception")
+if TYPE_CHECKING:
+    import numpy as np
 
-
-@dataclass
-class MeasureContext:
-    """What metrics share within one call: the feature extractor, the judge, seed and device.
-
-    ``judge`` is a zero-argument callable returning the LeNet :class:`~evaluators.judges.Judge`
-    (it may raise :class:`UserError` to say why there is none); it is called at most once and
-    only by metrics that need LeNet features or predictions; ``judge_name`` names its dataset
-    in ``notes``. ``inception_weights`` is a path or None for torch hub's checkpoint cache (see
-    ``evaluators.judges.inception``). ``device``: where models run; None picks CUDA when
-    available. Features are cached per array object (the cache holds the array), so arrays
-    must not be modified in place between calls; :meth:`clear_cache` releases them.
-    """
-
-    extractor: str = "lenet"
-    judge: Callable[[], Any] | None = None
-    judge_name: str | None = None
-    inception_weights: str | None = None
-    seed: int = 0
-    device: str | None = None
-    labels: np.ndarray | None = None
-    train: np.ndarray | None = None
-    notes: dict[str, str] = field(default_factory=dict)
-    _models: dict[str, Any] = field(default_factory=dict, repr=False)
-    _cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = field(
-        default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.extractor not in EXTRACTORS:
-            raise UserError(f"--extractor: unknown extractor {self.extractor!r} "
-                            f"(choose {' or '.join(EXTRACTORS)})")
-
-    def torch_device(self) -> str:
-        """``device``, or CUDA when it is None and available, else the CPU (torch is imported
-        only here, so bad input is reported before paying for it)."""
-        if self.device is None:
-            import torch
-
-            self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
-
-    def lenet(self):
-        """The judge's LeNet on ``device`` (loaded once)."""
-        if "lenet" not in self._models:
-            if self.judge is None:
-                raise UserError("this metric needs a LeNet judge; name its dataset with "
-                                "--judge DATASET")
-            judge = self.judge()
-            self._models["judge"] = judge
-            self._models["lenet"] = judge.build(self.torch_device())
-            name = self.judge_name or judge.fingerprint
-            self.notes["extractor"] = (f"LeNet judge of {name} (test accuracy "
-                                       f"{judge.test_accuracy:.1%})")
-        return self._models["lenet"]
-
-    def inception(self):
-        """The FID InceptionV3 on ``device`` (loaded once)."""
-        if "inception" not in self._models:
-            from evaluators.judges.inception import inception_weights_path, load_fid_inception
-
-            try:
-                path = inception_weights_path(self.inception_weights)
-                self._models["inception"] = load_fid_inception(path, device=self.torch_device())
-            except (FileNotFoundError, ValueError) as exc:
-                raise UserError(str(exc)) from None
-            self.notes["extractor"] = f"inception pool3 ({path})"
-        return self._models["inception"]
-
-    def features(self, images: np.ndarray) -> np.ndarray:
-        """(N, D) float64 features of ``images`` from the chosen extractor (cached per array)."""
-        return self._cached("features", images, self._compute_features)
-
-    def probabilities(self, images: np.ndarray) -> np.ndarray:
-        """(N, K) float64 class probabilities: the judge's softmax (K = its classes) or
-        Inception's 1008-way softmax of pool3 @ fc.weight (no bias, as in the TF IS code)."""
-        return self._cached("probabilities", images, self._compute_probabilities)
-
-    def remember_features(self, images: np.ndarray, features: np.ndarray) -> None:
-        """Use ``features`` (computed earlier, e.g. read from a disk cache) for ``images``."""
-        self._cache[("features", id(images))] = (images, features)
-
-    def remember_probabilities(self, images: np.ndarray, probabilities: np.ndarray) -> None:
-        """Use ``probabilities`` (computed earlier, e.g. chunk by chunk) for ``images``."""
-        self._cache[("probabilities", id(images))] = (images, probabilities)
-
-    def forget(self, images: np.ndarray) -> None:
-        """Drop what is cached for ``images`` (and with it the cache's hold on the array)."""
-        for what in ("features", "probabilities"):
-            self._cache.pop((what, id(images)), None)
-
-    def clear_cache(self) -> None:
-        """Forget cached features (and release the arrays they were computed from)."""
-        self._cache.clear()
-
-    def _cached(self, what: str, images: np.ndarray,
-                compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        # Keyed by the array object; the entry holds the array itself so its id cannot be
-        # reused by another array while the entry exists.
-        key = (what, id(images))
-        entry = self._cache.get(key)
-        if entry is None or entry[0] is not images:
-            entry = self._cache[key] = (images, compute(images))
-        return entry[1]
-
-    def _compute_features(self, images: np.ndarray) -> np.ndarray:
-        if self.extractor == "lenet":
-            model = self._judge_for(images)  # first: a missing judge is reported before imports
-            from evaluators.judges.lenet import judge_features
-
-            return judge_features(model, images)
-        from evaluators.judges.inception import inception_features
-
-        return inception_features(self.inception(), images)
-
-    def _compute_probabilities(self, images: np.ndarray) -> np.ndarray:
-        if self.extractor == "lenet":
-            model = self._judge_for(images)
-            from evaluators.judges.lenet import judge_predictions
-
-            return judge_predictions(model, images)
-        from evaluators.judges.inception import class_probabilities
-
-        return class_probabilities(self.inception(), self.features(images))
-
-    def _judge_for(self, images: np.ndarray):
-        model = self.lenet()
-        judge = self._models["judge"]
-        expected = (judge.in_channels, judge.image_size, judge.image_size)
-        if tuple(images.shape[1:]) != expected:
-            raise UserError(f"the LeNet judge takes {_shape(expected)} images, these are "
-                            f"{_shape(images.shape[1:])}; use --judge with a dataset of that "
-                            "shape or --extractor inception")
-        return model
-
-
-def _shape(shape) -> str:
-    return "x".join(str(int(side)) for side in shape)
+    from orchestrator.evaluate.context import MeasureContext
 
 
 @dataclass(frozen=True)
 class Metric:
     """One registry entry: ``compute(real, generated, context) -> {name: value}``.
 
-    ``min_real`` / ``min_generated``: fewest images each set must hold (checked first, so too
-    few samples give a clear error rather than a NaN). ``uses`` says what the metric reads
-    ("features", "pixels" or "probabilities") for the help text and for callers that want to
-    know whether an extractor matters.
+    ``summary``: the help text, ``"name: what it measures"``. ``values``: the value names
+    ``compute`` may return. ``uses``: what the metric reads ("features", "pixels" or
+    "probabilities"): whether an extractor matters, and whether its features can be gathered
+    chunk by chunk. ``min_real`` / ``min_generated``: fewest images each set must hold (checked
+    first, so too few samples give a clear error rather than a NaN). ``default``: part of
+    ``ganorch eval run``'s default ``--metrics``. ``cost``: its relative cost, so the slowest
+    shards start first. ``spreads``: value -> the value holding its spread (a standard
+    deviation over subsets or a standard error), for the interval value +- 1.96 spread.
+    ``binomial``: value -> the value holding its number of trials (None: the number of
+    samples), for a Clopper-Pearson interval. ``extractor``: the extractor it always uses
+    (None: the one asked for).
     """
 
     compute: Callable[[np.ndarray, np.ndarray, MeasureContext], dict[str, float]]
     summary: str
+    values: tuple[str, ...]
     uses: str
     min_real: int = 1
     min_generated: int = 1
+    default: bool = True
+    cost: int = 1
+    spreads: Mapping[str, str] = field(default_factory=dict)
+    binomial: Mapping[str, str | None] = field(default_factory=dict)
+    extractor: str | None = None
+
+    def __post_init__(self) -> None:
+        named = {*self.spreads, *self.spreads.values(), *self.binomial,
+                 *(n for n in self.binomial.values() if n is not None)}
+        if not named <= set(self.values):
+            raise ValueError(f"{self.summary.split(':')[0]}: intervals name values it does not "
+                             f"return: {sorted(named - set(self.values))}")
 
     def __call__(self, real: np.ndarray, generated: np.ndarray,
                  context: MeasureContext) -> dict[str, float]:
@@ -186,11 +73,15 @@ class Metric:
                 raise UserError(f"{self.summary.split(':')[0]} needs at least {needed} images "
                                 f"in {which}, got {len(images)}")
         try:
-            return self.compute(real, generated, context)
+            values = self.compute(real, generated, context)
         except ImportError as exc:
             raise UserError(f"this metric's module is not available: {exc}") from None
         except ValueError as exc:  # evaluators report bad input (too few samples...) this way
             raise UserError(" ".join(str(exc).split())) from None
+        if not set(values) <= set(self.values):  # the entry lists every name it returns
+            raise RuntimeError(f"{self.summary.split(':')[0]} returned values its registry "
+                               f"entry does not name: {sorted(set(values) - set(self.values))}")
+        return values
 
 
 def _fid(real: np.ndarray, generated: np.ndarray, context: MeasureContext) -> dict[str, float]:
@@ -208,6 +99,8 @@ def _kid(real: np.ndarray, generated: np.ndarray, context: MeasureContext) -> di
 
 def _inception_score(real: np.ndarray, generated: np.ndarray,
                      context: MeasureContext) -> dict[str, float]:
+    import numpy as np
+
     from evaluators.classifier_scores import inception_score
 
     # IS splits rows into contiguous blocks; a seeded shuffle keeps class-sorted inputs (a
@@ -288,6 +181,7 @@ def _image_quality(real: np.ndarray, generated: np.ndarray,
                    context: MeasureContext) -> dict[str, float]:
     """Each generated image against its nearest (pixel L2) real image: mean and standard error
     over the generated images of l1, GMSM, YIQ chroma distance and GMSD."""
+    import numpy as np
     import torch
 
     from evaluators import image_quality
@@ -309,61 +203,53 @@ def _image_quality(real: np.ndarray, generated: np.ndarray,
     return values
 
 
-#: Metric name -> entry. ``orchestrator.cli`` names them in its help text without importing
-#: this module (a test keeps the two in step).
+_C2ST_VALUES = ("c2st_accuracy", "c2st_accuracy_real", "c2st_accuracy_generated",
+                "c2st_p_value", "c2st_n_test")
+_IQA = ("l1", "gmsm", "chroma", "gmsd")
+
+#: Metric name -> entry, in the order ``ganorch metrics`` lists them and pivots show them.
+#: Costs only order the measures (c2st trains a network, nn and iqa search neighbours in
+#: pixels, the feature measures share one extraction, the pixel statistics are a pass).
 METRICS: dict[str, Metric] = {
     "fid": Metric(_fid, "fid: Frechet distance between the feature distributions of A and B",
-                  "features", 2, 2),
+                  ("fid",), "features", 2, 2, cost=6),
     "kid": Metric(_kid, "kid: kernel inception distance (unbiased MMD^2, cubic kernel), "
-                  "mean and std over subsets", "features", 2, 2),
+                  "mean and std over subsets", ("kid_mean", "kid_std"), "features", 2, 2,
+                  cost=8, spreads={"kid_mean": "kid_std"}),
     "is": Metric(_inception_score, "is: Inception Score of B (10 splits) from the extractor's "
-                 "softmax", "probabilities", 1, 10),
+                 "softmax", ("is_mean", "is_std"), "probabilities", 1, 10, cost=5,
+                 spreads={"is_mean": "is_std"}),
     "c2st": Metric(_c2st, "c2st: classifier two-sample test on pixels; A = real, B = "
-                   "generated", "pixels", 8, 8),
+                   "generated", _C2ST_VALUES, "pixels", 8, 8, cost=60,
+                   binomial={"c2st_accuracy": "c2st_n_test"}),
     "c2st_features": Metric(_c2st_features, "c2st_features: classifier two-sample test on "
-                            "extractor features", "features", 8, 8),
+                            "extractor features", _C2ST_VALUES, "features", 8, 8,
+                            default=False, cost=50, binomial={"c2st_accuracy": "c2st_n_test"}),
     "sharpness": Metric(_sharpness, "sharpness: mean gradient magnitude (0..255 grey) of each "
-                        "set", "pixels"),
+                        "set", tuple(f"sharpness_{role}{std}" for role in ("real", "generated")
+                                     for std in ("", "_std")), "pixels", cost=2),
     "color_kl": Metric(_color_kl, "color_kl: KL(A || B) of 25-bin R, G, B and grey histograms",
-                       "pixels"),
+                       tuple(f"color_kl_{c}" for c in ("r", "g", "b", "grey")), "pixels",
+                       cost=1),
     "label_accuracy": Metric(_label_accuracy, "label_accuracy: share of B the judge "
-                             "classifies as its conditioning label", "probabilities"),
+                             "classifies as its conditioning label", ("label_accuracy",),
+                             "probabilities", cost=4, binomial={"label_accuracy": None},
+                             extractor="lenet"),
     "nn": Metric(_nearest_neighbours, "nn: pixel nearest neighbours: duplicate rate within B, "
-                 "memorisation ratio to the training split (A = test split)", "pixels", 2, 2),
+                 "memorisation ratio to the training split (A = test split)",
+                 ("nn_duplicate_rate", "nn_memorisation_ratio", "nn_median_generated_to_train"),
+                 "pixels", 2, 2, cost=40),
     "iqa": Metric(_image_quality, "iqa: l1, GMSM, chroma and GMSD of each B image against its "
-                  "nearest A image (mean and standard error)", "pixels", 1, 2),
+                  "nearest A image (mean and standard error)",
+                  tuple(f"iqa_{d}{sem}" for d in _IQA for sem in ("", "_sem")), "pixels", 1, 2,
+                  cost=30, spreads={f"iqa_{d}": f"iqa_{d}_sem" for d in _IQA}),
 }
-
-
-def judge_of(data: Any) -> Any:
-    """The LeNet judge of a loaded dataset: trained once per fingerprint, cached under
-    ``GANORCH_CACHE/judges`` (the cache ``ganorch sweep run`` uses)."""
-    from evaluators.judges import load_or_train_judge
-    from orchestrator.runs import cache_dir
-
-    return load_or_train_judge(cache_dir() / "judges", data.fingerprint, data.train_images,
-                               data.train_labels, data.test_images, data.test_labels,
-                               data.num_classes)
-
-
-def lenet_judge(dataset_name: str | None,
-                reference: Any | None) -> tuple[Callable[[], Any], str | None]:
-    """(judge provider, name) for :class:`MeasureContext`: the judge of the dataset named by
-    ``--judge`` if given, else of ``reference`` (the dataset A or B came from). The provider
-    trains or loads the judge only when called, and raises :class:`UserError` when neither is
-    known."""
-    from orchestrator.image_sets import load_reference_dataset
-
-    def provide() -> Any:
-        if dataset_name is not None:
-            return judge_of(load_reference_dataset(dataset_name))
-        if reference is None:
-            raise UserError("the lenet extractor needs a judge, and neither A nor B is a "
-                            "dataset: name one with --judge DATASET (e.g. --judge mnist5k) "
-                            "or use --extractor inception")
-        return judge_of(reference)
-
-    return provide, dataset_name or getattr(reference, "name", None)
+#: What ``ganorch eval run`` measures unless ``--metrics`` says otherwise.
+DEFAULT_METRICS = tuple(name for name, metric in METRICS.items() if metric.default)
+#: Value name -> the value holding its spread, of every measure.
+SPREADS = {value: spread for metric in METRICS.values() for value, spread in metric.spreads.items()}
+#: Value name -> the value holding its number of trials (None: the samples), of every measure.
+BINOMIAL = {value: count for metric in METRICS.values() for value, count in metric.binomial.items()}
 
 
 def render_values(values: dict[str, float], fmt: str) -> str:

@@ -15,7 +15,7 @@ from ray import tune
 from evaluators.judges import Judge
 from orchestrator.cluster import connect, probe
 from orchestrator.errors import UserError, error_line
-from orchestrator.evaluate.measures import judge_of
+from orchestrator.judges import judge_of
 from orchestrator.runs import RunDir
 from orchestrator.sweep.callbacks import ProgressLine, TableRecorder, epoch_row
 from orchestrator.sweep.space import DefineByRun, family_config, grid_points

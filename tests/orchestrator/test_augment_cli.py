@@ -15,7 +15,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from orchestrator.augment import draw_pool
-from orchestrator.evaluate.measures import judge_of
+from orchestrator.judges import judge_of
 from orchestrator.tables import Table
 from trainables.checkpoints import load_generator
 from trainables.datasets import load_dataset

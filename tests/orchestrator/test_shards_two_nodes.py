@@ -23,9 +23,9 @@ SCRIPT = textwrap.dedent('''
     import ray, torch
     from ray.cluster_utils import Cluster
     from orchestrator.cluster import quiet
-    from orchestrator.evaluate.job import (REFERENCE, EvalGenerator, EvalJob, EvalSettings,
-                                         plan_shards)
-    from orchestrator.evaluate.measures import judge_of
+    from orchestrator.evaluate.job import EvalJob
+    from orchestrator.evaluate.plan import REFERENCE, EvalGenerator, EvalSettings, plan_shards
+    from orchestrator.judges import judge_of
     from orchestrator.shards import run_shards
     from orchestrator.tables import Table
     from trainables.datasets import load_dataset

@@ -17,19 +17,17 @@ import torch
 import yaml
 
 from orchestrator.errors import UserError
-from orchestrator.evaluate.job import (
+from orchestrator.evaluate.job import EvalJob
+from orchestrator.evaluate.measures import METRICS
+from orchestrator.evaluate.plan import (
     REFERENCE,
     EvalChunk,
     EvalGenerator,
-    EvalJob,
     EvalSettings,
-    clopper_pearson,
-    latest_attempts,
-    pivot_eval,
     plan_shards,
-    value_rows,
 )
-from orchestrator.evaluate.measures import METRICS, judge_of
+from orchestrator.evaluate.report import clopper_pearson, latest_attempts, pivot_eval, value_rows
+from orchestrator.judges import judge_of
 from orchestrator.runs import RunDir
 from orchestrator.shards import run_shards
 from orchestrator.tables import Table

@@ -8,16 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from orchestrator import cli
 from orchestrator.errors import UserError
-from orchestrator.evaluate.measures import (
-    METRICS,
-    MeasureContext,
-    judge_of,
-    lenet_judge,
-    render_values,
-)
+from orchestrator.evaluate import commands as cli
+from orchestrator.evaluate.context import MeasureContext
+from orchestrator.evaluate.measures import METRICS, render_values
 from orchestrator.image_sets import load_image_set, match_shapes, subsample
+from orchestrator.judges import judge_of, lenet_judge
 from trainables.datasets import ImageData, load_dataset
 
 
@@ -34,7 +30,7 @@ def mnist() -> ImageData:
 @pytest.fixture(scope="module")
 def context(mnist) -> MeasureContext:
     provider, name = lenet_judge(None, mnist)
-    return MeasureContext(judge=provider, judge_name=name, device="cpu")
+    return MeasureContext(load_judge=provider, judge_name=name, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +81,7 @@ def test_too_few_images_and_a_judge_of_another_shape_are_user_errors(context, re
     with pytest.raises(UserError, match="LeNet judge takes 1x28x28 images, these are 1x32x32"):
         METRICS["fid"](np.zeros((4, 1, 32, 32), np.uint8), np.zeros((4, 1, 32, 32), np.uint8),
                        context)
-    no_judge = MeasureContext(judge=lenet_judge(None, None)[0])
+    no_judge = MeasureContext(load_judge=lenet_judge(None, None)[0])
     with pytest.raises(UserError, match="--judge DATASET"):
         METRICS["fid"](real, real, no_judge)
     with pytest.raises(UserError, match="unknown extractor"):
@@ -207,13 +203,13 @@ def test_label_accuracy_of_real_digits_with_their_labels_and_shuffled_ones(mnist
     provider, _ = lenet_judge(None, mnist)
     images = np.array(mnist.test_images[:200])
     labels = np.array(mnist.test_labels[:200])
-    context = MeasureContext(judge=provider, device="cpu", labels=labels)
+    context = MeasureContext(load_judge=provider, device="cpu", labels=labels)
     right = METRICS["label_accuracy"](images, images, context)["label_accuracy"]
-    context = MeasureContext(judge=provider, device="cpu", labels=np.roll(labels, 1))
+    context = MeasureContext(load_judge=provider, device="cpu", labels=np.roll(labels, 1))
     wrong = METRICS["label_accuracy"](images, images, context)["label_accuracy"]
     assert right > 0.8 and wrong < 0.3
     with pytest.raises(UserError, match="needs the conditioning labels"):
-        METRICS["label_accuracy"](images, images, MeasureContext(judge=provider))
+        METRICS["label_accuracy"](images, images, MeasureContext(load_judge=provider))
 
 
 def test_nn_flags_copies_of_the_training_set(mnist):
