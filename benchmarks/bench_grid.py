@@ -1,7 +1,7 @@
 """Augmentation-grid throughput: one small grid on 1 actor and on 2, side by side.
 
 What it measures: the wall time of the shard pool (actor start-up included, sample drawing and
-figures excluded) running a `mix` grid through ``orchestrator.augment.run_augment`` on the
+figures excluded) running a `mix` grid through ``orchestrator.augment.grid.run_augment`` on the
 mnist5k split: real 10/20/50/100% x generated 0/10/50% of the 4,000 training digits, one seed,
 ``--epochs`` epochs per cell (12 cells), with samples from an untrained tiny conditional DCGAN
 saved to a temporary folder (the classifier's work does not depend on the samples' quality).
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import torch
 
-from orchestrator.augment import run_augment
-from orchestrator.augment_spec import AugmentSpec
+from orchestrator.augment.grid import run_augment
+from orchestrator.augment.spec import AugmentSpec
 from orchestrator.cluster import connect
 from trainables.families import family_class
 from trainables.trainable import STATE_FILE

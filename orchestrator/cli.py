@@ -61,7 +61,7 @@ def results_show(
     runs_dir: RunsDir = None,
 ) -> None:
     """Print one of a run's tables."""
-    from orchestrator.results import show
+    from orchestrator.results.show import show
 
     try:
         typer.echo(show(name, table=table, sort=sort, descending=desc, top=top, fmt=fmt,
@@ -154,7 +154,7 @@ def grid_augment(
 ) -> None:
     """Retrain a LeNet on real + generated digits over a grid of subset sizes (the report's
     data-augmentation study); a rerun skips finished cells."""
-    from orchestrator.augment_spec import load_augment_spec
+    from orchestrator.augment.spec import load_augment_spec
     from orchestrator.errors import SpecError
 
     given = {"run": name, "generator": generator, "unit": unit, "seeds": seeds,
@@ -172,7 +172,7 @@ def grid_augment(
                 raise UserError(f"{spec}: {exc}") from None
             option = {"run": "NAME"}.get(key, f"--{key.replace('_', '-')}")
             raise UserError(f"{option}{str(exc)[len(key):]}" if key else str(exc)) from None
-        from orchestrator.augment import run_augment
+        from orchestrator.augment.grid import run_augment
 
         outcome = run_augment(parsed, runs_dir, actors=actors, address=address, force=force,
                               say=say)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from orchestrator.augment_report import pivot_augment
+from orchestrator.augment.report import pivot_augment
 from orchestrator.display import render
 from orchestrator.errors import UserError
 from orchestrator.runs import RunDir

@@ -14,13 +14,13 @@ import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from orchestrator.augment import draw_pool
+from orchestrator.augment.grid import draw_pool
 from orchestrator.judges import judge_of
 from orchestrator.tables import Table
 from trainables.checkpoints import load_generator
 from trainables.datasets import load_dataset
 
-from ..conftest import GANORCH, run_cli
+from ...conftest import GANORCH, run_cli
 from .test_augment import save_generator
 
 pytestmark = pytest.mark.slow

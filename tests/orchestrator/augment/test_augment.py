@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from evaluators.judges.lenet import LeNet
-from orchestrator.augment import (
+from orchestrator.augment.grid import (
     POOL_BLOCK,
     Cell,
     RetrainJob,
@@ -20,8 +20,8 @@ from orchestrator.augment import (
     draw_pool,
     plan_cells,
 )
-from orchestrator.augment_report import pivot_augment
-from orchestrator.augment_spec import AugmentSpec, load_augment_spec, parse_augment_spec
+from orchestrator.augment.report import pivot_augment
+from orchestrator.augment.spec import AugmentSpec, load_augment_spec, parse_augment_spec
 from orchestrator.errors import SpecError
 from trainables.checkpoints import load_generator
 from trainables.datasets import load_dataset
@@ -154,7 +154,7 @@ def test_pivot_averages_seeds_per_cell_and_leaves_gaps_empty():
 
 
 def test_example_specs_validate_and_the_mnist_one_is_the_reports_grid():
-    examples = Path(__file__).resolve().parents[2] / "examples"
+    examples = Path(__file__).resolve().parents[3] / "examples"
     for path in examples.glob("augment-*.yaml"):
         load_augment_spec(path, {})
     assert load_augment_spec(examples / "augment-mnist.yaml", {}) == AugmentSpec("cgan-mnist",

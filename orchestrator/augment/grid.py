@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow.fs as pafs
 import yaml
 
-from orchestrator.augment_spec import AugmentSpec
+from orchestrator.augment.spec import AugmentSpec
 from orchestrator.errors import UserError
 from orchestrator.generators import TrialGenerator, resolve_generator
 from orchestrator.runs import RunDir, local_copy, local_folder
@@ -168,7 +168,7 @@ def run_augment(spec: AugmentSpec, runs_dir: str | None, *, actors: int | None =
                 address: str | None = None, force: bool = False,
                 say: Callable[[str], None] = print) -> AugmentOutcome:
     """Run (or finish) the grid of ``spec``; the table is complete when it returns."""
-    from orchestrator.augment_report import figure_prefix, write_figures
+    from orchestrator.augment.report import figure_prefix, write_figures
     from orchestrator.cluster import connect
     from orchestrator.judges import judge_of
     from orchestrator.shards import run_shards
