@@ -15,13 +15,14 @@ from ray import tune
 from evaluators.judges import Judge
 from orchestrator.cluster import connect, probe
 from orchestrator.errors import UserError, error_line
+from orchestrator.image_sets import dataset_errors
 from orchestrator.judges import judge_of
 from orchestrator.runs import RunDir
 from orchestrator.sweep.callbacks import ProgressLine, TableRecorder, epoch_row
 from orchestrator.sweep.space import DefineByRun, family_config, grid_points
 from orchestrator.sweep.spec import ExperimentSpec, check_grid_points
 from orchestrator.tables import Table
-from trainables.datasets import DatasetError, ImageData, load_dataset
+from trainables.datasets import ImageData, load_dataset
 from trainables.trainable import TrialSettings, run_trial
 
 
@@ -39,10 +40,8 @@ def prepare_dataset(spec: ExperimentSpec) -> tuple[ImageData, Judge]:
     """Load the spec's dataset once and its LeNet judge (trained once per fingerprint); grid
     points the family refuses for these images (e.g. a colour weight on grey images) are
     refused before the judge is trained."""
-    try:
+    with dataset_errors():
         data = load_dataset(spec.dataset)
-    except DatasetError as exc:
-        raise UserError(str(exc)) from None
     check_grid_points(spec, data.shape)
     return data, judge_of(data)
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from evaluators.judges.lenet import LeNet
-from orchestrator.augment.grid import (
+from orchestrator.augment.cells import (
     POOL_BLOCK,
     Cell,
     RetrainJob,

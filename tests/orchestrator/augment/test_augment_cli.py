@@ -14,7 +14,7 @@ import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from orchestrator.augment.grid import draw_pool
+from orchestrator.augment.cells import draw_pool
 from orchestrator.judges import judge_of
 from orchestrator.tables import Table
 from trainables.checkpoints import load_generator
