@@ -298,8 +298,46 @@ def _two_sample_test(
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
         torch.manual_seed(seed)
         model = make_model(train_x).to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.999))
+    best_accuracy, best_epoch, epochs = _train_early_stopped(
+        model, (train_x, train_y), (val_x, val_y), rng, lr=lr, max_epochs=max_epochs,
+        patience=patience, batch_size=batch_size, device=device)
 
+    correct = _predict(model, test_x, batch_size, device)[1] == test_y
+    k = int(correct.sum())
+    return C2STResult(
+        accuracy=k / len(test_y),
+        accuracy_real=float(correct[test_y == REAL_LABEL].double().mean()),
+        accuracy_generated=float(correct[test_y == GENERATED_LABEL].double().mean()),
+        p_value=binomial_p_value(k, len(test_y)),
+        n_test=len(test_y),
+        epochs=epochs,
+        best_epoch=best_epoch,
+        validation_accuracy=best_accuracy,
+        n_per_set=n,
+        model=model,
+        test_inputs=test_x,
+        test_labels=test_y,
+    )
+
+
+def _train_early_stopped(
+    model: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    validation: tuple[torch.Tensor, torch.Tensor],
+    rng: torch.Generator,
+    *,
+    lr: float,
+    max_epochs: int,
+    patience: int,
+    batch_size: int,
+    device: str | torch.device,
+) -> tuple[float, int, int]:
+    """Steps 3 and 4 of :func:`c2st`: train ``model`` on ``train`` (inputs, labels) with
+    minibatches drawn from ``rng`` and stop early on ``validation``; ``model`` ends with the
+    best epoch's weights, in eval mode. Returns (its validation accuracy, the best epoch, the
+    epochs run)."""
+    train_x, train_y = train
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.999))
     best_accuracy, best_loss, best_epoch, best_state = -1.0, float("inf"), 0, None
     epochs_without_gain, epoch = 0, 0
     for epoch in range(1, max_epochs + 1):
@@ -311,7 +349,7 @@ def _two_sample_test(
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-        accuracy, loss = _evaluate(model, val_x, val_y, batch_size, device)
+        accuracy, loss = _evaluate(model, *validation, batch_size, device)
         # Accuracy is coarse (it often sits at 1/2 for the first epochs while the classifier is
         # still learning), so equal accuracy with lower validation loss also counts as progress.
         if accuracy > best_accuracy or (accuracy == best_accuracy and loss < best_loss):
@@ -323,23 +361,7 @@ def _two_sample_test(
                 break
     model.load_state_dict(best_state)
     model.eval()
-
-    correct = _predict(model, test_x, batch_size, device)[1] == test_y
-    k = int(correct.sum())
-    return C2STResult(
-        accuracy=k / len(test_y),
-        accuracy_real=float(correct[test_y == REAL_LABEL].double().mean()),
-        accuracy_generated=float(correct[test_y == GENERATED_LABEL].double().mean()),
-        p_value=binomial_p_value(k, len(test_y)),
-        n_test=len(test_y),
-        epochs=epoch,
-        best_epoch=best_epoch,
-        validation_accuracy=best_accuracy,
-        n_per_set=n,
-        model=model,
-        test_inputs=test_x,
-        test_labels=test_y,
-    )
+    return best_accuracy, best_epoch, epoch
 
 
 @torch.no_grad()

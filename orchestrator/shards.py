@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
@@ -39,8 +38,8 @@ from ray.exceptions import (
     RayTaskError,
 )
 
-from orchestrator.display import clock
 from orchestrator.errors import UserError, error_line
+from orchestrator.progress import StatusLine
 from orchestrator.tables import Table
 
 SHARD_COLUMN = "shard"
@@ -162,104 +161,133 @@ def run_shards(
     if not schedule.size:
         progress.show(final=True)
         return report
-
     size = min(actors or default_actors(), schedule.size)
     if gpus_per_actor is None:
         gpus_per_actor = gpu_share(size, ray.cluster_resources().get("GPU", 0))
-    worker_class = ray.remote(ShardWorker).options(
-        num_cpus=cpus_per_actor, num_gpus=gpus_per_actor, max_restarts=0,
-        scheduling_strategy="SPREAD")
-    shared_refs = {key: ray.put(value) for key, value in shared.items()}  # once, for all workers
-
-    def fail(shard: Shard, error: str) -> None:
-        for failed, why in [(shard, error), *schedule.fail(shard, error)]:
-            if failed.intermediate:
-                report.failures[failed.id] = why
-            else:
-                _record_failure(table, failed, why, report)
-
-    # A worker gets shards once it has started: a replacement that the cluster cannot place
-    # (its node is gone and the rest are full) then holds no shard back.
-    starting = {}  # its pid() reference -> worker
-    idle: list[Any] = []
-    running: dict[ray.ObjectRef, tuple[Any, Shard, int]] = {}
-
-    def start_worker() -> None:
-        worker = worker_class.remote(factory, **shared_refs)
-        starting[worker.pid.remote()] = worker
-
-    def stop_all() -> None:
-        _stop_workers(idle + list(starting.values()) + [w for w, _, _ in running.values()])
-
-    def worker_died(exc: Exception, deaths_without_progress: int) -> int:
-        report.worker_deaths += 1
-        if deaths_without_progress + 1 > 2 * size + MAX_ATTEMPTS:
-            stop_all()
-            raise UserError(f"{name}: workers keep dying ({report.worker_deaths} so far): "
-                            f"{error_line(str(exc))}") from None
-        return deaths_without_progress + 1
-
-    for _ in range(size):
-        start_worker()
-    deaths_without_progress = 0
-    while schedule.unfinished:
-        while idle and (item := schedule.take()) is not None:
-            shard, attempt, inputs = item
-            worker = idle.pop()
-            running[worker.run.remote(shard.task, *inputs)] = (worker, shard, attempt)
-        if not running and not starting:  # nothing runs and nothing may start: a bug
-            raise RuntimeError(f"{name}: shards wait for intermediates that never ran")
-        ready, _ = ray.wait([*running, *starting], num_returns=1, timeout=1.0)
-        progress.show()
-        for ref in ready:
-            if ref in starting:
-                worker = starting.pop(ref)
-                try:
-                    ray.get(ref)
-                except RayActorError as exc:
-                    if isinstance(exc, ActorDiedError) and exc.actor_init_failed:
-                        stop_all()
-                        raise UserError(f"{name}: workers cannot start: "
-                                        f"{error_line(str(exc))}") from None
-                    deaths_without_progress = worker_died(exc, deaths_without_progress)
-                    start_worker()
-                else:
-                    idle.append(worker)
-                continue
-            worker, shard, attempt = running.pop(ref)
-            try:
-                outcome = ray.get(ref)
-            except (RayActorError, OutOfMemoryError, ObjectLostError) as exc:
-                # ObjectLostError: the result died with its node before the driver fetched it
-                deaths_without_progress = worker_died(exc, deaths_without_progress)
-                if attempt + 1 < MAX_ATTEMPTS:
-                    schedule.retry(shard, attempt + 1)
-                else:
-                    fail(shard, f"worker died {MAX_ATTEMPTS} times: {error_line(str(exc))}")
-                _stop_workers([worker])  # dead already, or alive with its result gone
-                start_worker()
-                continue
-            except RayTaskError as exc:
-                fail(shard, _describe(exc.cause or exc))
-            else:
-                deaths_without_progress = 0
-                result, seconds, node, gpus = outcome
-                if shard.intermediate:
-                    # Put by the driver, so the copy the shards read lives on the driver's node
-                    # and outlives the worker node that computed it.
-                    schedule.done(shard, ray.put(result))
-                else:
-                    base = {SHARD_COLUMN: shard.id, **shard.key, ERROR_COLUMN: None,
-                            "wall_s": seconds, "node_id": node, "gpus": gpus}
-                    table.append([{**base, **row} for row in result] or [base])
-                    schedule.done(shard)
-                report.done += 1
-                report.nodes.add(node)
-            idle.append(worker)
-    stop_all()
+    pool = WorkerPool(name, factory, shared, size, cpus=cpus_per_actor, gpus=gpus_per_actor)
+    pool.run(schedule, report, table, progress)
     report.seconds = time.monotonic() - started
     progress.show(final=True)
     return report
+
+
+class WorkerPool:
+    """``size`` actors that each build ``factory(**shared)`` once and run shards one at a time.
+
+    A worker gets shards once it has started, so a replacement that the cluster cannot place
+    (its node is gone and the rest are full) holds no shard back. A worker that dies is
+    replaced and its shard handed out again, up to :data:`MAX_ATTEMPTS` times; workers that
+    keep dying without a shard finishing in between end the run with a :class:`UserError`.
+    """
+
+    def __init__(self, name: str, factory: Callable[..., Any], shared: Mapping[str, Any],
+                 size: int, *, cpus: float, gpus: float) -> None:
+        self.name, self.size, self.factory = name, size, factory
+        self.worker_class = ray.remote(ShardWorker).options(
+            num_cpus=cpus, num_gpus=gpus, max_restarts=0, scheduling_strategy="SPREAD")
+        self.shared = {key: ray.put(value) for key, value in shared.items()}  # once, for all
+        self.starting: dict[ray.ObjectRef, Any] = {}  # its pid() reference -> worker
+        self.idle: list[Any] = []
+        self.running: dict[ray.ObjectRef, tuple[Any, Shard, int]] = {}
+        self.deaths_without_progress = 0
+
+    def run(self, schedule: Schedule, report: ShardReport, table: Table,
+            progress: ShardProgress) -> None:
+        """Run every shard of ``schedule``, appending finished shards' rows and failures to
+        ``table``, counting in ``report``; the workers are stopped when it returns."""
+        self.schedule, self.report, self.table, self.progress = schedule, report, table, progress
+        for _ in range(self.size):
+            self._start_worker()
+        while self.schedule.unfinished:
+            self._hand_out()
+            if not self.running and not self.starting:  # nothing runs, nothing may start: a bug
+                raise RuntimeError(f"{self.name}: shards wait for intermediates that never ran")
+            ready, _ = ray.wait([*self.running, *self.starting], num_returns=1, timeout=1.0)
+            self.progress.show()
+            for ref in ready:
+                if ref in self.starting:
+                    self._started(ref)
+                else:
+                    self._finished(ref)
+        self._stop_all()
+
+    def _hand_out(self) -> None:
+        while self.idle and (item := self.schedule.take()) is not None:
+            shard, attempt, inputs = item
+            worker = self.idle.pop()
+            self.running[worker.run.remote(shard.task, *inputs)] = (worker, shard, attempt)
+
+    def _started(self, ref: ray.ObjectRef) -> None:
+        worker = self.starting.pop(ref)
+        try:
+            ray.get(ref)
+        except RayActorError as exc:
+            if isinstance(exc, ActorDiedError) and exc.actor_init_failed:
+                self._stop_all()
+                raise UserError(f"{self.name}: workers cannot start: "
+                                f"{error_line(str(exc))}") from None
+            self._worker_died(exc)
+            self._start_worker()
+        else:
+            self.idle.append(worker)
+
+    def _finished(self, ref: ray.ObjectRef) -> None:
+        worker, shard, attempt = self.running.pop(ref)
+        try:
+            outcome = ray.get(ref)
+        except (RayActorError, OutOfMemoryError, ObjectLostError) as exc:
+            # ObjectLostError: the result died with its node before the driver fetched it
+            self._worker_died(exc)
+            if attempt + 1 < MAX_ATTEMPTS:
+                self.schedule.retry(shard, attempt + 1)
+            else:
+                self._fail(shard, f"worker died {MAX_ATTEMPTS} times: {error_line(str(exc))}")
+            _stop_workers([worker])  # dead already, or alive with its result gone
+            self._start_worker()
+            return
+        except RayTaskError as exc:
+            self._fail(shard, _describe(exc.cause or exc))
+        else:
+            self.deaths_without_progress = 0
+            self._record(shard, *outcome)
+            self.report.done += 1
+            self.report.nodes.add(outcome[2])
+        self.idle.append(worker)
+
+    def _record(self, shard: Shard, result: Any, seconds: float, node: str,
+                gpus: float) -> None:
+        if shard.intermediate:
+            # Put by the driver, so the copy the shards read lives on the driver's node and
+            # outlives the worker node that computed it.
+            self.schedule.done(shard, ray.put(result))
+        else:
+            base = {SHARD_COLUMN: shard.id, **shard.key, ERROR_COLUMN: None,
+                    "wall_s": seconds, "node_id": node, "gpus": gpus}
+            self.table.append([{**base, **row} for row in result] or [base])
+            self.schedule.done(shard)
+
+    def _fail(self, shard: Shard, error: str) -> None:
+        for failed, why in [(shard, error), *self.schedule.fail(shard, error)]:
+            if failed.intermediate:
+                self.report.failures[failed.id] = why
+            else:
+                _record_failure(self.table, failed, why, self.report)
+
+    def _worker_died(self, exc: Exception) -> None:
+        self.report.worker_deaths += 1
+        self.deaths_without_progress += 1
+        if self.deaths_without_progress > 2 * self.size + MAX_ATTEMPTS:
+            self._stop_all()
+            raise UserError(f"{self.name}: workers keep dying ({self.report.worker_deaths} so "
+                            f"far): {error_line(str(exc))}") from None
+
+    def _start_worker(self) -> None:
+        worker = self.worker_class.remote(self.factory, **self.shared)
+        self.starting[worker.pid.remote()] = worker
+
+    def _stop_all(self) -> None:
+        _stop_workers(self.idle + list(self.starting.values())
+                      + [worker for worker, _, _ in self.running.values()])
 
 
 class Schedule:
@@ -347,35 +375,18 @@ def _stop_workers(workers: list[Any]) -> None:
 
 
 class ShardProgress:
-    """``[name] shards 12/40 · running 2 · failed 1 · 0:41 · ETA ~1:20`` on stderr.
-
-    Rewritten in place on a terminal; on a pipe, a line whenever the counts change.
-    """
+    """``[name] shards 12/40 · failed 1 · 0:41 · ETA ~1:20`` on stderr (see
+    :class:`~orchestrator.progress.StatusLine`)."""
 
     def __init__(self, name: str, report: ShardReport, noun: str = "shards") -> None:
         self.name, self.report, self.noun = name, report, noun
-        self._started = time.monotonic()
-        self._last_text = ""
-        self._last_print = 0.0
+        self._line = StatusLine()
 
     def show(self, final: bool = False) -> None:
-        now = time.monotonic()
-        if not final and now - self._last_print < 1.0:
-            return
         r = self.report
         finished = r.skipped + r.done + len(r.failures)
         text = (f"[{self.name}] {self.noun} {finished}/{r.total} · failed {len(r.failures)}"
                 + (f" · skipped {r.skipped} (already done)" if r.skipped else "")
                 + (f" · worker restarts {r.worker_deaths}" if r.worker_deaths else ""))
-        elapsed = now - self._started
-        ran = r.done + len(r.failures)
-        eta = ""
-        if not final and ran > 0 and finished < r.total:
-            eta = f" · ETA ~{clock(elapsed / ran * (r.total - finished))}"
-        line = f"{text} · {clock(elapsed)}{eta}"
-        if sys.stderr.isatty():
-            sys.stderr.write("\r\033[K" + line + ("\n" if final else ""))
-        elif text != self._last_text or final:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-        self._last_text, self._last_print = text, now
+        self._line.show(text, done=r.done + len(r.failures), remaining=r.total - finished,
+                        final=final)

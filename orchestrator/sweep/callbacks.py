@@ -12,8 +12,8 @@ from typing import Any
 
 from ray import tune
 
-from orchestrator.display import clock
 from orchestrator.errors import error_line
+from orchestrator.progress import StatusLine
 from orchestrator.sweep.space import family_config
 from orchestrator.tables import Table
 from trainables.families import family_class
@@ -150,20 +150,16 @@ def _finite_or_none(value: Any) -> float | None:
 
 
 class ProgressLine(tune.Callback):
-    """``[name] trials 3/8 · running 2 · done 1 · failed 0 · best fid 41.2 · 1:05 · ETA ~2:10``.
-
-    Rewritten in place on a terminal; on a pipe, a line whenever the counts change.
-    """
+    """``[name] trials 3/8 · running 2 · done 1 · failed 0 · best fid 41.2 · 1:05 · ETA ~2:10``
+    (see :class:`~orchestrator.progress.StatusLine`)."""
 
     def __init__(self, name: str, total: int, epochs: int, metric: str, mode: str) -> None:
         self.name, self.total, self.epochs = name, total, epochs
         self.metric, self.mode = metric, mode
-        self._started = time.monotonic()
-        self._last_text = ""
-        self._last_print = 0.0
+        self._line = StatusLine(pipe_final=False)
 
     def setup(self, **info) -> None:
-        self._started = time.monotonic()
+        self._line.started = time.monotonic()
 
     def on_step_end(self, iteration, trials, **info) -> None:
         self._show(trials, final=False)
@@ -178,9 +174,6 @@ class ProgressLine(tune.Callback):
                          + f"[{self.name}] trial {trial.trial_id} failed: {line}{where}\n")
 
     def _show(self, trials: list[Any], final: bool) -> None:
-        now = time.monotonic()
-        if not final and now - self._last_print < 1.0:
-            return
         counts = {"RUNNING": 0, "TERMINATED": 0, "ERROR": 0}
         for trial in trials:
             counts[trial.status] = counts.get(trial.status, 0) + 1
@@ -188,20 +181,7 @@ class ProgressLine(tune.Callback):
         values = [v for v in values if _finite_or_none(v) is not None]
         best = (min if self.mode == "min" else max)(values) if values else None
         finished = counts["TERMINATED"] + counts["ERROR"]
-        elapsed = now - self._started
         text = (f"[{self.name}] trials {finished}/{self.total} · running {counts['RUNNING']} · "
                 f"done {counts['TERMINATED']} · failed {counts['ERROR']} · best {self.metric} "
                 f"{'-' if best is None else f'{best:.4g}'}")
-        tty = sys.stderr.isatty()
-        changed = text != self._last_text
-        if 0 < finished < self.total and not final:
-            eta = elapsed / finished * (self.total - finished)
-            text_eta = f" · {clock(elapsed)} · ETA ~{clock(eta)}"
-        else:
-            text_eta = f" · {clock(elapsed)}"
-        if tty:
-            sys.stderr.write("\r\033[K" + text + text_eta + ("\n" if final else ""))
-        elif changed:
-            sys.stderr.write(text + text_eta + "\n")
-        sys.stderr.flush()
-        self._last_text, self._last_print = text, now
+        self._line.show(text, done=finished, remaining=self.total - finished, final=final)
