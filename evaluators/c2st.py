@@ -18,7 +18,7 @@ from scipy.stats import binom
 from torch import nn
 from torch.nn import functional as F
 
-from evaluators.sheets import as_float_images
+from evaluators.images import as_float_images
 
 GENERATED_LABEL = 0
 REAL_LABEL = 1

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from evaluators.sheets import as_float_images, heatmap_tiles, image_grid, rgb_tiles
+from evaluators.images import as_float_images
+from evaluators.sheets import heatmap_tiles, image_grid, rgb_tiles
 
 
 def smoothgrad(

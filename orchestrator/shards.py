@@ -74,7 +74,6 @@ class ShardReport:
     done: int = 0
     failures: dict[str, str] = field(default_factory=dict)  # shard id -> error line
     worker_deaths: int = 0
-    nodes: set[str] = field(default_factory=set)  # node ids that finished at least one shard
     seconds: float = 0.0
 
 
@@ -251,7 +250,6 @@ class WorkerPool:
             self.deaths_without_progress = 0
             self._record(shard, *outcome)
             self.report.done += 1
-            self.report.nodes.add(outcome[2])
         self.idle.append(worker)
 
     def _record(self, shard: Shard, result: Any, seconds: float, node: str,

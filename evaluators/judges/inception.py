@@ -251,15 +251,6 @@ def inception_features(
 
 
 @torch.no_grad()
-def inception_predictions(
-    model: FIDInception, images: np.ndarray | torch.Tensor, batch_size: int = 50
-) -> np.ndarray:
-    """Softmax over the 1008 classes (N, 1008), float64, of uint8 or [0,1]-float images, for
-    the Inception Score; see :func:`class_probabilities`."""
-    return class_probabilities(model, inception_features(model, images, batch_size))
-
-
-@torch.no_grad()
 def class_probabilities(model: FIDInception, pool3: np.ndarray | torch.Tensor) -> np.ndarray:
     """Softmax over the 1008 classes (N, 1008), float64, from pool3 features (N, 2048).
 

@@ -185,8 +185,8 @@ def _image_quality(real: np.ndarray, generated: np.ndarray,
     import torch
 
     from evaluators import image_quality
+    from evaluators.images import as_float_images
     from evaluators.neighbours import nearest_neighbours
-    from evaluators.sheets import as_float_images
 
     nearest = nearest_neighbours(generated, real, real, k=1, device=context.torch_device())
     distorted = as_float_images(generated)

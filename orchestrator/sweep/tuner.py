@@ -33,7 +33,6 @@ class SweepOutcome:
     failed: int
     best_trial: str | None
     best_value: float | None
-    resumed: bool
 
 
 def prepare_dataset(spec: ExperimentSpec) -> tuple[ImageData, Judge]:
@@ -71,7 +70,7 @@ def run_sweep(spec: ExperimentSpec, run: RunDir, *, address: str | None = None,
     _reconcile(spec, run, data, grid)
     for name in ("trials", "epochs"):
         Table(run.tables, name).compact()
-    return _outcome(spec, run, resuming)
+    return _outcome(spec, run)
 
 
 def _prepare_folder(spec: ExperimentSpec, run: RunDir, restart: bool) -> bool:
@@ -230,7 +229,7 @@ def _reconcile(spec: ExperimentSpec, run: RunDir, data: ImageData, grid: Any) ->
         for trial_id, final, result in finished])
 
 
-def _outcome(spec: ExperimentSpec, run: RunDir, resumed: bool) -> SweepOutcome:
+def _outcome(spec: ExperimentSpec, run: RunDir) -> SweepOutcome:
     trials = Table(run.tables, "trials").read().to_pylist()
     best_column = f"best_{spec.metric.name}"
     scored = [t for t in trials if t.get(best_column) is not None]
@@ -242,5 +241,4 @@ def _outcome(spec: ExperimentSpec, run: RunDir, resumed: bool) -> SweepOutcome:
         failed=sum(t["status"] == "ERROR" for t in trials),
         best_trial=best["trial_id"] if best else None,
         best_value=best[best_column] if best else None,
-        resumed=resumed,
     )
