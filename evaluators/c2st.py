@@ -25,6 +25,21 @@ REAL_LABEL = 1
 MIN_PER_SET = 8  # below this a split would hold one or two samples per class
 
 
+@dataclass(frozen=True)
+class _Fit:
+    """How the classifier is fitted and tested: the test and validation shares of each set,
+    at most ``max_epochs`` epochs stopping after ``patience`` without gain, minibatches, Adam's
+    learning rate, the device it trains on."""
+
+    test_fraction: float
+    val_fraction: float
+    max_epochs: int
+    patience: int
+    batch_size: int
+    lr: float
+    device: str | torch.device
+
+
 class C2STClassifier(nn.Module):
     """DCGAN-discriminator-style C2ST classifier: f: [0, 1]^(C x H x W) -> R^2 (logits).
 
@@ -170,19 +185,10 @@ def c2st(
             f"{tuple(generated_images.shape[1:])}"
         )
     channels, height, width_px = real_images.shape[1:]
-    return _two_sample_test(
-        real_images,
-        generated_images,
-        lambda _: C2STClassifier(channels, (height, width_px), width=width),
-        seed=seed,
-        test_fraction=test_fraction,
-        val_fraction=val_fraction,
-        max_epochs=max_epochs,
-        patience=patience,
-        batch_size=batch_size,
-        lr=lr,
-        device=device,
-    )
+    fit = _Fit(test_fraction, val_fraction, max_epochs, patience, batch_size, lr, device)
+    return _two_sample_test(real_images, generated_images,
+                            lambda _: C2STClassifier(channels, (height, width_px), width=width),
+                            seed, fit)
 
 
 def c2st_features(
@@ -218,19 +224,10 @@ def c2st_features(
         )
     if hidden < 0:
         raise ValueError(f"hidden must be >= 0, got {hidden}")
-    return _two_sample_test(
-        real_t,
-        generated_t,
-        lambda train_inputs: _FeatureClassifier(train_inputs, hidden),
-        seed=seed,
-        test_fraction=test_fraction,
-        val_fraction=val_fraction,
-        max_epochs=max_epochs,
-        patience=patience,
-        batch_size=batch_size,
-        lr=lr,
-        device=device,
-    )
+    fit = _Fit(test_fraction, val_fraction, max_epochs, patience, batch_size, lr, device)
+    return _two_sample_test(real_t, generated_t,
+                            lambda train_inputs: _FeatureClassifier(train_inputs, hidden),
+                            seed, fit)
 
 
 def _feature_tensor(features: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
@@ -248,17 +245,11 @@ def _two_sample_test(
     real: torch.Tensor,
     generated: torch.Tensor,
     make_model: Callable[[torch.Tensor], nn.Module],
-    *,
     seed: int,
-    test_fraction: float,
-    val_fraction: float,
-    max_epochs: int,
-    patience: int,
-    batch_size: int,
-    lr: float,
-    device: str | torch.device,
+    fit: _Fit,
 ) -> C2STResult:
     """The shared procedure of :func:`c2st`; ``make_model`` gets the training inputs."""
+    test_fraction, val_fraction, batch_size = fit.test_fraction, fit.val_fraction, fit.batch_size
     n_real, n_generated = len(real), len(generated)
     if min(n_real, n_generated) < MIN_PER_SET:
         raise ValueError(
@@ -270,7 +261,7 @@ def _two_sample_test(
             "need test_fraction > 0, val_fraction > 0 and test_fraction + val_fraction < 1, got "
             f"{test_fraction} and {val_fraction}"
         )
-    if max_epochs < 1 or patience < 1 or batch_size < 1:
+    if fit.max_epochs < 1 or fit.patience < 1 or batch_size < 1:
         raise ValueError("max_epochs, patience and batch_size must be >= 1")
 
     n = min(n_real, n_generated)
@@ -297,12 +288,11 @@ def _two_sample_test(
 
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
         torch.manual_seed(seed)
-        model = make_model(train_x).to(device)
+        model = make_model(train_x).to(fit.device)
     best_accuracy, best_epoch, epochs = _train_early_stopped(
-        model, (train_x, train_y), (val_x, val_y), rng, lr=lr, max_epochs=max_epochs,
-        patience=patience, batch_size=batch_size, device=device)
+        model, (train_x, train_y), (val_x, val_y), rng, fit)
 
-    correct = _predict(model, test_x, batch_size, device)[1] == test_y
+    correct = _predict(model, test_x, batch_size, fit.device)[1] == test_y
     k = int(correct.sum())
     return C2STResult(
         accuracy=k / len(test_y),
@@ -325,22 +315,18 @@ def _train_early_stopped(
     train: tuple[torch.Tensor, torch.Tensor],
     validation: tuple[torch.Tensor, torch.Tensor],
     rng: torch.Generator,
-    *,
-    lr: float,
-    max_epochs: int,
-    patience: int,
-    batch_size: int,
-    device: str | torch.device,
+    fit: _Fit,
 ) -> tuple[float, int, int]:
     """Steps 3 and 4 of :func:`c2st`: train ``model`` on ``train`` (inputs, labels) with
     minibatches drawn from ``rng`` and stop early on ``validation``; ``model`` ends with the
     best epoch's weights, in eval mode. Returns (its validation accuracy, the best epoch, the
     epochs run)."""
     train_x, train_y = train
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.999))
+    batch_size, device = fit.batch_size, fit.device
+    optimiser = torch.optim.Adam(model.parameters(), lr=fit.lr, betas=(0.5, 0.999))
     best_accuracy, best_loss, best_epoch, best_state = -1.0, float("inf"), 0, None
     epochs_without_gain, epoch = 0, 0
-    for epoch in range(1, max_epochs + 1):
+    for epoch in range(1, fit.max_epochs + 1):
         model.train()
         order = torch.randperm(len(train_x), generator=rng)
         for start in range(0, len(order), batch_size):
@@ -357,7 +343,7 @@ def _train_early_stopped(
             best_state = copy.deepcopy(model.state_dict())
         else:
             epochs_without_gain += 1
-            if epochs_without_gain >= patience:
+            if epochs_without_gain >= fit.patience:
                 break
     model.load_state_dict(best_state)
     model.eval()

@@ -93,6 +93,11 @@ def grid_augment(
                               say=say)
     except UserError as exc:
         fail(str(exc))
+    _summarise(outcome)
+
+
+def _summarise(outcome: Any) -> None:
+    """What the grid did, where its figures are and how to see the pivot."""
     report, run = outcome.report, outcome.run
     baseline = outcome.baseline()
     say(f"grid {run.name!r}: {report.total} cells, {report.done} trained now, "

@@ -61,10 +61,8 @@ def run_augment(spec: AugmentSpec, runs_dir: str | None, *, actors: int | None =
                 address: str | None = None, force: bool = False,
                 say: Callable[[str], None] = print) -> AugmentOutcome:
     """Run (or finish) the grid of ``spec``; the table is complete when it returns."""
-    from orchestrator.augment.report import figure_prefix, write_figures
     from orchestrator.cluster import connect
     from orchestrator.image_sets import dataset_errors
-    from orchestrator.judges import judge_of
     from orchestrator.shards import run_shards
     from trainables.datasets import load_dataset
 
@@ -89,6 +87,22 @@ def run_augment(spec: AugmentSpec, runs_dir: str | None, *, actors: int | None =
         f"{len({c.n_generated for c in cells})} generated sizes; {_count(spec.seeds, 'seed')}; "
         f"{_count(spec.epochs, 'epoch')}), {len(cells) - len(todo)} already done")
 
+    pools = _draw_pools(todo, model, data, say)
+    if todo:  # a rerun with nothing left to do needs no cluster
+        connect(address)
+    report = run_shards(f"{run.name}/augment", shards, RetrainJob,
+                        {"data": data, "pools": pools, "settings": settings}, table,
+                        actors=actors, force=force, noun="cells")
+    rows = grid_rows(table, shards)
+    return AugmentOutcome(run, generator, report, rows, _figures(run, generator, rows, report))
+
+
+def _draw_pools(todo: list[Any], model: Any, data: Any,
+                say: Callable[[str], None]) -> dict[int, SamplePool]:
+    """Per seed, the generated images the unfinished cells ``todo`` need (their largest
+    count), labelled; drawn here once and shared with every actor."""
+    from orchestrator.judges import judge_of
+
     pools: dict[int, SamplePool] = {}
     needed = {seed: max(c.n_generated for c in todo if c.seed == seed)
               for seed in {c.seed for c in todo}}
@@ -101,23 +115,25 @@ def run_augment(spec: AugmentSpec, runs_dir: str | None, *, actors: int | None =
         agree = np.mean([np.mean(p.labels == p.judge_labels) for p in pools.values()])
         say(f"drew {sum(len(p.images) for p in pools.values())} generated images "
             f"({len(pools)} seeds); the judge agrees with their labels on {agree:.1%}")
-    if todo:  # a rerun with nothing left to do needs no cluster
-        connect(address)
-    report = run_shards(f"{run.name}/augment", shards, RetrainJob,
-                        {"data": data, "pools": pools, "settings": settings}, table,
-                        actors=actors, force=force, noun="cells")
-    rows = grid_rows(table, shards)
-    outcome = AugmentOutcome(run, generator, report, rows)
-    outcome.figures = _figures(run, f"{figure_prefix(generator.label)}-")
-    if rows and (report.done or not outcome.figures):  # a rerun with nothing new keeps them
+    return pools
+
+
+def _figures(run: RunDir, generator: TrialGenerator, rows: list[dict[str, Any]],
+             report: ShardReport) -> list[PurePath]:
+    """The grid's figures: drawn again when cells were trained now (or none exist yet), else
+    the ones an earlier run wrote."""
+    from orchestrator.augment.report import figure_prefix, write_figures
+
+    existing = _figure_files(run, f"{figure_prefix(generator.label)}-")
+    if rows and (report.done or not existing):  # a rerun with nothing new keeps them
         with local_folder(run.location("artifacts", "augment")) as out, \
                 local_folder(run.location("tb", "augment")) as tb:
             written = write_figures(rows, out, tb, generator.label)
-        outcome.figures = [run.artifacts / "augment" / path.name for path in written]
-    return outcome
+        return [run.artifacts / "augment" / path.name for path in written]
+    return existing
 
 
-def _figures(run: RunDir, prefix: str) -> list[PurePath]:
+def _figure_files(run: RunDir, prefix: str) -> list[PurePath]:
     """The run's augment PNGs whose names start with ``prefix``."""
     folder = pafs.FileSelector(run.path("artifacts", "augment"), allow_not_found=True)
     return sorted(run.artifacts / "augment" / info.base_name

@@ -145,25 +145,7 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
             raise SpecError(key, "required key is missing")
     name = as_name("name", raw["name"])
     families = _families(raw["family"])
-    metric = _section("metric", raw.get("metric", {}), MetricSpec, {
-        "name": lambda k, v: as_choice(k, v, _metric_names(families)),
-        "mode": lambda k, v: as_choice(k, v, ("min", "max")),
-    })
-    search = _section("search", raw.get("search", {}), SearchSpec, {
-        "algorithm": lambda k, v: as_choice(k, v, ALGORITHMS),
-        "samples": lambda k, v: as_integer(k, v, low=1),
-        "max_concurrent": lambda k, v: None if v is None else as_integer(k, v, low=1),
-        "seed": lambda k, v: as_integer(k, v, low=0),
-    })
-    scheduler = _section("scheduler", raw.get("scheduler", {}), SchedulerSpec, {
-        "name": lambda k, v: as_choice(k, v, SCHEDULERS),
-        "grace_period": lambda k, v: as_integer(k, v, low=1),
-        "reduction_factor": lambda k, v: as_number(k, v, above=1.0),
-    })
-    resources = _section("resources", raw.get("resources", {}), ResourceSpec, {
-        "cpu": lambda k, v: as_number(k, v, above=0.0),
-        "gpu": lambda k, v: as_number(k, v, low=0.0),
-    })
+    sections = _sections(raw, families)
     space = as_mapping("space", raw.get("space", {}))
     fixed = as_mapping("fixed", raw.get("fixed", {}))
     for key in sorted(set(space) & set(fixed)):
@@ -173,10 +155,7 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
         dataset=as_dataset(raw["dataset"]),
         family=families,
         epochs=as_integer("epochs", raw["epochs"], low=1),
-        metric=metric,
-        search=search,
-        scheduler=scheduler,
-        resources=resources,
+        **sections,
         space={k: _dimension(f"space.{k}", v, _param(f"space.{k}", k, families))
                for k, v in space.items()},
         fixed={k: _fixed_value(f"fixed.{k}", v, _param(f"fixed.{k}", k, families))
@@ -185,6 +164,38 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
         amp=as_choice("amp", raw.get("amp", "off"), AMP_MODES),
         max_failures=as_integer("max_failures", raw.get("max_failures", 0), low=0),
     )
+    _check_across_keys(spec)
+    return spec
+
+
+def _sections(raw: Mapping[str, Any], families: tuple[str, ...]) -> dict[str, Any]:
+    """The metric, search, scheduler and resources sections, defaults filled in."""
+    return {
+        "metric": _section("metric", raw.get("metric", {}), MetricSpec, {
+            "name": lambda k, v: as_choice(k, v, _metric_names(families)),
+            "mode": lambda k, v: as_choice(k, v, ("min", "max")),
+        }),
+        "search": _section("search", raw.get("search", {}), SearchSpec, {
+            "algorithm": lambda k, v: as_choice(k, v, ALGORITHMS),
+            "samples": lambda k, v: as_integer(k, v, low=1),
+            "max_concurrent": lambda k, v: None if v is None else as_integer(k, v, low=1),
+            "seed": lambda k, v: as_integer(k, v, low=0),
+        }),
+        "scheduler": _section("scheduler", raw.get("scheduler", {}), SchedulerSpec, {
+            "name": lambda k, v: as_choice(k, v, SCHEDULERS),
+            "grace_period": lambda k, v: as_integer(k, v, low=1),
+            "reduction_factor": lambda k, v: as_number(k, v, above=1.0),
+        }),
+        "resources": _section("resources", raw.get("resources", {}), ResourceSpec, {
+            "cpu": lambda k, v: as_number(k, v, above=0.0),
+            "gpu": lambda k, v: as_number(k, v, low=0.0),
+        }),
+    }
+
+
+def _check_across_keys(spec: ExperimentSpec) -> None:
+    """The rules that tie keys together: a grid search over discrete dimensions whose points
+    its families accept, whole GPUs above one, a grace period within the epochs."""
     if spec.search.algorithm == "grid":
         for key, dimension in spec.space.items():
             if isinstance(dimension, Uniform | LogUniform):
@@ -198,7 +209,6 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
     if spec.scheduler.name == "asha" and spec.scheduler.grace_period > spec.epochs:
         raise SpecError("scheduler.grace_period",
                         f"{spec.scheduler.grace_period} exceeds epochs ({spec.epochs})")
-    return spec
 
 
 def check_grid_points(spec: ExperimentSpec,

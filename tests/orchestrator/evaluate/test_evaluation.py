@@ -16,7 +16,6 @@ import pytest
 import torch
 import yaml
 
-from orchestrator.errors import UserError
 from orchestrator.evaluate.job import EvalJob
 from orchestrator.evaluate.measures import METRICS
 from orchestrator.evaluate.plan import (
@@ -26,7 +25,6 @@ from orchestrator.evaluate.plan import (
     EvalSettings,
     plan_shards,
 )
-from orchestrator.evaluate.report import clopper_pearson, latest_attempts, pivot_eval, value_rows
 from orchestrator.judges import judge_of
 from orchestrator.runs import RunDir
 from orchestrator.shards import run_shards
@@ -66,62 +64,6 @@ def make_run(root: Path) -> RunDir:
 def eval_cli(run: RunDir, address: str, *args: str) -> subprocess.CompletedProcess:
     return run_cli("eval", "run", "r", "--runs-dir", str(run.root.parent), "--address", address,
                    "--n", "100", "--actors", "2", *args)
-
-
-def test_intervals_are_clopper_pearson_or_spread_based():
-    low, high = clopper_pearson(0.0, 10)
-    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 10))
-    low, high = clopper_pearson(1.0, 10)
-    assert high == 1.0 and low == pytest.approx(0.025 ** (1 / 10))
-    rows = {r["metric"]: r for r in value_rows(
-        {"kid_mean": 2.0, "kid_std": 0.5, "c2st_accuracy": 0.5, "c2st_n_test": 100,
-         "fid": 3.0}, 200, "fp")}
-    assert rows["kid_mean"]["ci_low"] == pytest.approx(2.0 - 1.96 * 0.5, abs=1e-3)
-    assert rows["c2st_accuracy"]["ci_low"] < 0.5 < rows["c2st_accuracy"]["ci_high"]
-    assert rows["fid"]["ci_low"] is None and rows["fid"]["n_samples"] == 200
-
-
-def test_plan_asks_label_accuracy_only_of_conditional_generators():
-    generators = [EvalGenerator("a", "trial", "/ck", conditional=False),
-                  EvalGenerator("b", "trial", "/ck", conditional=True)]
-    shards = plan_shards(generators, ["fid", "label_accuracy", "sharpness"], 2,
-                         EvalSettings(n=10), figures=True)
-    keys = {(s.key["generator"], s.key["metric"], s.key["extractor"], s.key["seed"])
-            for s in shards}
-    assert ("a", "label_accuracy", "lenet", 0) not in keys
-    assert {("b", "label_accuracy", "lenet", 1), ("a", "sharpness", "pixels", 1),
-            ("a", "fid", "lenet", 0), ("a", "figures", "pixels", 0)} <= keys
-    assert len(shards) == len({s.id for s in shards}) == 2 * 2 + 3 * 2 + 2
-
-
-def test_plan_cuts_feature_extraction_into_chunks_and_starts_slow_shards_first():
-    generators = [EvalGenerator("t", "trial", "/ck", conditional=True),
-                  EvalGenerator("s", "source", available=1200),
-                  EvalGenerator("small", "source", available=400)]
-    shards = plan_shards(generators, ["fid", "label_accuracy", "c2st", "is"], 1,
-                         EvalSettings(n=2000, chunk=500, extractor="inception"), figures=False)
-    chunks = [s for s in shards if s.intermediate]
-    assert shards[:len(chunks)] == chunks  # chunks first: the measures wait for them
-    spans = {(c.task.generator.label, c.task.extractor): [] for c in chunks}
-    for c in chunks:
-        spans[c.task.generator.label, c.task.extractor].append((c.task.start, c.task.stop))
-    whole = [(0, 500), (500, 1000), (1000, 1500), (1500, 2000)]
-    # label_accuracy always asks the LeNet judge, so the trial has chunks of both extractors;
-    # inception's serve fid (features) and is (probabilities) at once.
-    assert spans == {("t", "inception"): whole, ("t", "lenet"): whole,
-                     ("s", "inception"): [(0, 500), (500, 1000), (1000, 1200)]}
-    assert all(c.task.features and c.task.probabilities for c in chunks
-               if c.task.extractor == "inception")
-    assert not any(c.task.features for c in chunks if c.task.extractor == "lenet")
-    by_key = {(s.key["generator"], s.key["metric"]): s for s in shards if not s.intermediate}
-    assert by_key["t", "label_accuracy"].needs == tuple(
-        f"t|chunk{a}-{b}|lenet|0|n2000" for a, b in whole)
-    assert by_key["t", "fid"].needs == by_key["t", "is"].needs == tuple(
-        f"t|chunk{a}-{b}|inception|0|n2000" for a, b in whole)
-    assert by_key["t", "c2st"].needs == by_key["small", "fid"].needs == ()  # pixels; one chunk
-    assert [s.key["metric"] for s in shards if not s.intermediate][:3] == ["c2st"] * 3
-    with pytest.raises(UserError, match="--chunk: expected a multiple of 500, got 700"):
-        plan_shards(generators, ["fid"], 1, EvalSettings(n=2000, chunk=700))
 
 
 @pytest.mark.slow
@@ -176,35 +118,6 @@ def test_a_chunk_draws_those_rows_of_the_generators_draw(tmp_path):
                                    rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(chunk["probabilities"],
                                    context.probabilities(whole)[1000:], rtol=1e-5, atol=1e-7)
-
-
-def test_pivot_shows_each_shards_latest_attempt(tmp_path):
-    table = Table(str(tmp_path), "eval")
-    key = {"generator": "g", "extractor": "lenet", "seed": 0}
-    table.append([{"shard": "s", **key, "metric": "fid", "error": "too few"}])
-    table.append([{"shard": "s", **key, "metric": "fid", "value": 3.0, "error": None},
-                  {"shard": "k", **key, "metric": "kid_mean", "value": 1.0, "error": None},
-                  {"shard": "k", **key, "metric": "kid_std", "value": 0.1, "error": None}])
-    pivot = pivot_eval(table.read()).to_pylist()
-    assert pivot == [{"generator": "g", "fid": 3.0, "kid_mean": 1.0}]
-    assert latest_attempts(table.read()).column("metric").to_pylist() == [
-        "fid", "kid_mean", "kid_std"]
-    table.append([{"shard": "k", **key, "metric": "kid", "error": "worker died"}])
-    assert pivot_eval(table.read()).to_pylist() == [
-        {"generator": "g", "fid": 3.0, "failed": "kid"}]
-
-
-def test_pivot_orders_measures_as_the_registry_and_puts_the_reference_last(tmp_path):
-    table = Table(str(tmp_path), "eval")
-    for generator in ("reference", "g"):  # in the order shards finished: slowest first
-        for metric, values in (("c2st", {"c2st_accuracy": 0.9}), ("fid", {"fid": 3.0}),
-                               ("kid", {"kid_mean": 1.0})):
-            table.append([{"shard": f"{generator}|{metric}|x|0|n10", "generator": generator,
-                           "metric": name, "extractor": "x", "seed": 0, "value": value,
-                           "error": None} for name, value in values.items()])
-    pivot = pivot_eval(table.read())
-    assert pivot.column_names == ["generator", "fid", "kid_mean", "c2st_accuracy"]
-    assert pivot.column("generator").to_pylist() == ["g", "reference"]
 
 
 @pytest.mark.slow
