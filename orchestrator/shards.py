@@ -163,15 +163,17 @@ def run_shards(
     size = min(actors or default_actors(), schedule.size)
     if gpus_per_actor is None:
         gpus_per_actor = gpu_share(size, ray.cluster_resources().get("GPU", 0))
-    pool = WorkerPool(name, factory, shared, size, cpus=cpus_per_actor, gpus=gpus_per_actor)
-    pool.run(schedule, report, table, progress)
+    pool = WorkerPool(name, schedule, table, report, progress, factory=factory, shared=shared,
+                      size=size, cpus=cpus_per_actor, gpus=gpus_per_actor)
+    pool.run()
     report.seconds = time.monotonic() - started
     progress.show(final=True)
     return report
 
 
 class WorkerPool:
-    """``size`` actors that each build ``factory(**shared)`` once and run shards one at a time.
+    """The Ray actors that run a :class:`Schedule`'s shards, one at a time each, appending
+    finished shards' rows and failures to ``table`` and counting them in ``report``.
 
     A worker gets shards once it has started, so a replacement that the cluster cannot place
     (its node is gone and the rest are full) holds no shard back. A worker that dies is
@@ -179,22 +181,23 @@ class WorkerPool:
     keep dying without a shard finishing in between end the run with a :class:`UserError`.
     """
 
-    def __init__(self, name: str, factory: Callable[..., Any], shared: Mapping[str, Any],
-                 size: int, *, cpus: float, gpus: float) -> None:
-        self.name, self.size, self.factory = name, size, factory
+    def __init__(self, name: str, schedule: Schedule, table: Table, report: ShardReport,
+                 progress: ShardProgress, *, factory: Callable[..., Any],
+                 shared: Mapping[str, Any], size: int, cpus: float, gpus: float) -> None:
+        """``size`` workers will each build ``factory(**shared)`` once; ``shared`` is put in
+        the object store here, once for all of them."""
+        self.name, self.schedule, self.table = name, schedule, table
+        self.report, self.progress, self.size = report, progress, size
         self.worker_class = ray.remote(ShardWorker).options(
             num_cpus=cpus, num_gpus=gpus, max_restarts=0, scheduling_strategy="SPREAD")
-        self.shared = {key: ray.put(value) for key, value in shared.items()}  # once, for all
+        self.job = {"factory": factory, **{k: ray.put(v) for k, v in shared.items()}}
         self.starting: dict[ray.ObjectRef, Any] = {}  # its pid() reference -> worker
         self.idle: list[Any] = []
         self.running: dict[ray.ObjectRef, tuple[Any, Shard, int]] = {}
         self.deaths_without_progress = 0
 
-    def run(self, schedule: Schedule, report: ShardReport, table: Table,
-            progress: ShardProgress) -> None:
-        """Run every shard of ``schedule``, appending finished shards' rows and failures to
-        ``table``, counting in ``report``; the workers are stopped when it returns."""
-        self.schedule, self.report, self.table, self.progress = schedule, report, table, progress
+    def run(self) -> None:
+        """Start the workers, run every shard of the schedule, stop the workers."""
         for _ in range(self.size):
             self._start_worker()
         while self.schedule.unfinished:
@@ -241,7 +244,7 @@ class WorkerPool:
                 self.schedule.retry(shard, attempt + 1)
             else:
                 self._fail(shard, f"worker died {MAX_ATTEMPTS} times: {error_line(str(exc))}")
-            _stop_workers([worker])  # dead already, or alive with its result gone
+            ray.kill(worker)  # dead already, or alive with its result gone
             self._start_worker()
             return
         except RayTaskError as exc:
@@ -259,8 +262,8 @@ class WorkerPool:
             # outlives the worker node that computed it.
             self.schedule.done(shard, ray.put(result))
         else:
-            base = {SHARD_COLUMN: shard.id, **shard.key, ERROR_COLUMN: None,
-                    "wall_s": seconds, "node_id": node, "gpus": gpus}
+            base = {SHARD_COLUMN: shard.id, **shard.key, ERROR_COLUMN: None}
+            base |= {"wall_s": seconds, "node_id": node, "gpus": gpus}
             self.table.append([{**base, **row} for row in result] or [base])
             self.schedule.done(shard)
 
@@ -269,7 +272,8 @@ class WorkerPool:
             if failed.intermediate:
                 self.report.failures[failed.id] = why
             else:
-                _record_failure(self.table, failed, why, self.report)
+                self.table.append([{SHARD_COLUMN: failed.id, **failed.key, ERROR_COLUMN: why}])
+                self.report.failures[failed.id] = why
 
     def _worker_died(self, exc: Exception) -> None:
         self.report.worker_deaths += 1
@@ -280,12 +284,13 @@ class WorkerPool:
                             f"far): {error_line(str(exc))}") from None
 
     def _start_worker(self) -> None:
-        worker = self.worker_class.remote(self.factory, **self.shared)
+        worker = self.worker_class.remote(**self.job)
         self.starting[worker.pid.remote()] = worker
 
     def _stop_all(self) -> None:
-        _stop_workers(self.idle + list(self.starting.values())
-                      + [worker for worker, _, _ in self.running.values()])
+        busy = [worker for worker, _, _ in self.running.values()]
+        for worker in self.idle + list(self.starting.values()) + busy:
+            ray.kill(worker)
 
 
 class Schedule:
@@ -356,25 +361,14 @@ class Schedule:
                 self._ready.append(shard)
 
 
-def _record_failure(table: Table, shard: Shard, error: str, report: ShardReport) -> None:
-    table.append([{SHARD_COLUMN: shard.id, **shard.key, ERROR_COLUMN: error}])
-    report.failures[shard.id] = error
-
-
 def _describe(error: BaseException) -> str:
     """One line: the message of bad input, the type and message of anything else."""
     text = error_line(str(error))
     return text if isinstance(error, UserError) else f"{type(error).__name__}: {text}"
 
 
-def _stop_workers(workers: list[Any]) -> None:
-    for worker in workers:
-        ray.kill(worker)
-
-
 class ShardProgress:
-    """``[name] shards 12/40 · failed 1 · 0:41 · ETA ~1:20`` on stderr (see
-    :class:`~orchestrator.progress.StatusLine`)."""
+    """``[name] shards 12/40 · failed 1 · 0:41 · ETA ~1:20`` (a :class:`StatusLine`)."""
 
     def __init__(self, name: str, report: ShardReport, noun: str = "shards") -> None:
         self.name, self.report, self.noun = name, report, noun

@@ -211,38 +211,98 @@ _IQA = ("l1", "gmsm", "chroma", "gmsd")
 #: Costs only order the measures (c2st trains a network, nn and iqa search neighbours in
 #: pixels, the feature measures share one extraction, the pixel statistics are a pass).
 METRICS: dict[str, Metric] = {
-    "fid": Metric(_fid, "fid: Frechet distance between the feature distributions of A and B",
-                  ("fid",), "features", 2, 2, cost=6),
-    "kid": Metric(_kid, "kid: kernel inception distance (unbiased MMD^2, cubic kernel), "
-                  "mean and std over subsets", ("kid_mean", "kid_std"), "features", 2, 2,
-                  cost=8, spreads={"kid_mean": "kid_std"}),
-    "is": Metric(_inception_score, "is: Inception Score of B (10 splits) from the extractor's "
-                 "softmax", ("is_mean", "is_std"), "probabilities", 1, 10, cost=5,
-                 spreads={"is_mean": "is_std"}),
-    "c2st": Metric(_c2st, "c2st: classifier two-sample test on pixels; A = real, B = "
-                   "generated", _C2ST_VALUES, "pixels", 8, 8, cost=60,
-                   binomial={"c2st_accuracy": "c2st_n_test"}),
-    "c2st_features": Metric(_c2st_features, "c2st_features: classifier two-sample test on "
-                            "extractor features", _C2ST_VALUES, "features", 8, 8,
-                            default=False, cost=50, binomial={"c2st_accuracy": "c2st_n_test"}),
-    "sharpness": Metric(_sharpness, "sharpness: mean gradient magnitude (0..255 grey) of each "
-                        "set", tuple(f"sharpness_{role}{std}" for role in ("real", "generated")
-                                     for std in ("", "_std")), "pixels", cost=2),
-    "color_kl": Metric(_color_kl, "color_kl: KL(A || B) of 25-bin R, G, B and grey histograms",
-                       tuple(f"color_kl_{c}" for c in ("r", "g", "b", "grey")), "pixels",
-                       cost=1),
-    "label_accuracy": Metric(_label_accuracy, "label_accuracy: share of B the judge "
-                             "classifies as its conditioning label", ("label_accuracy",),
-                             "probabilities", cost=4, binomial={"label_accuracy": None},
-                             extractor="lenet"),
-    "nn": Metric(_nearest_neighbours, "nn: pixel nearest neighbours: duplicate rate within B, "
-                 "memorisation ratio to the training split (A = test split)",
-                 ("nn_duplicate_rate", "nn_memorisation_ratio", "nn_median_generated_to_train"),
-                 "pixels", 2, 2, cost=40),
-    "iqa": Metric(_image_quality, "iqa: l1, GMSM, chroma and GMSD of each B image against its "
-                  "nearest A image (mean and standard error)",
-                  tuple(f"iqa_{d}{sem}" for d in _IQA for sem in ("", "_sem")), "pixels", 1, 2,
-                  cost=30, spreads={f"iqa_{d}": f"iqa_{d}_sem" for d in _IQA}),
+    "fid": Metric(
+        _fid,
+        "fid: Frechet distance between the feature distributions of A and B",
+        ("fid",),
+        "features",
+        min_real=2,
+        min_generated=2,
+        cost=6,
+    ),
+    "kid": Metric(
+        _kid,
+        "kid: kernel inception distance (unbiased MMD^2, cubic kernel), mean and std over subsets",
+        ("kid_mean", "kid_std"),
+        "features",
+        min_real=2,
+        min_generated=2,
+        cost=8,
+        spreads={"kid_mean": "kid_std"},
+    ),
+    "is": Metric(
+        _inception_score,
+        "is: Inception Score of B (10 splits) from the extractor's softmax",
+        ("is_mean", "is_std"),
+        "probabilities",
+        min_generated=10,
+        cost=5,
+        spreads={"is_mean": "is_std"},
+    ),
+    "c2st": Metric(
+        _c2st,
+        "c2st: classifier two-sample test on pixels; A = real, B = generated",
+        _C2ST_VALUES,
+        "pixels",
+        min_real=8,
+        min_generated=8,
+        cost=60,
+        binomial={"c2st_accuracy": "c2st_n_test"},
+    ),
+    "c2st_features": Metric(
+        _c2st_features,
+        "c2st_features: classifier two-sample test on extractor features",
+        _C2ST_VALUES,
+        "features",
+        min_real=8,
+        min_generated=8,
+        default=False,
+        cost=50,
+        binomial={"c2st_accuracy": "c2st_n_test"},
+    ),
+    "sharpness": Metric(
+        _sharpness,
+        "sharpness: mean gradient magnitude (0..255 grey) of each set",
+        tuple(f"sharpness_{role}{std}" for role in ("real", "generated") for std in ("", "_std")),
+        "pixels",
+        cost=2,
+    ),
+    "color_kl": Metric(
+        _color_kl,
+        "color_kl: KL(A || B) of 25-bin R, G, B and grey histograms",
+        tuple(f"color_kl_{c}" for c in ("r", "g", "b", "grey")),
+        "pixels",
+        cost=1,
+    ),
+    "label_accuracy": Metric(
+        _label_accuracy,
+        "label_accuracy: share of B the judge classifies as its conditioning label",
+        ("label_accuracy",),
+        "probabilities",
+        cost=4,
+        binomial={"label_accuracy": None},
+        extractor="lenet",
+    ),
+    "nn": Metric(
+        _nearest_neighbours,
+        "nn: pixel nearest neighbours: duplicate rate within B, "
+        "memorisation ratio to the training split (A = test split)",
+        ("nn_duplicate_rate", "nn_memorisation_ratio", "nn_median_generated_to_train"),
+        "pixels",
+        min_real=2,
+        min_generated=2,
+        cost=40,
+    ),
+    "iqa": Metric(
+        _image_quality,
+        "iqa: l1, GMSM, chroma and GMSD of each B image against its "
+        "nearest A image (mean and standard error)",
+        tuple(f"iqa_{d}{sem}" for d in _IQA for sem in ("", "_sem")),
+        "pixels",
+        min_generated=2,
+        cost=30,
+        spreads={f"iqa_{d}": f"iqa_{d}_sem" for d in _IQA},
+    ),
 }
 #: What ``ganorch eval run`` measures unless ``--metrics`` says otherwise.
 DEFAULT_METRICS = tuple(name for name, metric in METRICS.items() if metric.default)
