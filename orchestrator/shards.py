@@ -1,22 +1,17 @@
 """Work cut into shards and run on a pool of long-lived Ray actors, one table fragment per shard.
 
-``ganorch eval`` and ``ganorch grid augment`` both come down to many independent pieces of work
-(a generator x metric x seed, an augmentation cell) whose results are table rows. This module
-runs them: it skips shards whose rows are already in the table, starts ``actors`` workers that
-each build the job once (judges, extractors) from data put in the object store once, hands out
-one shard at a time, and appends each finished shard's rows as one fragment as soon as it
-returns. A worker whose process dies (killed, out of memory, node lost) is replaced and its shard
-handed to another worker; a shard that raises is recorded with its error and the others go on.
-
-A job is any picklable factory ``factory(**shared) -> job`` whose result has
-``run(task, *inputs) -> list[row dict]``; ``shared`` values are put in the object store once and
-arrive in every worker as (zero-copy, read-only) objects.
+``ganorch eval`` and ``ganorch grid augment`` come down to many independent pieces of work (a
+generator x metric x seed, an augmentation cell) whose results are table rows. Shards whose rows
+the table holds already are skipped. Each worker builds the job once, ``factory(**shared)`` with
+``shared`` put in the object store once (arriving zero-copy, read-only), then runs one shard at a
+time, ``job.run(task, *inputs) -> list[row dict]``; a finished shard's rows are appended as one
+fragment at once. A worker whose process dies (killed, out of memory, node lost) is replaced and
+its shard handed to another; a shard that raises is recorded with its error, the others go on.
 
 A shard without a key is an *intermediate*: its ``run`` returns any object (features of one
 chunk of samples, say), which stays in the object store and is passed, in ``needs`` order, as
 ``inputs`` to the shards that need it; it writes no rows. Intermediates run only for shards that
-still have to run, before them, and their results are dropped once those have finished, so a
-rerun recomputes them only if something that needs them is unfinished.
+still have to run, before them, and are let go once those have finished.
 """
 
 from __future__ import annotations
@@ -67,14 +62,27 @@ class Shard:
 
 @dataclass
 class ShardReport:
-    """What a :func:`run_shards` call did."""
+    """What a :func:`run_shards` call did, shown as it goes on a :class:`StatusLine`:
+    ``[name] shards 12/40 · failed 1 · 0:41 · ETA ~1:20`` (``noun`` instead of shards)."""
 
+    name: str
+    noun: str
     total: int
     skipped: int = 0
     done: int = 0
     failures: dict[str, str] = field(default_factory=dict)  # shard id -> error line
     worker_deaths: int = 0
     seconds: float = 0.0
+    line: StatusLine = field(default_factory=StatusLine, repr=False, compare=False)
+
+    def show(self, final: bool = False) -> None:
+        finished = self.skipped + self.done + len(self.failures)
+        text = (f"[{self.name}] {self.noun} {finished}/{self.total} · failed "
+                f"{len(self.failures)}"
+                + (f" · skipped {self.skipped} (already done)" if self.skipped else "")
+                + (f" · worker restarts {self.worker_deaths}" if self.worker_deaths else ""))
+        self.line.show(text, done=self.done + len(self.failures),
+                       remaining=self.total - finished, final=final)
 
 
 class ShardWorker:
@@ -89,8 +97,8 @@ class ShardWorker:
         started = time.perf_counter()
         rows = self.job.run(task, *inputs)  # ObjectRef inputs arrive resolved
         context = ray.get_runtime_context()
-        return (rows, time.perf_counter() - started, context.get_node_id(),
-                float(context.get_assigned_resources().get("GPU", 0.0)))
+        gpus = float(context.get_assigned_resources().get("GPU", 0.0))
+        return rows, time.perf_counter() - started, context.get_node_id(), gpus
 
     def pid(self) -> int:
         return os.getpid()
@@ -102,8 +110,9 @@ def shard_outcomes(data) -> dict[str, str | None]:
     per value, its error row only the shard's key), so the last row of a shard decides."""
     if data.num_rows == 0 or SHARD_COLUMN not in data.column_names:
         return {}
-    errors = (data.column(ERROR_COLUMN).to_pylist() if ERROR_COLUMN in data.column_names
-              else [None] * data.num_rows)
+    errors = [None] * data.num_rows
+    if ERROR_COLUMN in data.column_names:
+        errors = data.column(ERROR_COLUMN).to_pylist()
     return dict(zip(data.column(SHARD_COLUMN).to_pylist(), errors, strict=True))
 
 
@@ -155,19 +164,18 @@ def run_shards(
     started = time.monotonic()
     shards = list(shards)
     schedule = Schedule(shards, set() if force else finished_shards(table))
-    report = ShardReport(total=len(shards), skipped=len(shards) - schedule.size)
-    progress = ShardProgress(name, report, noun)
+    report = ShardReport(name, noun, total=len(shards), skipped=len(shards) - schedule.size)
     if not schedule.size:
-        progress.show(final=True)
+        report.show(final=True)
         return report
     size = min(actors or default_actors(), schedule.size)
     if gpus_per_actor is None:
         gpus_per_actor = gpu_share(size, ray.cluster_resources().get("GPU", 0))
-    pool = WorkerPool(name, schedule, table, report, progress, factory=factory, shared=shared,
-                      size=size, cpus=cpus_per_actor, gpus=gpus_per_actor)
+    pool = WorkerPool(schedule, table, report, factory=factory, shared=shared, size=size,
+                      cpus=cpus_per_actor, gpus=gpus_per_actor)
     pool.run()
     report.seconds = time.monotonic() - started
-    progress.show(final=True)
+    report.show(final=True)
     return report
 
 
@@ -181,13 +189,13 @@ class WorkerPool:
     keep dying without a shard finishing in between end the run with a :class:`UserError`.
     """
 
-    def __init__(self, name: str, schedule: Schedule, table: Table, report: ShardReport,
-                 progress: ShardProgress, *, factory: Callable[..., Any],
-                 shared: Mapping[str, Any], size: int, cpus: float, gpus: float) -> None:
+    def __init__(self, schedule: Schedule, table: Table, report: ShardReport, *,
+                 factory: Callable[..., Any], shared: Mapping[str, Any], size: int,
+                 cpus: float, gpus: float) -> None:
         """``size`` workers will each build ``factory(**shared)`` once; ``shared`` is put in
         the object store here, once for all of them."""
-        self.name, self.schedule, self.table = name, schedule, table
-        self.report, self.progress, self.size = report, progress, size
+        self.name, self.schedule, self.table = report.name, schedule, table
+        self.report, self.size = report, size
         self.worker_class = ray.remote(ShardWorker).options(
             num_cpus=cpus, num_gpus=gpus, max_restarts=0, scheduling_strategy="SPREAD")
         self.job = {"factory": factory, **{k: ray.put(v) for k, v in shared.items()}}
@@ -205,7 +213,7 @@ class WorkerPool:
             if not self.running and not self.starting:  # nothing runs, nothing may start: a bug
                 raise RuntimeError(f"{self.name}: shards wait for intermediates that never ran")
             ready, _ = ray.wait([*self.running, *self.starting], num_returns=1, timeout=1.0)
-            self.progress.show()
+            self.report.show()
             for ref in ready:
                 if ref in self.starting:
                     self._started(ref)
@@ -365,20 +373,3 @@ def _describe(error: BaseException) -> str:
     """One line: the message of bad input, the type and message of anything else."""
     text = error_line(str(error))
     return text if isinstance(error, UserError) else f"{type(error).__name__}: {text}"
-
-
-class ShardProgress:
-    """``[name] shards 12/40 · failed 1 · 0:41 · ETA ~1:20`` (a :class:`StatusLine`)."""
-
-    def __init__(self, name: str, report: ShardReport, noun: str = "shards") -> None:
-        self.name, self.report, self.noun = name, report, noun
-        self._line = StatusLine()
-
-    def show(self, final: bool = False) -> None:
-        r = self.report
-        finished = r.skipped + r.done + len(r.failures)
-        text = (f"[{self.name}] {self.noun} {finished}/{r.total} · failed {len(r.failures)}"
-                + (f" · skipped {r.skipped} (already done)" if r.skipped else "")
-                + (f" · worker restarts {r.worker_deaths}" if r.worker_deaths else ""))
-        self._line.show(text, done=r.done + len(r.failures), remaining=r.total - finished,
-                        final=final)
