@@ -186,9 +186,13 @@ def c2st(
         )
     channels, height, width_px = real_images.shape[1:]
     fit = _Fit(test_fraction, val_fraction, max_epochs, patience, batch_size, lr, device)
-    return _two_sample_test(real_images, generated_images,
-                            lambda _: C2STClassifier(channels, (height, width_px), width=width),
-                            seed, fit)
+    return _two_sample_test(
+        real_images,
+        generated_images,
+        lambda _: C2STClassifier(channels, (height, width_px), width=width),
+        seed,
+        fit,
+    )
 
 
 def c2st_features(
@@ -219,15 +223,17 @@ def c2st_features(
     real_t = _feature_tensor(real_features, "real_features")
     generated_t = _feature_tensor(generated_features, "generated_features")
     if real_t.shape[1] != generated_t.shape[1]:
-        raise ValueError(
-            f"feature dimensions differ: {real_t.shape[1]} vs {generated_t.shape[1]}"
-        )
+        raise ValueError(f"feature dimensions differ: {real_t.shape[1]} vs {generated_t.shape[1]}")
     if hidden < 0:
         raise ValueError(f"hidden must be >= 0, got {hidden}")
     fit = _Fit(test_fraction, val_fraction, max_epochs, patience, batch_size, lr, device)
-    return _two_sample_test(real_t, generated_t,
-                            lambda train_inputs: _FeatureClassifier(train_inputs, hidden),
-                            seed, fit)
+    return _two_sample_test(
+        real_t,
+        generated_t,
+        lambda train_inputs: _FeatureClassifier(train_inputs, hidden),
+        seed,
+        fit,
+    )
 
 
 def _feature_tensor(features: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
@@ -276,10 +282,12 @@ def _two_sample_test(
 
     def split(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         inputs = torch.cat([real[start:stop], generated[start:stop]])
-        labels = torch.cat([
-            torch.full((stop - start,), REAL_LABEL),
-            torch.full((stop - start,), GENERATED_LABEL),
-        ])
+        labels = torch.cat(
+            [
+                torch.full((stop - start,), REAL_LABEL),
+                torch.full((stop - start,), GENERATED_LABEL),
+            ]
+        )
         return inputs, labels
 
     test_x, test_y = split(0, n_test)
@@ -290,7 +298,8 @@ def _two_sample_test(
         torch.manual_seed(seed)
         model = make_model(train_x).to(fit.device)
     best_accuracy, best_epoch, epochs = _train_early_stopped(
-        model, (train_x, train_y), (val_x, val_y), rng, fit)
+        model, (train_x, train_y), (val_x, val_y), rng, fit
+    )
 
     correct = _predict(model, test_x, batch_size, fit.device)[1] == test_y
     k = int(correct.sum())
@@ -356,10 +365,12 @@ def _predict(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits (float32) and predicted classes (their argmax) on CPU, evaluated in batches."""
     model.eval()
-    logits = torch.cat([
-        model(inputs[start : start + batch_size].to(device)).float().cpu()
-        for start in range(0, len(inputs), batch_size)
-    ])
+    logits = torch.cat(
+        [
+            model(inputs[start : start + batch_size].to(device)).float().cpu()
+            for start in range(0, len(inputs), batch_size)
+        ]
+    )
     return logits, logits.argmax(1)
 
 

@@ -37,8 +37,12 @@ class OneLineErrors(typer.Typer):
         sys.exit(code if isinstance(code, int) else 0)
 
 
-app = OneLineErrors(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                    help="Ray-distributed experiment orchestrator for GAN research.")
+app = OneLineErrors(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Ray-distributed experiment orchestrator for GAN research.",
+)
 app.add_typer(evaluate.top_level)  # ganorch metrics
 app.add_typer(results.top_level)  # ganorch tensorboard
 app.add_typer(sweep.app, name="sweep")

@@ -27,8 +27,12 @@ def render(table: pa.Table, fmt: str, columns: list[str] | None = None) -> str:
     widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.rjust(w) if _numeric(v) else v.ljust(w)
-                        for v, w in zip(row, widths, strict=True)) for row in cells]
+    lines += [
+        "  ".join(
+            v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(row, widths, strict=True)
+        )
+        for row in cells
+    ]
     return "\n".join(line.rstrip() for line in lines)
 
 

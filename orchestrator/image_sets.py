@@ -121,8 +121,9 @@ def subsample(image_set: ImageSet, n: int | None, seed: int) -> ImageSet:
     return replace(image_set, images=seeded_subset(image_set.images, n, seed)[0])
 
 
-def seeded_subset(images: np.ndarray, n: int, seed: int, labels: np.ndarray | None = None
-                  ) -> tuple[np.ndarray, np.ndarray | None]:
+def seeded_subset(
+    images: np.ndarray, n: int, seed: int, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """At most ``n`` of ``images`` (and their ``labels``): a uniform random subset without
     replacement drawn with ``seed``, in their order."""
     if len(images) <= n:
@@ -140,8 +141,10 @@ def match_shapes(a: ImageSet, b: ImageSet) -> tuple[ImageSet, ImageSet]:
     if a.shape[0] != b.shape[0]:
         a, b = _widen_grey_folder(a, b), _widen_grey_folder(b, a)
     if a.shape != b.shape:
-        raise UserError(f"image shapes differ: A {a.source} is {shape_text(a.shape)} (CxHxW), "
-                        f"B {b.source} is {shape_text(b.shape)} (CxHxW); resize one set to match")
+        raise UserError(
+            f"image shapes differ: A {a.source} is {shape_text(a.shape)} (CxHxW), "
+            f"B {b.source} is {shape_text(b.shape)} (CxHxW); resize one set to match"
+        )
     return a, b
 
 
@@ -152,8 +155,9 @@ def shape_text(shape: tuple[int, ...]) -> str:
 
 def _widen_grey_folder(image_set: ImageSet, other: ImageSet) -> ImageSet:
     if image_set.grey_from_colour and image_set.shape[0] == 1 and other.shape[0] == 3:
-        return replace(image_set, images=np.repeat(image_set.images, 3, axis=1),
-                       grey_from_colour=False)
+        return replace(
+            image_set, images=np.repeat(image_set.images, 3, axis=1), grey_from_colour=False
+        )
     return image_set
 
 
@@ -168,8 +172,12 @@ def _split_suffix(source: str) -> tuple[Path, str | None]:
 
 
 def _looks_like_path(source: str) -> bool:
-    return ("/" in source or "\\" in source or source.startswith((".", "~"))
-            or source.lower().endswith((".npz", *IMAGE_SUFFIXES)))
+    return (
+        "/" in source
+        or "\\" in source
+        or source.startswith((".", "~"))
+        or source.lower().endswith((".npz", *IMAGE_SUFFIXES))
+    )
 
 
 def _load_folder(source: str, path: Path) -> ImageSet:
@@ -180,9 +188,11 @@ def _load_folder(source: str, path: Path) -> ImageSet:
         pixels = list(pool.map(lambda file: np.asarray(read_image(file, "RGB")), files))
     for file, image in zip(files, pixels, strict=True):
         if image.shape != pixels[0].shape:
-            raise UserError(f"{source}: images differ in size: {files[0].name} is "
-                            f"{pixels[0].shape[1]}x{pixels[0].shape[0]}, {file.name} is "
-                            f"{image.shape[1]}x{image.shape[0]} (WxH); resize them to one size")
+            raise UserError(
+                f"{source}: images differ in size: {files[0].name} is "
+                f"{pixels[0].shape[1]}x{pixels[0].shape[0]}, {file.name} is "
+                f"{image.shape[1]}x{image.shape[0]} (WxH); resize them to one size"
+            )
     images = np.stack(pixels).transpose(0, 3, 1, 2)  # (N, 3, H, W)
     grey = bool((images[:, :1] == images[:, 1:]).all())
     if grey:
@@ -200,8 +210,10 @@ def _load_npz(source: str, path: Path, split: str | None) -> ImageSet:
         raise UserError(message) from None
     holds_splits = len(data.test_images) > 0  # test_fraction 0 leaves 'images' all in train
     if holds_splits and split is None:
-        raise UserError(f"{source}: holds train_images and test_images; name one as "
-                        f"{source}:train or {source}:test")
+        raise UserError(
+            f"{source}: holds train_images and test_images; name one as "
+            f"{source}:train or {source}:test"
+        )
     images = data.test_images if split == "test" else data.train_images
     if not len(images):
         what = f"{split} images" if split else "images"
@@ -215,18 +227,21 @@ def _load_dataset_split(source: str) -> ImageSet:
     if split not in SPLITS:
         raise UserError(f"{source}: unknown split {split!r}; use {name}:train or {name}:test")
     data = _dataset(source, name)
-    return ImageSet(source, "dataset", getattr(data, f"{split}_images"), dataset=data,
-                    split=split)
+    return ImageSet(source, "dataset", getattr(data, f"{split}_images"), dataset=data, split=split)
 
 
 def _dataset(source: str, name: str) -> ImageData:
     if name not in DATASET_OPTIONS:
-        raise UserError(f"{source}: no such file or folder, and {name!r} is not a dataset "
-                        f"(datasets by name: {', '.join(_by_name())})")
+        raise UserError(
+            f"{source}: no such file or folder, and {name!r} is not a dataset "
+            f"(datasets by name: {', '.join(_by_name())})"
+        )
     if name not in _by_name():
-        raise UserError(f"{source}: dataset {name!r} needs options (a root or path); give its "
-                        f"images as a folder or .npz instead (datasets by name: "
-                        f"{', '.join(_by_name())})")
+        raise UserError(
+            f"{source}: dataset {name!r} needs options (a root or path); give its "
+            f"images as a folder or .npz instead (datasets by name: "
+            f"{', '.join(_by_name())})"
+        )
     with dataset_errors(f"{source}: "):
         return load_dataset({"name": name})
 

@@ -16,13 +16,20 @@ def judge_of(data: Any) -> Any:
     from evaluators.judges import load_or_train_judge
     from orchestrator.runs import cache_dir
 
-    return load_or_train_judge(cache_dir() / "judges", data.fingerprint, data.train_images,
-                               data.train_labels, data.test_images, data.test_labels,
-                               data.num_classes)
+    return load_or_train_judge(
+        cache_dir() / "judges",
+        data.fingerprint,
+        data.train_images,
+        data.train_labels,
+        data.test_images,
+        data.test_labels,
+        data.num_classes,
+    )
 
 
-def lenet_judge(dataset_name: str | None,
-                reference: Any | None) -> tuple[Callable[[], Any], str | None]:
+def lenet_judge(
+    dataset_name: str | None, reference: Any | None
+) -> tuple[Callable[[], Any], str | None]:
     """(judge loader, name) for :class:`~orchestrator.evaluate.context.MeasureContext`: the
     judge of the dataset named by ``--judge`` if given, else of ``reference`` (the dataset A or
     B came from). The loader trains or loads the judge only when called, and raises
@@ -33,9 +40,11 @@ def lenet_judge(dataset_name: str | None,
         if dataset_name is not None:
             return judge_of(load_reference_dataset(dataset_name))
         if reference is None:
-            raise UserError("the lenet extractor needs a judge, and neither A nor B is a "
-                            "dataset: name one with --judge DATASET (e.g. --judge mnist5k) "
-                            "or use --extractor inception")
+            raise UserError(
+                "the lenet extractor needs a judge, and neither A nor B is a "
+                "dataset: name one with --judge DATASET (e.g. --judge mnist5k) "
+                "or use --extractor inception"
+            )
         return judge_of(reference)
 
     return load, dataset_name or getattr(reference, "name", None)

@@ -7,11 +7,18 @@ from typing import Annotated
 
 import typer
 
-RunsDir = Annotated[str | None, typer.Option(
-    "--runs-dir", help="Folder holding the runs [env GANORCH_RUNS, default ./runs].")]
-Address = Annotated[str | None, typer.Option(
-    "--address", help="Ray cluster to join (auto, host:6379, ray://host:10001) "
-    "[env GANORCH_ADDRESS; default: start a local Ray].")]
+RunsDir = Annotated[
+    str | None,
+    typer.Option("--runs-dir", help="Folder holding the runs [env GANORCH_RUNS, default ./runs]."),
+]
+Address = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="Ray cluster to join (auto, host:6379, ray://host:10001) "
+        "[env GANORCH_ADDRESS; default: start a local Ray].",
+    ),
+]
 
 
 def fail(message: str) -> None:

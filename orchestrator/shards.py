@@ -77,12 +77,15 @@ class ShardReport:
 
     def show(self, final: bool = False) -> None:
         finished = self.skipped + self.done + len(self.failures)
-        text = (f"[{self.name}] {self.noun} {finished}/{self.total} · failed "
-                f"{len(self.failures)}"
-                + (f" · skipped {self.skipped} (already done)" if self.skipped else "")
-                + (f" · worker restarts {self.worker_deaths}" if self.worker_deaths else ""))
-        self.line.show(text, done=self.done + len(self.failures),
-                       remaining=self.total - finished, final=final)
+        text = (
+            f"[{self.name}] {self.noun} {finished}/{self.total} · failed "
+            f"{len(self.failures)}"
+            + (f" · skipped {self.skipped} (already done)" if self.skipped else "")
+            + (f" · worker restarts {self.worker_deaths}" if self.worker_deaths else "")
+        )
+        self.line.show(
+            text, done=self.done + len(self.failures), remaining=self.total - finished, final=final
+        )
 
 
 class ShardWorker:
@@ -171,8 +174,16 @@ def run_shards(
     size = min(actors or default_actors(), schedule.size)
     if gpus_per_actor is None:
         gpus_per_actor = gpu_share(size, ray.cluster_resources().get("GPU", 0))
-    pool = WorkerPool(schedule, table, report, factory=factory, shared=shared, size=size,
-                      cpus=cpus_per_actor, gpus=gpus_per_actor)
+    pool = WorkerPool(
+        schedule,
+        table,
+        report,
+        factory=factory,
+        shared=shared,
+        size=size,
+        cpus=cpus_per_actor,
+        gpus=gpus_per_actor,
+    )
     pool.run()
     report.seconds = time.monotonic() - started
     report.show(final=True)
@@ -189,15 +200,25 @@ class WorkerPool:
     keep dying without a shard finishing in between end the run with a :class:`UserError`.
     """
 
-    def __init__(self, schedule: Schedule, table: Table, report: ShardReport, *,
-                 factory: Callable[..., Any], shared: Mapping[str, Any], size: int,
-                 cpus: float, gpus: float) -> None:
+    def __init__(
+        self,
+        schedule: Schedule,
+        table: Table,
+        report: ShardReport,
+        *,
+        factory: Callable[..., Any],
+        shared: Mapping[str, Any],
+        size: int,
+        cpus: float,
+        gpus: float,
+    ) -> None:
         """``size`` workers will each build ``factory(**shared)`` once; ``shared`` is put in
         the object store here, once for all of them."""
         self.name, self.schedule, self.table = report.name, schedule, table
         self.report, self.size = report, size
         self.worker_class = ray.remote(ShardWorker).options(
-            num_cpus=cpus, num_gpus=gpus, max_restarts=0, scheduling_strategy="SPREAD")
+            num_cpus=cpus, num_gpus=gpus, max_restarts=0, scheduling_strategy="SPREAD"
+        )
         self.job = {"factory": factory, **{k: ray.put(v) for k, v in shared.items()}}
         self.starting: dict[ray.ObjectRef, Any] = {}  # its pid() reference -> worker
         self.idle: list[Any] = []
@@ -234,8 +255,9 @@ class WorkerPool:
         except RayActorError as exc:
             if isinstance(exc, ActorDiedError) and exc.actor_init_failed:
                 self._stop_all()
-                raise UserError(f"{self.name}: workers cannot start: "
-                                f"{error_line(str(exc))}") from None
+                raise UserError(
+                    f"{self.name}: workers cannot start: {error_line(str(exc))}"
+                ) from None
             self._worker_died(exc)
             self._start_worker()
         else:
@@ -263,8 +285,7 @@ class WorkerPool:
             self.report.done += 1
         self.idle.append(worker)
 
-    def _record(self, shard: Shard, result: Any, seconds: float, node: str,
-                gpus: float) -> None:
+    def _record(self, shard: Shard, result: Any, seconds: float, node: str, gpus: float) -> None:
         if shard.intermediate:
             # Put by the driver, so the copy the shards read lives on the driver's node and
             # outlives the worker node that computed it.
@@ -288,8 +309,10 @@ class WorkerPool:
         self.deaths_without_progress += 1
         if self.deaths_without_progress > 2 * self.size + MAX_ATTEMPTS:
             self._stop_all()
-            raise UserError(f"{self.name}: workers keep dying ({self.report.worker_deaths} so "
-                            f"far): {error_line(str(exc))}") from None
+            raise UserError(
+                f"{self.name}: workers keep dying ({self.report.worker_deaths} so "
+                f"far): {error_line(str(exc))}"
+            ) from None
 
     def _start_worker(self) -> None:
         worker = self.worker_class.remote(**self.job)

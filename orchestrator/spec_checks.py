@@ -77,8 +77,7 @@ def as_integer(path: str, value: Any, low: int | None = None) -> int:
     return value
 
 
-def as_number(path: str, value: Any, low: float | None = None,
-              above: float | None = None) -> float:
+def as_number(path: str, value: Any, low: float | None = None, above: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SpecError(path, f"expected a number, got {value!r}")
     if low is not None and value < low:
@@ -92,16 +91,21 @@ def as_dataset(value: Any) -> dict[str, Any]:
     raw = as_mapping("dataset", value)
     name = raw.get("name")
     if name not in DATASET_OPTIONS:
-        raise SpecError("dataset.name", f"unknown dataset {name!r} "
-                        f"(known: {', '.join(sorted(DATASET_OPTIONS))})")
+        raise SpecError(
+            "dataset.name",
+            f"unknown dataset {name!r} (known: {', '.join(sorted(DATASET_OPTIONS))})",
+        )
     options = DATASET_OPTIONS[name]
     no_unknown_keys("dataset", raw, {"name", *options})
     for key in sorted(REQUIRED_OPTIONS.get(name, ())):
         if key not in raw:
             raise SpecError(f"dataset.{key}", f"required for dataset {name!r}")
     for key, expected in options.items():
-        if key in raw and (isinstance(raw[key], bool) and expected is not bool
-                           or not isinstance(raw[key], expected)):
+        if key in raw and (
+            isinstance(raw[key], bool)
+            and expected is not bool
+            or not isinstance(raw[key], expected)
+        ):
             raise SpecError(f"dataset.{key}", f"expected {_type_name(expected)}, got {raw[key]!r}")
     return dict(raw)
 

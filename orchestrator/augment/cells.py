@@ -57,22 +57,38 @@ class RetrainSettings:
     dataset: str  # the dataset's fingerprint
 
     def row(self) -> dict[str, Any]:
-        return {"label_source": self.label_source, "epochs": self.epochs,
-                "batch_size": self.batch_size, "lr": self.lr, "dataset": self.dataset,
-                "checkpoint": self.checkpoint}
+        return {
+            "label_source": self.label_source,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "dataset": self.dataset,
+            "checkpoint": self.checkpoint,
+        }
 
 
 def plan_cells(spec: AugmentSpec, n_train: int) -> list[Cell]:
     """Every cell but (0, 0), largest training sets first (the pool finishes evenly)."""
     real, generated = spec.sizes("real", n_train), spec.sizes("generated", n_train)
-    cells = [Cell(strategy, r, g, seed) for strategy in spec.strategies
-             for seed in range(spec.seeds) for r in real for g in generated if r or g]
+    cells = [
+        Cell(strategy, r, g, seed)
+        for strategy in spec.strategies
+        for seed in range(spec.seeds)
+        for r in real
+        for g in generated
+        if r or g
+    ]
     return sorted(cells, key=lambda c: -(c.n_real + c.n_generated))
 
 
 def cell_shard(generator: str, cell: Cell) -> Shard:
-    key = {"generator": generator, "strategy": cell.strategy, "n_real": cell.n_real,
-           "n_generated": cell.n_generated, "seed": cell.seed}
+    key = {
+        "generator": generator,
+        "strategy": cell.strategy,
+        "n_real": cell.n_real,
+        "n_generated": cell.n_generated,
+        "seed": cell.seed,
+    }
     shard_id = f"{generator}/{cell.strategy}/r{cell.n_real}/g{cell.n_generated}/s{cell.seed}"
     return Shard(id=shard_id, key=key, task=cell)
 
@@ -122,10 +138,25 @@ class RetrainJob:
         else:
             generated = Labelled(pool.images[:n], pool.labels[:n])
             judge_labels = pool.judge_labels[:n]
-        result = retrain(cell.strategy, real, generated,
-                         Labelled(data.test_images, data.test_labels), data.num_classes,
-                         epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
-                         seed=cell.seed, judge_labels=judge_labels, device=self.device)
-        return [{"test_accuracy": result.test_accuracy, "n_train": result.n_train,
-                 "n_generated_used": result.n_generated_used, "in_channels": result.in_channels,
-                 **settings.row()}]
+        result = retrain(
+            cell.strategy,
+            real,
+            generated,
+            Labelled(data.test_images, data.test_labels),
+            data.num_classes,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            lr=settings.lr,
+            seed=cell.seed,
+            judge_labels=judge_labels,
+            device=self.device,
+        )
+        return [
+            {
+                "test_accuracy": result.test_accuracy,
+                "n_train": result.n_train,
+                "n_generated_used": result.n_generated_used,
+                "in_channels": result.in_channels,
+                **settings.row(),
+            }
+        ]

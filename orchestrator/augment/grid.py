@@ -57,9 +57,15 @@ class AugmentOutcome:
         return float(np.mean([r["test_accuracy"] for r in cells if r["n_real"] == largest]))
 
 
-def run_augment(spec: AugmentSpec, runs_dir: str | None, *, actors: int | None = None,
-                address: str | None = None, force: bool = False,
-                say: Callable[[str], None] = print) -> AugmentOutcome:
+def run_augment(
+    spec: AugmentSpec,
+    runs_dir: str | None,
+    *,
+    actors: int | None = None,
+    address: str | None = None,
+    force: bool = False,
+    say: Callable[[str], None] = print,
+) -> AugmentOutcome:
     """Run (or finish) the grid of ``spec``; the table is complete when it returns."""
     from orchestrator.cluster import connect
     from orchestrator.image_sets import dataset_errors
@@ -75,37 +81,54 @@ def run_augment(spec: AugmentSpec, runs_dir: str | None, *, actors: int | None =
     shards = [cell_shard(generator.label, cell) for cell in cells]
     table = Table(run.tables, TABLE)
     model = _load(generator, run.resolvable(generator.checkpoint), data)
-    settings = RetrainSettings(generator.label, generator.checkpoint,
-                               "condition" if model.conditional else "judge", spec.epochs,
-                               spec.batch_size, spec.lr, data.fingerprint)
+    settings = RetrainSettings(
+        generator.label,
+        generator.checkpoint,
+        "condition" if model.conditional else "judge",
+        spec.epochs,
+        spec.batch_size,
+        spec.lr,
+        data.fingerprint,
+    )
     if not force:
         _check_settings(table, shards, settings, run.name)
     done = set() if force else finished_shards(table)
     todo = [s.task for s in shards if s.id not in done]
-    say(f"grid {run.name!r} / {generator.label}: {len(cells)} cells "
+    say(
+        f"grid {run.name!r} / {generator.label}: {len(cells)} cells "
         f"({', '.join(spec.strategies)}; {len({c.n_real for c in cells})} real x "
         f"{len({c.n_generated for c in cells})} generated sizes; {_count(spec.seeds, 'seed')}; "
-        f"{_count(spec.epochs, 'epoch')}), {len(cells) - len(todo)} already done")
+        f"{_count(spec.epochs, 'epoch')}), {len(cells) - len(todo)} already done"
+    )
 
     pools = _draw_pools(todo, model, data, say)
     if todo:  # a rerun with nothing left to do needs no cluster
         connect(address)
-    report = run_shards(f"{run.name}/augment", shards, RetrainJob,
-                        {"data": data, "pools": pools, "settings": settings}, table,
-                        actors=actors, force=force, noun="cells")
+    report = run_shards(
+        f"{run.name}/augment",
+        shards,
+        RetrainJob,
+        {"data": data, "pools": pools, "settings": settings},
+        table,
+        actors=actors,
+        force=force,
+        noun="cells",
+    )
     rows = grid_rows(table, shards)
     return AugmentOutcome(run, generator, report, rows, _figures(run, generator, rows, report))
 
 
-def _draw_pools(todo: list[Any], model: Any, data: Any,
-                say: Callable[[str], None]) -> dict[int, SamplePool]:
+def _draw_pools(
+    todo: list[Any], model: Any, data: Any, say: Callable[[str], None]
+) -> dict[int, SamplePool]:
     """Per seed, the generated images the unfinished cells ``todo`` need (their largest
     count), labelled; drawn here once and shared with every actor."""
     from orchestrator.judges import judge_of
 
     pools: dict[int, SamplePool] = {}
-    needed = {seed: max(c.n_generated for c in todo if c.seed == seed)
-              for seed in {c.seed for c in todo}}
+    needed = {
+        seed: max(c.n_generated for c in todo if c.seed == seed) for seed in {c.seed for c in todo}
+    }
     if any(needed.values()):
         judge = judge_of(data)
         judge_net = judge.build()
@@ -113,21 +136,26 @@ def _draw_pools(todo: list[Any], model: Any, data: Any,
             if n:
                 pools[seed] = draw_pool(model, judge_net, n, seed)
         agree = np.mean([np.mean(p.labels == p.judge_labels) for p in pools.values()])
-        say(f"drew {sum(len(p.images) for p in pools.values())} generated images "
-            f"({len(pools)} seeds); the judge agrees with their labels on {agree:.1%}")
+        say(
+            f"drew {sum(len(p.images) for p in pools.values())} generated images "
+            f"({len(pools)} seeds); the judge agrees with their labels on {agree:.1%}"
+        )
     return pools
 
 
-def _figures(run: RunDir, generator: TrialGenerator, rows: list[dict[str, Any]],
-             report: ShardReport) -> list[PurePath]:
+def _figures(
+    run: RunDir, generator: TrialGenerator, rows: list[dict[str, Any]], report: ShardReport
+) -> list[PurePath]:
     """The grid's figures: drawn again when cells were trained now (or none exist yet), else
     the ones an earlier run wrote."""
     from orchestrator.augment.report import figure_prefix, write_figures
 
     existing = _figure_files(run, f"{figure_prefix(generator.label)}-")
     if rows and (report.done or not existing):  # a rerun with nothing new keeps them
-        with local_folder(run.location("artifacts", "augment")) as out, \
-                local_folder(run.location("tb", "augment")) as tb:
+        with (
+            local_folder(run.location("artifacts", "augment")) as out,
+            local_folder(run.location("tb", "augment")) as tb,
+        ):
             written = write_figures(rows, out, tb, generator.label)
         return [run.artifacts / "augment" / path.name for path in written]
     return existing
@@ -136,9 +164,11 @@ def _figures(run: RunDir, generator: TrialGenerator, rows: list[dict[str, Any]],
 def _figure_files(run: RunDir, prefix: str) -> list[PurePath]:
     """The run's augment PNGs whose names start with ``prefix``."""
     folder = pafs.FileSelector(run.path("artifacts", "augment"), allow_not_found=True)
-    return sorted(run.artifacts / "augment" / info.base_name
-                  for info in run.fs.get_file_info(folder)
-                  if info.base_name.startswith(prefix) and info.base_name.endswith(".png"))
+    return sorted(
+        run.artifacts / "augment" / info.base_name
+        for info in run.fs.get_file_info(folder)
+        if info.base_name.startswith(prefix) and info.base_name.endswith(".png")
+    )
 
 
 def grid_rows(table: Table, shards: list[Shard]) -> list[dict[str, Any]]:
@@ -147,8 +177,9 @@ def grid_rows(table: Table, shards: list[Shard]) -> list[dict[str, Any]]:
     data = table.read()
     if data.num_rows == 0:
         return []
-    return [r for r in data.to_pylist()
-            if r.get(SHARD_COLUMN) in ids and r.get(ERROR_COLUMN) is None]
+    return [
+        r for r in data.to_pylist() if r.get(SHARD_COLUMN) in ids and r.get(ERROR_COLUMN) is None
+    ]
 
 
 def _count(n: int, noun: str) -> str:
@@ -161,12 +192,16 @@ def _dataset_of(run: RunDir, spec: AugmentSpec) -> dict[str, Any]:
 
     from_run = run_dataset(run)
     if spec.dataset and from_run and spec.dataset != from_run:
-        raise UserError(f"--dataset {spec.dataset} differs from run {run.name!r}'s dataset "
-                        f"{from_run}; leave it out to use the run's")
+        raise UserError(
+            f"--dataset {spec.dataset} differs from run {run.name!r}'s dataset "
+            f"{from_run}; leave it out to use the run's"
+        )
     dataset = spec.dataset or from_run
     if not dataset:
-        raise UserError(f"run {run.name!r} has no spec.yaml naming its dataset; name it with "
-                        "--dataset (e.g. --dataset mnist5k)")
+        raise UserError(
+            f"run {run.name!r} has no spec.yaml naming its dataset; name it with "
+            "--dataset (e.g. --dataset mnist5k)"
+        )
     return dataset
 
 
@@ -180,14 +215,17 @@ def _load(generator: TrialGenerator, checkpoint: str, data: Any) -> Any:
     except (OSError, ValueError) as exc:
         raise UserError(f"generator {generator.label}: {exc}") from None
     if tuple(model.image_shape) != data.shape or model.num_classes != data.num_classes:
-        raise UserError(f"generator {generator.label} makes {tuple(model.image_shape)} images of "
-                        f"{model.num_classes} classes; dataset {data.name} has {data.shape} "
-                        f"images of {data.num_classes} classes")
+        raise UserError(
+            f"generator {generator.label} makes {tuple(model.image_shape)} images of "
+            f"{model.num_classes} classes; dataset {data.name} has {data.shape} "
+            f"images of {data.num_classes} classes"
+        )
     return model
 
 
-def _check_settings(table: Table, shards: list[Shard], settings: RetrainSettings,
-                    run_name: str) -> None:
+def _check_settings(
+    table: Table, shards: list[Shard], settings: RetrainSettings, run_name: str
+) -> None:
     """Refuse to mix cells trained with other settings into this grid."""
     ids = {s.id for s in shards}
     expected = settings.row()
@@ -200,4 +238,5 @@ def _check_settings(table: Table, shards: list[Shard], settings: RetrainSettings
                     f"run {run_name!r} holds cell {row[SHARD_COLUMN]} with {column} "
                     f"{row.get(column)!r}, this grid asks for "
                     f"{expected[column]!r}; rerun with the same settings or pass --force to "
-                    "retrain every cell")
+                    "retrain every cell"
+                )

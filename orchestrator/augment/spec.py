@@ -64,8 +64,9 @@ class AugmentSpec:
         else:
             counts = {int(v) for v in values}
         if axis == "real" and max(counts) > n_train:
-            raise SpecError("real", f"{max(counts)} real images asked for, the training split "
-                            f"holds {n_train}")
+            raise SpecError(
+                "real", f"{max(counts)} real images asked for, the training split holds {n_train}"
+            )
         return tuple(sorted(counts))
 
 
@@ -82,8 +83,10 @@ def parse_augment_spec(raw: Mapping[str, Any]) -> AugmentSpec:
     for key in ("run", "generator"):
         if key not in raw:
             raise SpecError(key, "required (the sweep run and which of its generators)")
-    values: dict[str, Any] = {"run": as_name("run", raw["run"]),
-                              "generator": as_string("generator", raw["generator"])}
+    values: dict[str, Any] = {
+        "run": as_name("run", raw["run"]),
+        "generator": as_string("generator", raw["generator"]),
+    }
     if "strategies" in raw:
         values["strategies"] = _strategies(raw["strategies"])
     if "unit" in raw:
@@ -113,8 +116,9 @@ def _strategies(value: Any) -> tuple[str, ...]:
     names = value if isinstance(value, list) else [value]
     for name in names:
         if name not in STRATEGIES:
-            raise SpecError("strategies", f"unknown strategy {name!r} (choose from "
-                            f"{', '.join(STRATEGIES)})")
+            raise SpecError(
+                "strategies", f"unknown strategy {name!r} (choose from {', '.join(STRATEGIES)})"
+            )
     if not names or len(set(names)) != len(names):
         raise SpecError("strategies", f"expected distinct strategies, got {value!r}")
     return tuple(names)

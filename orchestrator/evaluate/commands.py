@@ -18,29 +18,44 @@ app = typer.Typer(no_args_is_help=True, help="Score generators on every measure.
 top_level = typer.Typer()
 
 
-@app.command("run", epilog="Rows go to the run's eval table (long format: one row per "
-             "value); a rerun skips finished shards. Exit 1 when some shard failed.")
+@app.command(
+    "run",
+    epilog="Rows go to the run's eval table (long format: one row per "
+    "value); a rerun skips finished shards. Exit 1 when some shard failed.",
+)
 def eval_run(
     name: Annotated[str, typer.Argument(help="Run name (a sweep's, or a new one for sources).")],
     top: Annotated[int | None, typer.Option(min=1, help="The K best trials.")] = None,
     by: Annotated[str, typer.Option(help="Metric --top ranks by (best_<by> column).")] = "fid",
     trials: Annotated[str | None, typer.Option(help="Trial ids, comma-separated.")] = None,
-    source: Annotated[list[str] | None, typer.Option(
-        help="LABEL=PATH: external samples (folder or .npz); repeatable.")] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(help="LABEL=PATH: external samples (folder or .npz); repeatable."),
+    ] = None,
     metrics: Annotated[str, typer.Option(help="Comma-separated measures.")] = (
-        ",".join(DEFAULT_METRICS)),
+        ",".join(DEFAULT_METRICS)
+    ),
     n: Annotated[int, typer.Option("--n", min=2, help="Samples per generator and seed.")] = 1000,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..S-1 per measure.")] = 1,
     extractor: Annotated[str, typer.Option(help="lenet | inception")] = "lenet",
-    inception_weights: Annotated[str | None, typer.Option(
-        "--inception-weights", help="File of the FID Inception weights.")] = None,
-    chunk: Annotated[int, typer.Option(help=(
-        "Above this many samples a generator's features are extracted in chunks of it, "
-        "spread over the actors (a multiple of 500)."))] = 10_000,
-    dataset: Annotated[str | None, typer.Option(
-        help="Real data by name (default: the run's spec dataset).")] = None,
-    actors: Annotated[int | None, typer.Option(
-        min=1, help="Ray actors (default: one per GPU, else per CPU).")] = None,
+    inception_weights: Annotated[
+        str | None, typer.Option("--inception-weights", help="File of the FID Inception weights.")
+    ] = None,
+    chunk: Annotated[
+        int,
+        typer.Option(
+            help=(
+                "Above this many samples a generator's features are extracted in chunks of it, "
+                "spread over the actors (a multiple of 500)."
+            )
+        ),
+    ] = 10_000,
+    dataset: Annotated[
+        str | None, typer.Option(help="Real data by name (default: the run's spec dataset).")
+    ] = None,
+    actors: Annotated[
+        int | None, typer.Option(min=1, help="Ray actors (default: one per GPU, else per CPU).")
+    ] = None,
     figures: Annotated[bool, typer.Option(help="Sheets per generator.")] = True,
     force: Annotated[bool, typer.Option("--force", help="Redo finished shards.")] = False,
     runs_dir: RunsDir = None,
@@ -51,10 +66,24 @@ def eval_run(
     from orchestrator.evaluate.driver import EvalRequest, run_eval
 
     request = EvalRequest(
-        name, top=top, by=by, trials=trials, sources=tuple(source or ()), metrics=metrics,
-        n=n, seeds=seeds, extractor=extractor, inception_weights=inception_weights,
-        chunk=chunk, dataset=dataset, actors=actors, figures=figures, force=force,
-        runs_dir=runs_dir, address=address)
+        name,
+        top=top,
+        by=by,
+        trials=trials,
+        sources=tuple(source or ()),
+        metrics=metrics,
+        n=n,
+        seeds=seeds,
+        extractor=extractor,
+        inception_weights=inception_weights,
+        chunk=chunk,
+        dataset=dataset,
+        actors=actors,
+        figures=figures,
+        force=force,
+        runs_dir=runs_dir,
+        address=address,
+    )
     try:
         report, pivot = run_eval(request, say=say)
     except UserError as exc:
@@ -67,25 +96,43 @@ def eval_run(
         raise typer.Exit(1)
 
 
-@top_level.command("metrics", epilog="A and B are each a folder of images, an .npz file with "
-                   "an 'images' array, or a dataset name with an optional split (mnist5k:test, "
-                   "patches:train; default test). A is the reference ('real') set, B the one "
-                   "scored.")
+@top_level.command(
+    "metrics",
+    epilog="A and B are each a folder of images, an .npz file with "
+    "an 'images' array, or a dataset name with an optional split (mnist5k:test, "
+    "patches:train; default test). A is the reference ('real') set, B the one "
+    "scored.",
+)
 def metrics(
     metric: Annotated[str, typer.Argument(help=f"One of: {_METRIC_NAMES}.")],
-    a: Annotated[str, typer.Argument(help="Reference ('real') images: folder, .npz or "
-                                          "DATASET[:train|:test].")],
+    a: Annotated[
+        str,
+        typer.Argument(help="Reference ('real') images: folder, .npz or DATASET[:train|:test]."),
+    ],
     b: Annotated[str, typer.Argument(help="Images to score ('generated'), same forms as A.")],
-    extractor: Annotated[str, typer.Option(
-        help="Features for fid, kid, is, c2st_features: lenet (the dataset's judge) | "
-             "inception (FID InceptionV3 pool3).")] = "lenet",
-    inception_weights: Annotated[str | None, typer.Option(
-        "--inception-weights", help="File of the FID Inception weights "
-        "(default: torch hub's checkpoints folder); never downloaded.")] = None,
-    judge: Annotated[str | None, typer.Option(
-        help="Dataset whose LeNet judge to use (default: A's or B's dataset).")] = None,
-    n: Annotated[int | None, typer.Option(
-        "--n", min=1, help="Use at most N images of each set (seeded random subset).")] = None,
+    extractor: Annotated[
+        str,
+        typer.Option(
+            help="Features for fid, kid, is, c2st_features: lenet (the dataset's judge) | "
+            "inception (FID InceptionV3 pool3)."
+        ),
+    ] = "lenet",
+    inception_weights: Annotated[
+        str | None,
+        typer.Option(
+            "--inception-weights",
+            help="File of the FID Inception weights "
+            "(default: torch hub's checkpoints folder); never downloaded.",
+        ),
+    ] = None,
+    judge: Annotated[
+        str | None,
+        typer.Option(help="Dataset whose LeNet judge to use (default: A's or B's dataset)."),
+    ] = None,
+    n: Annotated[
+        int | None,
+        typer.Option("--n", min=1, help="Use at most N images of each set (seeded random subset)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for --n subsets, KID subsets, C2ST.")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
@@ -103,8 +150,9 @@ def metrics(
             raise UserError(f"unknown metric {metric!r} (choose one of {_METRIC_NAMES})")
         if fmt not in ("table", "json"):
             raise UserError(f"--format: unknown format {fmt!r} (choose table or json)")
-        context = MeasureContext(extractor=extractor, inception_weights=inception_weights,
-                                 seed=seed)
+        context = MeasureContext(
+            extractor=extractor, inception_weights=inception_weights, seed=seed
+        )
         set_a, set_b = (subsample(load_image_set(source), n, seed) for source in (a, b))
         set_a, set_b = match_shapes(set_a, set_b)
         reference = next((s.dataset for s in (set_a, set_b) if s.dataset is not None), None)
@@ -116,5 +164,7 @@ def metrics(
         fail(str(exc))
     typer.echo(render_values(values, fmt))
     used = f"; {context.notes['extractor']}" if "extractor" in context.notes else ""
-    say(f"{metric}: A {set_a.describe()}, B {set_b.describe()}{used}; "
-        f"{time.perf_counter() - started:.1f} s")
+    say(
+        f"{metric}: A {set_a.describe()}, B {set_b.describe()}{used}; "
+        f"{time.perf_counter() - started:.1f} s"
+    )

@@ -18,8 +18,9 @@ EXTRACTORS = ("lenet", "inception")
 
 def check_extractor(name: str) -> str:
     if name not in EXTRACTORS:
-        raise UserError(f"--extractor: unknown extractor {name!r} "
-                        f"(choose {' or '.join(EXTRACTORS)})")
+        raise UserError(
+            f"--extractor: unknown extractor {name!r} (choose {' or '.join(EXTRACTORS)})"
+        )
     return name
 
 
@@ -48,7 +49,8 @@ class MeasureContext:
     notes: dict[str, str] = field(default_factory=dict)
     _models: dict[str, Any] = field(default_factory=dict, repr=False)
     _cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = field(
-        default_factory=dict, repr=False)
+        default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         check_extractor(self.extractor)
@@ -66,14 +68,16 @@ class MeasureContext:
         """The judge's LeNet on ``device`` (loaded once)."""
         if "lenet" not in self._models:
             if self.load_judge is None:
-                raise UserError("this metric needs a LeNet judge; name its dataset with "
-                                "--judge DATASET")
+                raise UserError(
+                    "this metric needs a LeNet judge; name its dataset with --judge DATASET"
+                )
             judge = self.load_judge()
             self._models["judge"] = judge
             self._models["lenet"] = judge.build(self.torch_device())
             name = self.judge_name or judge.fingerprint
-            self.notes["extractor"] = (f"LeNet judge of {name} (test accuracy "
-                                       f"{judge.test_accuracy:.1%})")
+            self.notes["extractor"] = (
+                f"LeNet judge of {name} (test accuracy {judge.test_accuracy:.1%})"
+            )
         return self._models["lenet"]
 
     def inception(self):
@@ -111,8 +115,9 @@ class MeasureContext:
         for what in ("features", "probabilities"):
             self._cache.pop((what, id(images)), None)
 
-    def _cached(self, what: str, images: np.ndarray,
-                compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    def _cached(
+        self, what: str, images: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]
+    ) -> np.ndarray:
         # Keyed by the array object; the entry holds the array itself so its id cannot be
         # reused by another array while the entry exists.
         key = (what, id(images))
@@ -148,7 +153,9 @@ class MeasureContext:
         if tuple(images.shape[1:]) != expected:
             from orchestrator.image_sets import shape_text
 
-            raise UserError(f"the LeNet judge takes {shape_text(expected)} images, these are "
-                            f"{shape_text(images.shape[1:])}; use --judge with a dataset of "
-                            "that shape or --extractor inception")
+            raise UserError(
+                f"the LeNet judge takes {shape_text(expected)} images, these are "
+                f"{shape_text(images.shape[1:])}; use --judge with a dataset of "
+                "that shape or --extractor inception"
+            )
         return model

@@ -51,8 +51,7 @@ class EvalRequest:
     address: str | None = None
 
 
-def run_eval(request: EvalRequest,
-             say: Callable[[str], None] = print) -> tuple[ShardReport, str]:
+def run_eval(request: EvalRequest, say: Callable[[str], None] = print) -> tuple[ShardReport, str]:
     """Run (or resume) the evaluation; returns the pool's report and the rendered table."""
     from orchestrator.cluster import connect
     from orchestrator.display import render
@@ -65,17 +64,25 @@ def run_eval(request: EvalRequest,
     chosen = check_metrics([m.strip() for m in request.metrics.split(",") if m.strip()])
     run = RunDir.of(request.runs_dir, request.name)
     data = _real_data(run, request.dataset)
-    generators = _trial_generators(run, request.top, request.by, request.trials,
-                                   bool(request.sources))
+    generators = _trial_generators(
+        run, request.top, request.by, request.trials, bool(request.sources)
+    )
     external = _sources(request.sources, data, {g.label for g in generators})
-    generators += [EvalGenerator(label, "source", available=len(images))
-                   for label, images in external.items()]
-    generators.append(EvalGenerator(REFERENCE, "reference", conditional=True,
-                                    available=len(data.train_images)))
-    settings = EvalSettings(n=request.n, extractor=request.extractor,
-                            inception_weights=request.inception_weights, cache=str(cache_dir()),
-                            artifacts=run.location("artifacts", "eval"),
-                            tb=run.location("tb", "eval"), chunk=request.chunk)
+    generators += [
+        EvalGenerator(label, "source", available=len(images)) for label, images in external.items()
+    ]
+    generators.append(
+        EvalGenerator(REFERENCE, "reference", conditional=True, available=len(data.train_images))
+    )
+    settings = EvalSettings(
+        n=request.n,
+        extractor=request.extractor,
+        inception_weights=request.inception_weights,
+        cache=str(cache_dir()),
+        artifacts=run.location("artifacts", "eval"),
+        tb=run.location("tb", "eval"),
+        chunk=request.chunk,
+    )
     shards = plan_shards(generators, chosen, request.seeds, settings, figures=request.figures)
 
     run.fs.create_dir(run.path(), recursive=True)
@@ -83,13 +90,21 @@ def run_eval(request: EvalRequest,
     if request.extractor == "lenet" or "label_accuracy" in chosen:
         say(f"judge for {data.name}: loading (trained once, then cached)")
         judge_of(data)  # trained here once, so the actors all load it from the cache
-    say(f"eval {request.name!r}: {len(generators)} generators x {len(chosen)} measures x "
+    say(
+        f"eval {request.name!r}: {len(generators)} generators x {len(chosen)} measures x "
         f"{request.seeds} seed(s) on {data.name} ({request.n} samples each): "
-        f"{len(shards)} shards")
+        f"{len(shards)} shards"
+    )
     table = Table(run.tables, "eval")
-    report = run_shards("eval", shards, EvalJob,
-                        {"data": data, "sources": external, "settings": settings}, table,
-                        actors=request.actors, force=request.force)
+    report = run_shards(
+        "eval",
+        shards,
+        EvalJob,
+        {"data": data, "sources": external, "settings": settings},
+        table,
+        actors=request.actors,
+        force=request.force,
+    )
     return report, render(pivot_eval(table.read()), "table")
 
 
@@ -102,14 +117,17 @@ def _real_data(run: RunDir, dataset: str | None):
         return load_reference_dataset(dataset)
     named = run_dataset(run)
     if named is None:
-        raise UserError(f"no sweep named {run.name!r} under {run.runs_dir}: name the real "
-                        "data with --dataset (e.g. --dataset mnist5k) to score sources alone")
+        raise UserError(
+            f"no sweep named {run.name!r} under {run.runs_dir}: name the real "
+            "data with --dataset (e.g. --dataset mnist5k) to score sources alone"
+        )
     with dataset_errors(f"{run.shown(run.path('spec.yaml'))}: cannot load its dataset: "):
         return load_dataset(named)
 
 
-def _trial_generators(run: RunDir, top: int | None, by: str, trials: str | None,
-                      have_sources: bool) -> list[EvalGenerator]:
+def _trial_generators(
+    run: RunDir, top: int | None, by: str, trials: str | None, have_sources: bool
+) -> list[EvalGenerator]:
     from orchestrator.generators import pick_trials
 
     if trials and top:
@@ -119,13 +137,17 @@ def _trial_generators(run: RunDir, top: int | None, by: str, trials: str | None,
         if trials or top:
             raise UserError(f"run {run.name!r} has no trials to pick from")
         if not have_sources:
-            raise UserError(f"run {run.name!r} has no trials: give --source LABEL=PATH to "
-                            "score external samples")
+            raise UserError(
+                f"run {run.name!r} has no trials: give --source LABEL=PATH to "
+                "score external samples"
+            )
         return []
     ids = [t.strip() for t in trials.split(",") if t.strip()] if trials else None
     picked = pick_trials(run, ids=ids, top=top, by=by)
-    return [EvalGenerator(g.label, "trial", run.resolvable(g.checkpoint), _conditional(g.family))
-            for g in picked]
+    return [
+        EvalGenerator(g.label, "trial", run.resolvable(g.checkpoint), _conditional(g.family))
+        for g in picked
+    ]
 
 
 def _conditional(family: str | None) -> bool:
@@ -148,7 +170,9 @@ def _sources(specs: Sequence[str], data, taken: set[str]) -> dict[str, np.ndarra
             raise UserError(f"--source: label {label!r} is already used")
         images = load_image_set(path).images
         if tuple(images.shape[1:]) != shape:
-            raise UserError(f"--source {label}: images are {shape_text(images.shape[1:])}, "
-                            f"the real data {shape_text(shape)} (CxHxW)")
+            raise UserError(
+                f"--source {label}: images are {shape_text(images.shape[1:])}, "
+                f"the real data {shape_text(shape)} (CxHxW)"
+            )
         loaded[label] = images
     return loaded

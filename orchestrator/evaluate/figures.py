@@ -20,8 +20,9 @@ SMOOTHGRAD_COPIES = 16  # noisy copies per image: enough for a readable sheet, c
 INTERPOLATION_ROWS, INTERPOLATION_STEPS = 4, 8
 
 
-def sheets(images: np.ndarray, real: np.ndarray, train: np.ndarray,
-           model: Any | None) -> dict[str, np.ndarray]:
+def sheets(
+    images: np.ndarray, real: np.ndarray, train: np.ndarray, model: Any | None
+) -> dict[str, np.ndarray]:
     """Sheet name -> uint8 (H, W, 3) image, from a generator's samples ``images``, the real
     test subset ``real``, the training split ``train`` and, for a trial checkpoint, its
     ``model`` (None for external samples and the reference)."""
@@ -41,27 +42,40 @@ def sheets(images: np.ndarray, real: np.ndarray, train: np.ndarray,
     if len(images) >= 8:
         result = c2st(real, images, seed=0)
         inputs = result.test_inputs[:SMOOTHGRAD_IMAGES]
-        maps = smoothgrad(result.model, inputs, result.test_labels[:SMOOTHGRAD_IMAGES],
-                          samples=SMOOTHGRAD_COPIES)
+        maps = smoothgrad(
+            result.model, inputs, result.test_labels[:SMOOTHGRAD_IMAGES], samples=SMOOTHGRAD_COPIES
+        )
         out["c2st_smoothgrad"] = smoothgrad_sheet(inputs, maps)
     if model is not None:
         from evaluators.interpolation import interpolation_sheet
 
         latents = model.latent(2 * INTERPOLATION_ROWS, torch.Generator().manual_seed(0))
-        labels = (torch.arange(INTERPOLATION_ROWS * INTERPOLATION_STEPS, device=model.device)
-                  // INTERPOLATION_STEPS) % model.num_classes
+        labels = (
+            torch.arange(INTERPOLATION_ROWS * INTERPOLATION_STEPS, device=model.device)
+            // INTERPOLATION_STEPS
+        ) % model.num_classes
 
         def sample(z: torch.Tensor) -> torch.Tensor:
             return model.sample(z.to(model.device), labels).add(1).div(2).clamp(0, 1).cpu()
 
         out["interpolation"] = interpolation_sheet(
-            sample, latents[:INTERPOLATION_ROWS].cpu(), latents[INTERPOLATION_ROWS:].cpu(),
-            steps=INTERPOLATION_STEPS)
+            sample,
+            latents[:INTERPOLATION_ROWS].cpu(),
+            latents[INTERPOLATION_ROWS:].cpu(),
+            steps=INTERPOLATION_STEPS,
+        )
     return out
 
 
-def write_figures(images: np.ndarray, *, real: np.ndarray, train: np.ndarray,
-                  model: Any | None, artifacts: str, tb: str) -> int:
+def write_figures(
+    images: np.ndarray,
+    *,
+    real: np.ndarray,
+    train: np.ndarray,
+    model: Any | None,
+    artifacts: str,
+    tb: str,
+) -> int:
     """Write the :func:`sheets` as PNGs into the folder ``artifacts`` and as images of an
     event file in the folder ``tb`` (local paths or URIs); returns how many."""
     from PIL import Image

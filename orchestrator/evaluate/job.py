@@ -35,7 +35,8 @@ class EvalJob:
     _judge: Any = field(default=None, repr=False)
     _models: dict[str, Any] = field(default_factory=dict, repr=False)
     _samples: dict[tuple[str, int], tuple[np.ndarray, np.ndarray | None]] = field(
-        default_factory=dict, repr=False)
+        default_factory=dict, repr=False
+    )
     _real: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _contexts: dict[tuple[str, int], MeasureContext] = field(default_factory=dict, repr=False)
 
@@ -50,11 +51,15 @@ class EvalJob:
             images, labels = self.samples(task.generator, task.seed)
         if task.metric == FIGURES:
             written = self.figures(task.generator, images)
-            return [{"value": float(written), "n_samples": len(images),
-                     "dataset_fingerprint": self.data.fingerprint}]
+            return [
+                {
+                    "value": float(written),
+                    "n_samples": len(images),
+                    "dataset_fingerprint": self.data.fingerprint,
+                }
+            ]
         real = self.real(task.seed)
-        context = self.context(METRICS[task.metric].extractor or self.settings.extractor,
-                               task.seed)
+        context = self.context(METRICS[task.metric].extractor or self.settings.extractor, task.seed)
         context.labels = labels
         self._remember_real_features(context, real, task.seed, task.metric)
         values = METRICS[task.metric](real, images, context)
@@ -74,20 +79,25 @@ class EvalJob:
         context.forget(images)  # the chunk's pixels are done with
         return out
 
-    def gathered(self, task: EvalTask,
-                 chunks: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
+    def gathered(
+        self, task: EvalTask, chunks: Sequence[dict[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """A stand-in for the generator's samples whose features and probabilities, put
         together from ``chunks``, the measure's context already holds: an (N, 0) array, so
         the measure sees N images without their pixels ever being in one place."""
-        context = self.context(METRICS[task.metric].extractor or self.settings.extractor,
-                               task.seed)
+        context = self.context(METRICS[task.metric].extractor or self.settings.extractor, task.seed)
         stand_in = np.empty((sum(c["count"] for c in chunks), 0), np.uint8)
-        for what, remember in (("features", context.remember_features),
-                               ("probabilities", context.remember_probabilities)):
+        for what, remember in (
+            ("features", context.remember_features),
+            ("probabilities", context.remember_probabilities),
+        ):
             if chunks[0][what] is not None:
                 remember(stand_in, np.concatenate([c[what] for c in chunks]))
-        labels = (np.concatenate([c["labels"] for c in chunks])
-                  if chunks[0]["labels"] is not None else None)
+        labels = (
+            np.concatenate([c["labels"] for c in chunks])
+            if chunks[0]["labels"] is not None
+            else None
+        )
         return stand_in, labels
 
     def figures(self, generator: EvalGenerator, images: np.ndarray) -> int:
@@ -96,9 +106,14 @@ class EvalJob:
         from orchestrator.runs import join
 
         model = self.model(generator) if generator.kind == "trial" else None
-        return write_figures(images, real=self.real(0), train=self.data.train_images,
-                             model=model, artifacts=join(self.settings.artifacts, generator.label),
-                             tb=join(self.settings.tb, generator.label))
+        return write_figures(
+            images,
+            real=self.real(0),
+            train=self.data.train_images,
+            model=model,
+            artifacts=join(self.settings.artifacts, generator.label),
+            tb=join(self.settings.tb, generator.label),
+        )
 
     def judge(self) -> Any:
         if self._judge is None:
@@ -109,9 +124,13 @@ class EvalJob:
         key = (extractor, seed)
         if key not in self._contexts:
             self._contexts[key] = MeasureContext(
-                extractor=extractor, load_judge=self.judge, judge_name=self.data.name,
-                inception_weights=self.settings.inception_weights, seed=seed,
-                train=self.data.train_images)
+                extractor=extractor,
+                load_judge=self.judge,
+                judge_name=self.data.name,
+                inception_weights=self.settings.inception_weights,
+                seed=seed,
+                train=self.data.train_images,
+            )
         return self._contexts[key]
 
     def real(self, seed: int) -> np.ndarray:
@@ -128,13 +147,15 @@ class EvalJob:
             gpus = 1.0 if os.environ.get("CUDA_VISIBLE_DEVICES") else 0.0
             try:
                 self._models[generator.label] = load_generator(
-                    local_copy(generator.checkpoint), gpus=gpus)  # a URI is downloaded first
+                    local_copy(generator.checkpoint), gpus=gpus
+                )  # a URI is downloaded first
             except (OSError, ValueError) as exc:
                 raise UserError(f"{generator.label}: {exc}") from None
         return self._models[generator.label]
 
-    def samples(self, generator: EvalGenerator, seed: int, start: int = 0,
-                stop: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    def samples(
+        self, generator: EvalGenerator, seed: int, start: int = 0, stop: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Images ``start..stop-1`` (default: all ``n``) of ``generator``'s draw for ``seed``
         and their labels. A whole draw is kept per actor, a chunk is not."""
         key = (generator.label, seed)
@@ -147,17 +168,20 @@ class EvalJob:
 
             drawn = draw_samples(self.model(generator), n, seed, start)
         else:
-            pool, pool_labels = ((self.sources[generator.label], None)
-                                 if generator.kind == "source" else
-                                 (self.data.train_images, self.data.train_labels))
+            pool, pool_labels = (
+                (self.sources[generator.label], None)
+                if generator.kind == "source"
+                else (self.data.train_images, self.data.train_labels)
+            )
             images, labels = seeded_subset(pool, self.settings.n, seed, pool_labels)
             drawn = images[start:n], None if labels is None else labels[start:n]
         if start == 0 and stop is None:
             self._samples[key] = drawn
         return drawn
 
-    def _remember_real_features(self, context: MeasureContext, real: np.ndarray,
-                                seed: int, metric: str) -> None:
+    def _remember_real_features(
+        self, context: MeasureContext, real: np.ndarray, seed: int, metric: str
+    ) -> None:
         """Real features from the disk cache, or computed now and written there."""
         if self.settings.cache is None or METRICS[metric].uses == "pixels":
             return

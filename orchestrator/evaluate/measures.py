@@ -59,19 +59,30 @@ class Metric:
     extractor: str | None = None
 
     def __post_init__(self) -> None:
-        named = {*self.spreads, *self.spreads.values(), *self.binomial,
-                 *(n for n in self.binomial.values() if n is not None)}
+        named = {
+            *self.spreads,
+            *self.spreads.values(),
+            *self.binomial,
+            *(n for n in self.binomial.values() if n is not None),
+        }
         if not named <= set(self.values):
-            raise ValueError(f"{self.summary.split(':')[0]}: intervals name values it does not "
-                             f"return: {sorted(named - set(self.values))}")
+            raise ValueError(
+                f"{self.summary.split(':')[0]}: intervals name values it does not "
+                f"return: {sorted(named - set(self.values))}"
+            )
 
-    def __call__(self, real: np.ndarray, generated: np.ndarray,
-                 context: MeasureContext) -> dict[str, float]:
-        for which, images, needed in (("A (real)", real, self.min_real),
-                                      ("B (generated)", generated, self.min_generated)):
+    def __call__(
+        self, real: np.ndarray, generated: np.ndarray, context: MeasureContext
+    ) -> dict[str, float]:
+        for which, images, needed in (
+            ("A (real)", real, self.min_real),
+            ("B (generated)", generated, self.min_generated),
+        ):
             if len(images) < needed:
-                raise UserError(f"{self.summary.split(':')[0]} needs at least {needed} images "
-                                f"in {which}, got {len(images)}")
+                raise UserError(
+                    f"{self.summary.split(':')[0]} needs at least {needed} images "
+                    f"in {which}, got {len(images)}"
+                )
         try:
             values = self.compute(real, generated, context)
         except ImportError as exc:
@@ -79,8 +90,10 @@ class Metric:
         except ValueError as exc:  # evaluators report bad input (too few samples...) this way
             raise UserError(" ".join(str(exc).split())) from None
         if not set(values) <= set(self.values):  # the entry lists every name it returns
-            raise RuntimeError(f"{self.summary.split(':')[0]} returned values its registry "
-                               f"entry does not name: {sorted(set(values) - set(self.values))}")
+            raise RuntimeError(
+                f"{self.summary.split(':')[0]} returned values its registry "
+                f"entry does not name: {sorted(set(values) - set(self.values))}"
+            )
         return values
 
 
@@ -97,8 +110,9 @@ def _kid(real: np.ndarray, generated: np.ndarray, context: MeasureContext) -> di
     return {"kid_mean": float(result.mean), "kid_std": float(result.std)}
 
 
-def _inception_score(real: np.ndarray, generated: np.ndarray,
-                     context: MeasureContext) -> dict[str, float]:
+def _inception_score(
+    real: np.ndarray, generated: np.ndarray, context: MeasureContext
+) -> dict[str, float]:
     import numpy as np
 
     from evaluators.classifier_scores import inception_score
@@ -127,16 +141,24 @@ def _c2st(real: np.ndarray, generated: np.ndarray, context: MeasureContext) -> d
     return _c2st_values(c2st(real, generated, seed=context.seed, device=context.torch_device()))
 
 
-def _c2st_features(real: np.ndarray, generated: np.ndarray,
-                   context: MeasureContext) -> dict[str, float]:
+def _c2st_features(
+    real: np.ndarray, generated: np.ndarray, context: MeasureContext
+) -> dict[str, float]:
     from evaluators.c2st import c2st_features
 
-    return _c2st_values(c2st_features(context.features(real), context.features(generated),
-                                      seed=context.seed, device=context.torch_device()))
+    return _c2st_values(
+        c2st_features(
+            context.features(real),
+            context.features(generated),
+            seed=context.seed,
+            device=context.torch_device(),
+        )
+    )
 
 
-def _sharpness(real: np.ndarray, generated: np.ndarray,
-               context: MeasureContext) -> dict[str, float]:
+def _sharpness(
+    real: np.ndarray, generated: np.ndarray, context: MeasureContext
+) -> dict[str, float]:
     from evaluators.pixel_stats import sharpness
 
     values = {}
@@ -147,38 +169,45 @@ def _sharpness(real: np.ndarray, generated: np.ndarray,
     return values
 
 
-def _color_kl(real: np.ndarray, generated: np.ndarray,
-              context: MeasureContext) -> dict[str, float]:
+def _color_kl(real: np.ndarray, generated: np.ndarray, context: MeasureContext) -> dict[str, float]:
     from evaluators.pixel_stats import color_kl
 
-    return {f"color_kl_{channel}": float(value)
-            for channel, value in color_kl(real, generated).items()}
+    return {
+        f"color_kl_{channel}": float(value) for channel, value in color_kl(real, generated).items()
+    }
 
 
-def _label_accuracy(real: np.ndarray, generated: np.ndarray,
-                    context: MeasureContext) -> dict[str, float]:
+def _label_accuracy(
+    real: np.ndarray, generated: np.ndarray, context: MeasureContext
+) -> dict[str, float]:
     from evaluators.classifier_scores import label_accuracy
 
     if context.labels is None:
-        raise UserError("label_accuracy needs the conditioning labels of B (a conditional "
-                        "generator or a labelled split)")
+        raise UserError(
+            "label_accuracy needs the conditioning labels of B (a conditional "
+            "generator or a labelled split)"
+        )
     return {"label_accuracy": label_accuracy(context.probabilities(generated), context.labels)}
 
 
-def _nearest_neighbours(real: np.ndarray, generated: np.ndarray,
-                        context: MeasureContext) -> dict[str, float]:
+def _nearest_neighbours(
+    real: np.ndarray, generated: np.ndarray, context: MeasureContext
+) -> dict[str, float]:
     from evaluators.neighbours import nearest_neighbours
 
     if context.train is None:
         raise UserError("nn needs the training split of A's dataset (A must be a dataset)")
     report = nearest_neighbours(generated, context.train, real, device=context.torch_device())
-    return {"nn_duplicate_rate": report.duplicate_rate,
-            "nn_memorisation_ratio": report.memorisation_ratio,
-            "nn_median_generated_to_train": report.median_generated_to_train}
+    return {
+        "nn_duplicate_rate": report.duplicate_rate,
+        "nn_memorisation_ratio": report.memorisation_ratio,
+        "nn_median_generated_to_train": report.median_generated_to_train,
+    }
 
 
-def _image_quality(real: np.ndarray, generated: np.ndarray,
-                   context: MeasureContext) -> dict[str, float]:
+def _image_quality(
+    real: np.ndarray, generated: np.ndarray, context: MeasureContext
+) -> dict[str, float]:
     """Each generated image against its nearest (pixel L2) real image: mean and standard error
     over the generated images of l1, GMSM, YIQ chroma distance and GMSD."""
     import numpy as np
@@ -194,17 +223,25 @@ def _image_quality(real: np.ndarray, generated: np.ndarray,
     if reference.shape[1] == 1:  # the chroma distance takes RGB; grey has zero chroma
         reference, distorted = reference.expand(-1, 3, -1, -1), distorted.expand(-1, 3, -1, -1)
     values = {}
-    for name, distance in (("l1", image_quality.l1), ("gmsm", image_quality.gmsm_distance),
-                           ("chroma", image_quality.chroma_distance),
-                           ("gmsd", image_quality.gmsd)):
+    for name, distance in (
+        ("l1", image_quality.l1),
+        ("gmsm", image_quality.gmsm_distance),
+        ("chroma", image_quality.chroma_distance),
+        ("gmsd", image_quality.gmsd),
+    ):
         per_image = distance(reference, distorted, reduction="none").double().numpy()
         values[f"iqa_{name}"] = float(per_image.mean())
         values[f"iqa_{name}_sem"] = float(per_image.std() / np.sqrt(len(per_image)))
     return values
 
 
-_C2ST_VALUES = ("c2st_accuracy", "c2st_accuracy_real", "c2st_accuracy_generated",
-                "c2st_p_value", "c2st_n_test")
+_C2ST_VALUES = (
+    "c2st_accuracy",
+    "c2st_accuracy_real",
+    "c2st_accuracy_generated",
+    "c2st_p_value",
+    "c2st_n_test",
+)
 _IQA = ("l1", "gmsm", "chroma", "gmsd")
 
 #: Metric name -> entry, in the order ``ganorch metrics`` lists them and pivots show them.
@@ -316,8 +353,10 @@ def render_values(values: dict[str, float], fmt: str) -> str:
     """``table``: one ``name value`` line per value (names padded); ``json``: one object,
     non-finite values as null."""
     if fmt == "json":
-        return json.dumps({name: value if math.isfinite(value) else None
-                           for name, value in values.items()}, indent=2)
+        return json.dumps(
+            {name: value if math.isfinite(value) else None for name, value in values.items()},
+            indent=2,
+        )
     width = max(map(len, values), default=0)
     return "\n".join(f"{name:<{width}}  {_number(value)}" for name, value in values.items())
 

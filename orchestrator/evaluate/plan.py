@@ -79,15 +79,21 @@ def extractor_of(metric: str, extractor: str) -> str:
 def check_metrics(names: Sequence[str]) -> list[str]:
     unknown = [m for m in names if m not in METRICS]
     if unknown:
-        raise UserError(f"--metrics: unknown metric {unknown[0]!r} "
-                        f"(choose from {', '.join(METRICS)})")
+        raise UserError(
+            f"--metrics: unknown metric {unknown[0]!r} (choose from {', '.join(METRICS)})"
+        )
     if not names:
         raise UserError("--metrics: name at least one metric")
     return list(dict.fromkeys(names))
 
 
-def plan_shards(generators: Sequence[EvalGenerator], metrics: Sequence[str], seeds: int,
-                settings: EvalSettings, figures: bool = True) -> list[Shard]:
+def plan_shards(
+    generators: Sequence[EvalGenerator],
+    metrics: Sequence[str],
+    seeds: int,
+    settings: EvalSettings,
+    figures: bool = True,
+) -> list[Shard]:
     """One shard per (generator, metric, seed), plus one figure shard per generator;
     label_accuracy only for generators with conditioning labels. Feature measures of a
     generator with more than ``settings.chunk`` samples need one chunk shard per chunk and
@@ -100,8 +106,11 @@ def plan_shards(generators: Sequence[EvalGenerator], metrics: Sequence[str], see
             chunks = _chunk_shards(generator, wanted, seed, settings)
             shards += [chunk for group in chunks.values() for chunk in group]
             for metric in wanted:
-                needs = tuple(s.id for s in chunks.get(extractor_of(metric, settings.extractor),
-                                                       ()) if _chunked(metric))
+                needs = tuple(
+                    s.id
+                    for s in chunks.get(extractor_of(metric, settings.extractor), ())
+                    if _chunked(metric)
+                )
                 shards.append(_shard(generator, metric, seed, settings, needs))
         if figures:
             shards.append(_shard(generator, FIGURES, 0, settings))
@@ -129,8 +138,9 @@ def _chunked(metric: str) -> bool:
     return metric in METRICS and METRICS[metric].uses in ("features", "probabilities")
 
 
-def _chunk_shards(generator: EvalGenerator, metrics: Sequence[str], seed: int,
-                  settings: EvalSettings) -> dict[str, list[Shard]]:
+def _chunk_shards(
+    generator: EvalGenerator, metrics: Sequence[str], seed: int, settings: EvalSettings
+) -> dict[str, list[Shard]]:
     """Extractor -> the chunk shards of ``generator`` and ``seed`` its chunked ``metrics``
     need; empty when the samples fit in one chunk."""
     n = min(settings.n, generator.available or settings.n)
@@ -143,17 +153,37 @@ def _chunk_shards(generator: EvalGenerator, metrics: Sequence[str], seed: int,
     for extractor, chunked in by_extractor.items():
         uses = {METRICS[m].uses for m in chunked}
         chunks[extractor] = [
-            Shard(id=f"{generator.label}|chunk{start}-{stop}|{extractor}|{seed}|n{settings.n}",
-                  key=None, task=EvalChunk(generator, seed, start, stop, extractor,
-                                           "features" in uses, "probabilities" in uses))
+            Shard(
+                id=f"{generator.label}|chunk{start}-{stop}|{extractor}|{seed}|n{settings.n}",
+                key=None,
+                task=EvalChunk(
+                    generator,
+                    seed,
+                    start,
+                    stop,
+                    extractor,
+                    "features" in uses,
+                    "probabilities" in uses,
+                ),
+            )
             for start in range(0, n, settings.chunk)
-            for stop in [min(start + settings.chunk, n)]]
+            for stop in [min(start + settings.chunk, n)]
+        ]
     return chunks
 
 
-def _shard(generator: EvalGenerator, metric: str, seed: int, settings: EvalSettings,
-           needs: tuple[str, ...] = ()) -> Shard:
+def _shard(
+    generator: EvalGenerator,
+    metric: str,
+    seed: int,
+    settings: EvalSettings,
+    needs: tuple[str, ...] = (),
+) -> Shard:
     extractor = extractor_of(metric, settings.extractor)
     key = {"generator": generator.label, "metric": metric, "extractor": extractor, "seed": seed}
-    return Shard(id=f"{generator.label}|{metric}|{extractor}|{seed}|n{settings.n}", key=key,
-                 task=EvalTask(generator, metric, seed), needs=needs)
+    return Shard(
+        id=f"{generator.label}|{metric}|{extractor}|{seed}|n{settings.n}",
+        key=key,
+        task=EvalTask(generator, metric, seed),
+        needs=needs,
+    )

@@ -33,8 +33,16 @@ def value_rows(values: dict[str, float], n: int, fingerprint: str) -> list[dict[
         elif name in BINOMIAL and (BINOMIAL[name] is None or BINOMIAL[name] in values):
             trials = n if BINOMIAL[name] is None else int(values[BINOMIAL[name]])
             low, high = clopper_pearson(value, trials)
-        rows.append({"metric": name, "value": float(value), "ci_low": low, "ci_high": high,
-                     "n_samples": n, "dataset_fingerprint": fingerprint})
+        rows.append(
+            {
+                "metric": name,
+                "value": float(value),
+                "ci_low": low,
+                "ci_high": high,
+                "n_samples": n,
+                "dataset_fingerprint": fingerprint,
+            }
+        )
     return rows
 
 
@@ -54,10 +62,13 @@ def latest_attempts(data: pa.Table) -> pa.Table:
     if data.num_rows == 0 or "shard" not in data.column_names:
         return data
     outcome = shard_outcomes(data)
-    errors = (data.column("error").to_pylist() if "error" in data.column_names
-              else [None] * data.num_rows)
-    keep = [(error is None) == (outcome.get(shard) is None)
-            for shard, error in zip(data.column("shard").to_pylist(), errors, strict=True)]
+    errors = (
+        data.column("error").to_pylist() if "error" in data.column_names else [None] * data.num_rows
+    )
+    keep = [
+        (error is None) == (outcome.get(shard) is None)
+        for shard, error in zip(data.column("shard").to_pylist(), errors, strict=True)
+    ]
     return data.filter(pa.array(keep))
 
 
@@ -68,9 +79,15 @@ def pivot_eval(data: pa.Table) -> pa.Table:
     a column of their own."""
     rows = latest_attempts(data).to_pylist()
     hidden = ("_std", "_sem", "_n_test")
-    metrics = list(dict.fromkeys(
-        r["metric"] for r in rows if r.get("error") is None and r["metric"] != FIGURES
-        and not r["metric"].endswith(hidden)))
+    metrics = list(
+        dict.fromkeys(
+            r["metric"]
+            for r in rows
+            if r.get("error") is None
+            and r["metric"] != FIGURES
+            and not r["metric"].endswith(hidden)
+        )
+    )
     measure = {r["metric"]: _measure_rank(r.get("shard")) for r in rows}
     metrics.sort(key=lambda name: measure[name])  # stable: a measure's values keep their order
     rows.sort(key=lambda r: r["generator"] == REFERENCE)

@@ -22,11 +22,15 @@ top_level = typer.Typer()
 def results_show(
     name: Annotated[str, typer.Argument(help="Run name.")],
     table: Annotated[str, typer.Option(help="trials | epochs | eval | augment")] = "trials",
-    pivot: Annotated[bool, typer.Option(
-        "--pivot", help="Matrix view: generators x measures (eval), real x generated (augment).")]
-    = False,
-    sort: Annotated[str | None, typer.Option(
-        help="Column to sort by (fid means best_fid in the trials table).")] = None,
+    pivot: Annotated[
+        bool,
+        typer.Option(
+            "--pivot", help="Matrix view: generators x measures (eval), real x generated (augment)."
+        ),
+    ] = False,
+    sort: Annotated[
+        str | None, typer.Option(help="Column to sort by (fid means best_fid in the trials table).")
+    ] = None,
     desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
     top: Annotated[int | None, typer.Option(min=1, help="Show only the first N rows.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
@@ -36,8 +40,18 @@ def results_show(
     from orchestrator.results.show import show
 
     try:
-        typer.echo(show(name, table=table, sort=sort, descending=desc, top=top, fmt=fmt,
-                        runs_dir=runs_dir, pivot=pivot))
+        typer.echo(
+            show(
+                name,
+                table=table,
+                sort=sort,
+                descending=desc,
+                top=top,
+                fmt=fmt,
+                runs_dir=runs_dir,
+                pivot=pivot,
+            )
+        )
     except UserError as exc:
         fail(str(exc))
 
@@ -46,8 +60,9 @@ def results_show(
 def tensorboard(
     name: Annotated[str, typer.Argument(help="Run name.")],
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 6006,
-    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")]
-    = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (loopback by default).")
+    ] = "127.0.0.1",
     runs_dir: RunsDir = None,
 ) -> None:
     """Serve the run's TensorBoard logs (curves and sample grids of every trial)."""
@@ -61,10 +76,18 @@ def tensorboard(
     except OSError as exc:
         fail(f"cannot copy {run.shown(run.path('tb'))}: {exc}")
     if run.remote:
-        say(f"copied {run.shown(run.path('tb'))} to {logdir} (run the command again to "
-            "refresh it)")
+        say(f"copied {run.shown(run.path('tb'))} to {logdir} (run the command again to refresh it)")
     say(f"TensorBoard for {name!r} on http://{host}:{port}  (logdir {logdir}; Ctrl-C stops)")
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
-               "--host", host, "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        str(logdir),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     raise typer.Exit(subprocess.call(command))

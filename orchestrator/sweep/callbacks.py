@@ -20,9 +20,21 @@ from trainables.families import family_class
 
 # What Tune adds to every result that is bookkeeping rather than a measurement.
 _TUNE_FIELDS = {
-    "timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date",
-    "time_this_iter_s", "pid", "hostname", "node_ip", "time_since_restore",
-    "iterations_since_restore", "config", "experiment_tag", "should_checkpoint",
+    "timestamp",
+    "checkpoint_dir_name",
+    "done",
+    "training_iteration",
+    "trial_id",
+    "date",
+    "time_this_iter_s",
+    "pid",
+    "hostname",
+    "node_ip",
+    "time_since_restore",
+    "iterations_since_restore",
+    "config",
+    "experiment_tag",
+    "should_checkpoint",
 }
 # Where the trial ran (orchestrator.sweep.tuner._placement): Ray's node id and the GPU share
 # it held.
@@ -45,9 +57,17 @@ class TableRecorder(tune.Callback):
     Checkpoint paths are Tune's paths on its storage filesystem; ``storage_prefix`` (e.g.
     ``s3://``) makes them URIs when that filesystem is an object store."""
 
-    def __init__(self, tables_root: str, run: str, metric: str, mode: str,
-                 max_epochs: int, dataset: str, fingerprint: str,
-                 storage_prefix: str = "") -> None:
+    def __init__(
+        self,
+        tables_root: str,
+        run: str,
+        metric: str,
+        mode: str,
+        max_epochs: int,
+        dataset: str,
+        fingerprint: str,
+        storage_prefix: str = "",
+    ) -> None:
         self.tables_root, self.run = tables_root, run
         self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
         self.dataset, self.fingerprint = dataset, fingerprint
@@ -70,9 +90,15 @@ class TableRecorder(tune.Callback):
         latest = trial.checkpoint
         # A starting trial has no epochs yet: skip reading the epochs table for it.
         best = {} if status == "RUNNING" else self.best_epochs().get(trial.trial_id, {})
-        row = self.trial_row(trial.trial_id, status, trial.last_result or {}, best,
-                             self.storage_prefix + latest.path if latest else None,
-                             trial.config, error)
+        row = self.trial_row(
+            trial.trial_id,
+            status,
+            trial.last_result or {},
+            best,
+            self.storage_prefix + latest.path if latest else None,
+            trial.config,
+            error,
+        )
         Table(self.tables_root, "trials").append([row])
 
     def best_epochs(self) -> dict[str, dict[str, Any]]:
@@ -87,9 +113,16 @@ class TableRecorder(tune.Callback):
                 best[row["trial_id"]] = row
         return best
 
-    def trial_row(self, trial_id: str, status: str, last: dict[str, Any],
-                  best: dict[str, Any], last_checkpoint: str | None, config: dict[str, Any],
-                  error: str | None = None) -> dict[str, Any]:
+    def trial_row(
+        self,
+        trial_id: str,
+        status: str,
+        last: dict[str, Any],
+        best: dict[str, Any],
+        last_checkpoint: str | None,
+        config: dict[str, Any],
+        error: str | None = None,
+    ) -> dict[str, Any]:
         """The trials-table row: identity, outcome, best/last metrics, checkpoints, config.
 
         ``best`` is the trial's best epochs-table row ({} if none); ``checkpoint`` is that
@@ -117,8 +150,12 @@ class TableRecorder(tune.Callback):
             "dataset_fingerprint": self.fingerprint,
         }
         for name, value in last.items():
-            if (name not in _TUNE_FIELDS and name not in (self.metric, "epoch", *PLACEMENT_FIELDS)
-                    and _is_number(value) and not name.startswith("best_")):
+            if (
+                name not in _TUNE_FIELDS
+                and name not in (self.metric, "epoch", *PLACEMENT_FIELDS)
+                and _is_number(value)
+                and not name.startswith("best_")
+            ):
                 row[f"last_{name}"] = float(value)
         # Every knob of the trial's family, defaults included; a config the family rejects is
         # recorded as given (that trial errored).
@@ -170,8 +207,10 @@ class ProgressLine(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         where = f" (trace: {trial.error_file})" if trial.error_file else ""
         line = error_line(_trial_error_text(trial))
-        sys.stderr.write(("\n" if sys.stderr.isatty() else "")
-                         + f"[{self.name}] trial {trial.trial_id} failed: {line}{where}\n")
+        sys.stderr.write(
+            ("\n" if sys.stderr.isatty() else "")
+            + f"[{self.name}] trial {trial.trial_id} failed: {line}{where}\n"
+        )
 
     def _show(self, trials: list[Any], final: bool) -> None:
         counts = {"RUNNING": 0, "TERMINATED": 0, "ERROR": 0}
@@ -181,7 +220,9 @@ class ProgressLine(tune.Callback):
         values = [v for v in values if _finite_or_none(v) is not None]
         best = (min if self.mode == "min" else max)(values) if values else None
         finished = counts["TERMINATED"] + counts["ERROR"]
-        text = (f"[{self.name}] trials {finished}/{self.total} · running {counts['RUNNING']} · "
-                f"done {counts['TERMINATED']} · failed {counts['ERROR']} · best {self.metric} "
-                f"{'-' if best is None else f'{best:.4g}'}")
+        text = (
+            f"[{self.name}] trials {finished}/{self.total} · running {counts['RUNNING']} · "
+            f"done {counts['TERMINATED']} · failed {counts['ERROR']} · best {self.metric} "
+            f"{'-' if best is None else f'{best:.4g}'}"
+        )
         self._line.show(text, done=finished, remaining=self.total - finished, final=final)

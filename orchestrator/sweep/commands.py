@@ -22,8 +22,10 @@ def sweep_check(spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML
         parsed = load_spec(spec)
     except UserError as exc:
         fail(f"{spec}: {exc}")
-    typer.echo(f"{spec}: ok ({parsed.num_trials} trials of {', '.join(parsed.family)}, "
-               f"{parsed.epochs} epochs, {parsed.search.algorithm} search)")
+    typer.echo(
+        f"{spec}: ok ({parsed.num_trials} trials of {', '.join(parsed.family)}, "
+        f"{parsed.epochs} epochs, {parsed.search.algorithm} search)"
+    )
 
 
 @app.command("params")
@@ -34,11 +36,17 @@ def sweep_params(family: Annotated[str, typer.Argument(help="Family name, e.g. d
     if family not in FAMILIES:
         fail(f"unknown family {family!r} (known: {', '.join(sorted(FAMILIES))})")
     for name, param in sorted(FAMILIES[family].all_params().items()):
-        allowed = ("one of " + ", ".join(map(str, param.choices)) if param.choices else
-                   f"[{param.low:g}, {'inf' if param.high is None else f'{param.high:g}'}]"
-                   if param.low is not None else "")
-        typer.echo(f"{name:<14} {param.kind.__name__:<6} default {param.default!s:<14} "
-                   f"{allowed:<34} {param.help}")
+        allowed = (
+            "one of " + ", ".join(map(str, param.choices))
+            if param.choices
+            else f"[{param.low:g}, {'inf' if param.high is None else f'{param.high:g}'}]"
+            if param.low is not None
+            else ""
+        )
+        typer.echo(
+            f"{name:<14} {param.kind.__name__:<6} default {param.default!s:<14} "
+            f"{allowed:<34} {param.help}"
+        )
 
 
 @app.command("run")
@@ -46,13 +54,17 @@ def sweep_run(
     spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML).")],
     name: Annotated[str | None, typer.Option(help="Run name (default: the spec's name).")] = None,
     samples: Annotated[int | None, typer.Option(min=1, help="Override search.samples.")] = None,
-    epochs: Annotated[int | None, typer.Option(
-        min=1, help="Override epochs (a scheduler grace period above it is cut to it).")]
-    = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Override epochs (a scheduler grace period above it is cut to it)."
+        ),
+    ] = None,
     runs_dir: RunsDir = None,
     address: Address = None,
-    restart: Annotated[bool, typer.Option(
-        "--restart", help="Discard an earlier run of this name and start fresh.")] = False,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Discard an earlier run of this name and start fresh.")
+    ] = False,
 ) -> None:
     """Run a sweep; running it again resumes an interrupted run. The run folder keeps the
     spec as run (overrides applied), so a rerun resumes only with the same overrides."""
@@ -71,7 +83,8 @@ def sweep_run(
     except UserError as exc:
         fail(f"{spec}: {exc}" if "spec" in type(exc).__name__.lower() else str(exc))
     best = "-" if outcome.best_value is None else f"{outcome.best_value:.4g}"
-    say(f"run {parsed.name!r}: {outcome.trials} trials, {outcome.finished} finished, "
-        f"{outcome.failed} failed; best {parsed.metric.name} {best} ({outcome.best_trial})")
-    say(f"tables: {run.shown(run.path('tables'))}   "
-        f"TensorBoard: ganorch tensorboard {parsed.name}")
+    say(
+        f"run {parsed.name!r}: {outcome.trials} trials, {outcome.finished} finished, "
+        f"{outcome.failed} failed; best {parsed.metric.name} {best} ({outcome.best_trial})"
+    )
+    say(f"tables: {run.shown(run.path('tables'))}   TensorBoard: ganorch tensorboard {parsed.name}")

@@ -108,8 +108,13 @@ class ExperimentSpec:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-def load_spec(path: str | Path, *, name: str | None = None, samples: int | None = None,
-              epochs: int | None = None) -> ExperimentSpec:
+def load_spec(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    samples: int | None = None,
+    epochs: int | None = None,
+) -> ExperimentSpec:
     """Read and validate a spec file; the overrides replace its name, search.samples and
     epochs (a smoke run: samples 1, epochs 1). A grace period longer than the overridden
     epochs is shortened to them: ASHA cannot wait longer than a trial runs."""
@@ -156,10 +161,14 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
         family=families,
         epochs=as_integer("epochs", raw["epochs"], low=1),
         **sections,
-        space={k: _dimension(f"space.{k}", v, _param(f"space.{k}", k, families))
-               for k, v in space.items()},
-        fixed={k: _fixed_value(f"fixed.{k}", v, _param(f"fixed.{k}", k, families))
-               for k, v in fixed.items()},
+        space={
+            k: _dimension(f"space.{k}", v, _param(f"space.{k}", k, families))
+            for k, v in space.items()
+        },
+        fixed={
+            k: _fixed_value(f"fixed.{k}", v, _param(f"fixed.{k}", k, families))
+            for k, v in fixed.items()
+        },
         description=as_string("description", raw.get("description", "")),
         amp=as_choice("amp", raw.get("amp", "off"), AMP_MODES),
         max_failures=as_integer("max_failures", raw.get("max_failures", 0), low=0),
@@ -171,25 +180,45 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
 def _sections(raw: Mapping[str, Any], families: tuple[str, ...]) -> dict[str, Any]:
     """The metric, search, scheduler and resources sections, defaults filled in."""
     return {
-        "metric": _section("metric", raw.get("metric", {}), MetricSpec, {
-            "name": lambda k, v: as_choice(k, v, _metric_names(families)),
-            "mode": lambda k, v: as_choice(k, v, ("min", "max")),
-        }),
-        "search": _section("search", raw.get("search", {}), SearchSpec, {
-            "algorithm": lambda k, v: as_choice(k, v, ALGORITHMS),
-            "samples": lambda k, v: as_integer(k, v, low=1),
-            "max_concurrent": lambda k, v: None if v is None else as_integer(k, v, low=1),
-            "seed": lambda k, v: as_integer(k, v, low=0),
-        }),
-        "scheduler": _section("scheduler", raw.get("scheduler", {}), SchedulerSpec, {
-            "name": lambda k, v: as_choice(k, v, SCHEDULERS),
-            "grace_period": lambda k, v: as_integer(k, v, low=1),
-            "reduction_factor": lambda k, v: as_number(k, v, above=1.0),
-        }),
-        "resources": _section("resources", raw.get("resources", {}), ResourceSpec, {
-            "cpu": lambda k, v: as_number(k, v, above=0.0),
-            "gpu": lambda k, v: as_number(k, v, low=0.0),
-        }),
+        "metric": _section(
+            "metric",
+            raw.get("metric", {}),
+            MetricSpec,
+            {
+                "name": lambda k, v: as_choice(k, v, _metric_names(families)),
+                "mode": lambda k, v: as_choice(k, v, ("min", "max")),
+            },
+        ),
+        "search": _section(
+            "search",
+            raw.get("search", {}),
+            SearchSpec,
+            {
+                "algorithm": lambda k, v: as_choice(k, v, ALGORITHMS),
+                "samples": lambda k, v: as_integer(k, v, low=1),
+                "max_concurrent": lambda k, v: None if v is None else as_integer(k, v, low=1),
+                "seed": lambda k, v: as_integer(k, v, low=0),
+            },
+        ),
+        "scheduler": _section(
+            "scheduler",
+            raw.get("scheduler", {}),
+            SchedulerSpec,
+            {
+                "name": lambda k, v: as_choice(k, v, SCHEDULERS),
+                "grace_period": lambda k, v: as_integer(k, v, low=1),
+                "reduction_factor": lambda k, v: as_number(k, v, above=1.0),
+            },
+        ),
+        "resources": _section(
+            "resources",
+            raw.get("resources", {}),
+            ResourceSpec,
+            {
+                "cpu": lambda k, v: as_number(k, v, above=0.0),
+                "gpu": lambda k, v: as_number(k, v, low=0.0),
+            },
+        ),
     }
 
 
@@ -199,20 +228,26 @@ def _check_across_keys(spec: ExperimentSpec) -> None:
     if spec.search.algorithm == "grid":
         for key, dimension in spec.space.items():
             if isinstance(dimension, Uniform | LogUniform):
-                raise SpecError(f"space.{key}", "grid search needs a list or an int range, "
-                                "not a continuous range")
+                raise SpecError(
+                    f"space.{key}",
+                    "grid search needs a list or an int range, not a continuous range",
+                )
         check_grid_points(spec)
     if spec.resources.gpu > 1 and not spec.resources.gpu.is_integer():
         # Ray packs fractions of one GPU; a trial never spans part of a second one.
-        raise SpecError("resources.gpu", f"above 1 must be a whole number, got "
-                        f"{spec.resources.gpu:g}")
+        raise SpecError(
+            "resources.gpu", f"above 1 must be a whole number, got {spec.resources.gpu:g}"
+        )
     if spec.scheduler.name == "asha" and spec.scheduler.grace_period > spec.epochs:
-        raise SpecError("scheduler.grace_period",
-                        f"{spec.scheduler.grace_period} exceeds epochs ({spec.epochs})")
+        raise SpecError(
+            "scheduler.grace_period",
+            f"{spec.scheduler.grace_period} exceeds epochs ({spec.epochs})",
+        )
 
 
-def check_grid_points(spec: ExperimentSpec,
-                      image_shape: tuple[int, int, int] | None = None) -> None:
+def check_grid_points(
+    spec: ExperimentSpec, image_shape: tuple[int, int, int] | None = None
+) -> None:
     """Every point of a grid search must be a config its family accepts: the rules across
     knobs (e.g. BEGAN's weights), and about the images when their shape is known."""
     if spec.search.algorithm != "grid":
@@ -261,20 +296,24 @@ def _param(path: str, key: str, families: tuple[str, ...]) -> Param:
             raise SpecError(path, f"family {family!r} is not in this spec's family list")
         params = family_class(family).all_params()
         if name not in params:
-            raise SpecError(path, f"not a hyperparameter of family {family!r} "
-                            f"(known: {', '.join(sorted(params))})")
+            raise SpecError(
+                path,
+                f"not a hyperparameter of family {family!r} (known: {', '.join(sorted(params))})",
+            )
         return params[name]
     having = [f for f in families if key in family_class(f).all_params()]
     if not having:
         params = family_class(families[0]).all_params()
         known = f" (known: {', '.join(sorted(params))})" if len(families) == 1 else ""
-        raise SpecError(path, f"not a hyperparameter of family "
-                        f"{' or '.join(map(repr, families))}{known}")
+        raise SpecError(
+            path, f"not a hyperparameter of family {' or '.join(map(repr, families))}{known}"
+        )
     if len(having) < len(families):
         hint = ", ".join(f"{f}.{key}" for f in having)
         missing = ", ".join(f for f in families if f not in having)
-        raise SpecError(path, f"family {missing} has no {key!r}; write {hint} to set it "
-                        "only where it exists")
+        raise SpecError(
+            path, f"family {missing} has no {key!r}; write {hint} to set it only where it exists"
+        )
     kinds = {family_class(f).all_params()[key].kind for f in families}
     if len(kinds) > 1:
         raise SpecError(path, "means different types in different families; prefix it")
@@ -295,29 +334,40 @@ def _dimension(path: str, value: Any, param: Param) -> Dimension:
             raise SpecError(path, "empty list of choices")
         return Choice(tuple(_fixed_value(path, v, param) for v in value))
     if not isinstance(value, dict) or len(value) != 1:
-        raise SpecError(path, "expected a list of choices or one of "
-                        f"{{int|uniform|loguniform: [low, high]}}, got {value!r}")
-    (kind, bounds), = value.items()
+        raise SpecError(
+            path,
+            "expected a list of choices or one of "
+            f"{{int|uniform|loguniform: [low, high]}}, got {value!r}",
+        )
+    ((kind, bounds),) = value.items()
     if kind not in ("int", "uniform", "loguniform"):
         raise SpecError(path, f"unknown range kind {kind!r} (use int, uniform or loguniform)")
-    if (not isinstance(bounds, list) or len(bounds) != 2
-            or any(isinstance(b, bool) or not isinstance(b, int | float) for b in bounds)):
+    if (
+        not isinstance(bounds, list)
+        or len(bounds) != 2
+        or any(isinstance(b, bool) or not isinstance(b, int | float) for b in bounds)
+    ):
         raise SpecError(path, f"{kind} needs [low, high], got {bounds!r}")
     low, high = bounds
     if low >= high:
         raise SpecError(path, f"empty range [{low}, {high}]")
     if kind == "int":
         if param.kind is not int or not all(isinstance(b, int) for b in bounds):
-            raise SpecError(path, f"int range needs an integer hyperparameter and integer bounds, "
-                            f"got {bounds!r}")
+            raise SpecError(
+                path,
+                f"int range needs an integer hyperparameter and integer bounds, got {bounds!r}",
+            )
         dimension: Dimension = IntRange(low, high)
     else:
         if param.kind is not float:
             raise SpecError(path, f"{kind} range needs a float hyperparameter")
         if kind == "loguniform" and low <= 0:
             raise SpecError(path, f"loguniform needs low > 0, got {low}")
-        dimension = Uniform(float(low), float(high)) if kind == "uniform" \
+        dimension = (
+            Uniform(float(low), float(high))
+            if kind == "uniform"
             else LogUniform(float(low), float(high))
+        )
     for bound in (low, high):
         reason = param.check(float(bound) if param.kind is float else bound)
         if reason:
