@@ -30,15 +30,10 @@ from pathlib import Path
 import torch
 
 from orchestrator.cluster import connect
-from orchestrator.evaluation import (
-    DEFAULT_METRICS,
-    REFERENCE,
-    EvalGenerator,
-    EvalJob,
-    EvalSettings,
-    plan_shards,
-)
-from orchestrator.measure import judge_of
+from orchestrator.evaluate.job import EvalJob
+from orchestrator.evaluate.measures import DEFAULT_METRICS
+from orchestrator.evaluate.plan import REFERENCE, EvalGenerator, EvalSettings, plan_shards
+from orchestrator.judges import judge_of
 from orchestrator.shards import run_shards
 from orchestrator.tables import Table
 from trainables.datasets import load_dataset
@@ -52,11 +47,20 @@ def checkpoints(root: Path, count: int) -> list[EvalGenerator]:
         family = ("dcgan", "cdcgan")[i % 2]
         folder = root / f"checkpoint_{i}"
         folder.mkdir(parents=True)
-        model = family_class(family)({"base_channels": 32, "n_z": 64, "seed": i}, (1, 28, 28),
-                                     10, torch.device("cpu"))
-        torch.save({"model": model.state_dict(), "family": family, "config": model.config,
-                    "image_shape": (1, 28, 28), "num_classes": 10, "epoch": 1},
-                   folder / STATE_FILE)
+        model = family_class(family)(
+            {"base_channels": 32, "n_z": 64, "seed": i}, (1, 28, 28), 10, torch.device("cpu")
+        )
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "family": family,
+                "config": model.config,
+                "image_shape": (1, 28, 28),
+                "num_classes": 10,
+                "epoch": 1,
+            },
+            folder / STATE_FILE,
+        )
         generators.append(EvalGenerator(f"g{i}", "trial", str(folder), model.conditional))
     return generators + [EvalGenerator(REFERENCE, "reference", conditional=True)]
 
@@ -82,14 +86,18 @@ def main() -> None:
         for actors in (1, args.actors):
             table = Table(str(root / f"tables-{actors}"), "eval")
             started = time.perf_counter()
-            report = run_shards(f"{actors} actor(s)", shards, EvalJob, shared, table,
-                                actors=actors)
+            report = run_shards(f"{actors} actor(s)", shards, EvalJob, shared, table, actors=actors)
             seconds[actors] = time.perf_counter() - started
-            print(f"{actors} actor(s): {len(shards)} shards in {seconds[actors]:.1f} s "
-                  f"({len(report.failures)} failed)", flush=True)
+            print(
+                f"{actors} actor(s): {len(shards)} shards in {seconds[actors]:.1f} s "
+                f"({len(report.failures)} failed)",
+                flush=True,
+            )
         speedup = seconds[1] / seconds[args.actors]
-        print(f"speedup 1 -> {args.actors} actors = {speedup:.2f} "
-              f"(target >= 1.7 for 2 actors on 2 CPUs)")
+        print(
+            f"speedup 1 -> {args.actors} actors = {speedup:.2f} "
+            f"(target >= 1.7 for 2 actors on 2 CPUs)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Augmentation-grid throughput: one small grid on 1 actor and on 2, side by side.
 
 What it measures: the wall time of the shard pool (actor start-up included, sample drawing and
-figures excluded) running a `mix` grid through ``orchestrator.augment.run_augment`` on the
+figures excluded) running a `mix` grid through ``orchestrator.augment.grid.run_augment`` on the
 mnist5k split: real 10/20/50/100% x generated 0/10/50% of the 4,000 training digits, one seed,
 ``--epochs`` epochs per cell (12 cells), with samples from an untrained tiny conditional DCGAN
 saved to a temporary folder (the classifier's work does not depend on the samples' quality).
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import torch
 
-from orchestrator.augment import run_augment
-from orchestrator.augment_spec import AugmentSpec
+from orchestrator.augment.grid import run_augment
+from orchestrator.augment.spec import AugmentSpec
 from orchestrator.cluster import connect
 from trainables.families import family_class
 from trainables.trainable import STATE_FILE
@@ -47,10 +47,20 @@ def progress(text: str) -> None:
 def save_generator(folder: Path) -> Path:
     """An untrained cdcgan (base_channels 8, n_z 16) saved like a trial checkpoint."""
     folder.mkdir(parents=True)
-    model = family_class("cdcgan")({"base_channels": 8, "n_z": 16}, (1, 28, 28), 10,
-                                   torch.device("cpu"))
-    torch.save({"model": model.state_dict(), "family": "cdcgan", "config": model.config,
-                "image_shape": (1, 28, 28), "num_classes": 10, "epoch": 0}, folder / STATE_FILE)
+    model = family_class("cdcgan")(
+        {"base_channels": 8, "n_z": 16}, (1, 28, 28), 10, torch.device("cpu")
+    )
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "family": "cdcgan",
+            "config": model.config,
+            "image_shape": (1, 28, 28),
+            "num_classes": 10,
+            "epoch": 0,
+        },
+        folder / STATE_FILE,
+    )
     return folder
 
 
@@ -70,19 +80,28 @@ def main() -> None:
     seconds: dict[int, list[float]] = {1: [], 2: []}
     try:
         generator = save_generator(scratch / "generator")
-        spec = AugmentSpec("bench-grid", str(generator), strategies=("mix",), real=REAL,
-                           generated=GENERATED, seeds=1, epochs=args.epochs,
-                           dataset={"name": "mnist5k"})
+        spec = AugmentSpec(
+            "bench-grid",
+            str(generator),
+            strategies=("mix",),
+            real=REAL,
+            generated=GENERATED,
+            seeds=1,
+            epochs=args.epochs,
+            dataset={"name": "mnist5k"},
+        )
         connect(num_cpus=2)
         sequence = [1, 2] * args.rounds
         for index, actors in enumerate(sequence, 1):
             progress(f"[{index}/{len(sequence)}] {actors} actor(s) ...")
-            outcome = run_augment(spec, str(scratch / "runs"), actors=actors, force=True,
-                                  say=progress)
+            outcome = run_augment(
+                spec, str(scratch / "runs"), actors=actors, force=True, say=progress
+            )
             report = outcome.report
             if report.done != report.total:
-                raise SystemExit(f"only {report.done} of {report.total} cells finished: "
-                                 f"{report.failures}")
+                raise SystemExit(
+                    f"only {report.done} of {report.total} cells finished: {report.failures}"
+                )
             seconds[actors].append(report.seconds)
             progress(f"[{index}/{len(sequence)}] {actors} actor(s): {report.seconds:.1f} s")
     finally:
@@ -94,8 +113,10 @@ def main() -> None:
 
     medians = {actors: statistics.median(values) for actors, values in seconds.items()}
     cells = len(REAL) * len(GENERATED)
-    print(f"mix grid on mnist5k: {cells} cells (real {REAL}% x generated {GENERATED}%), "
-          f"1 seed, {args.epochs} epochs per cell, 1 torch thread per actor")
+    print(
+        f"mix grid on mnist5k: {cells} cells (real {REAL}% x generated {GENERATED}%), "
+        f"1 seed, {args.epochs} epochs per cell, 1 torch thread per actor"
+    )
     print(f"{'actors':<8}{'runs':>6}{'median s':>10}{'cells/min':>11}")
     for actors, median in medians.items():
         print(f"{actors:<8}{len(seconds[actors]):>6}{median:>10.1f}{cells / median * 60:>11.1f}")

@@ -68,7 +68,8 @@ def write_folder(folder: Path, count: int, size: int, seed: int) -> list[Path]:
     for i in range(count):
         coarse = rng.uniform(0, 255, (size // 8, size // 8, 3)) * (0.6 + 0.1 * seed)
         image = Image.fromarray(coarse.clip(0, 255).astype(np.uint8)).resize(
-            (size, size), Image.BILINEAR)
+            (size, size), Image.BILINEAR
+        )
         files.append(folder / f"{i:05d}.png")
         image.save(files[-1])
     return files
@@ -107,16 +108,21 @@ def main() -> None:
         pytorch_fid_model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
 
         def ganorch_features():
-            return [inception_features(ganorch_model, load_image_set(str(f)).images,
-                                       BATCH_SIZE) for f in folders]
+            return [
+                inception_features(ganorch_model, load_image_set(str(f)).images, BATCH_SIZE)
+                for f in folders
+            ]
 
         def pytorch_fid_features():
-            return [get_activations(f, pytorch_fid_model, BATCH_SIZE, 2048, "cpu", 0)
-                    for f in files]
+            return [
+                get_activations(f, pytorch_fid_model, BATCH_SIZE, 2048, "cpu", 0) for f in files
+            ]
 
         n_images = 2 * args.images
-        print(f"feature extraction: 2 folders x {args.images} PNGs {args.size}x{args.size}, "
-              f"batch {BATCH_SIZE}, {args.threads} threads, random FID InceptionV3 weights")
+        print(
+            f"feature extraction: 2 folders x {args.images} PNGs {args.size}x{args.size}, "
+            f"batch {BATCH_SIZE}, {args.threads} threads, random FID InceptionV3 weights"
+        )
         ganorch_model.features(torch.zeros(2, 3, 8, 8))  # first-call set-up outside timings
         pytorch_fid_model(torch.zeros(2, 3, 8, 8))
         ours, theirs = float("inf"), float("inf")
@@ -128,8 +134,10 @@ def main() -> None:
         line("ganorch", ours, f"{n_images / ours:7.2f} images/s")
         line("pytorch-fid", theirs, f"{n_images / theirs:7.2f} images/s")
         difference = max(np.abs(a - b).max() for a, b in zip(ganorch_out, fid_out, strict=True))
-        print(f"  ratio ganorch / pytorch-fid (images/s) = {theirs / ours:.2f}x "
-              f"(target >= 1.0); features differ by at most {difference:.2g}")
+        print(
+            f"  ratio ganorch / pytorch-fid (images/s) = {theirs / ours:.2f}x "
+            f"(target >= 1.0); features differ by at most {difference:.2g}"
+        )
 
         real, generated = ganorch_out
         print(f"\nFID from the two feature sets (n = {args.images} per side, d = 2048)")
@@ -148,13 +156,16 @@ def main() -> None:
     print("\nfid_from_features at n = 500 per side, d = 2048")
     a, b = relu_like(500, 2048, 1), relu_like(500, 2048, 2)
     with threadpool_limits(args.threads):
-        old, old_value = best_of(args.repeats, lambda: frechet_distance(
-            *feature_statistics(a), *feature_statistics(b)))
+        old, old_value = best_of(
+            args.repeats, lambda: frechet_distance(*feature_statistics(a), *feature_statistics(b))
+        )
         new, new_value = best_of(args.repeats, lambda: fid_from_features(a, b))
     line("D x D eigenvalue route", old, f"FID {old_value:.9f}")
     line("nuclear-norm route", new, f"FID {new_value:.9f}")
-    print(f"  speedup = {old / new:.1f}x; relative difference "
-          f"{abs(old_value - new_value) / new_value:.1e} (round-off of the D x D route)")
+    print(
+        f"  speedup = {old / new:.1f}x; relative difference "
+        f"{abs(old_value - new_value) / new_value:.1e} (round-off of the D x D route)"
+    )
 
     print("\nKID's cubic kernel over m x m = 1000 x 1000 (d = 2048), and one KID subset")
     x, y = relu_like(1000, 2048, 3), relu_like(1000, 2048, 4)
@@ -166,13 +177,16 @@ def main() -> None:
         return cube
 
     with threadpool_limits(args.threads):
-        old, _ = best_of(args.repeats, lambda: gram ** 3)
+        old, _ = best_of(args.repeats, lambda: gram**3)
         new, _ = best_of(args.repeats, in_place_cube)
         subset, _ = best_of(args.repeats, lambda: kid.kid(x, y, subsets=1, subset_size=1000))
     line("gram ** 3", old)
     line("in-place cube", new, f"speedup {old / new:.1f}x")
-    line("one KID subset (3 kernels)", subset,
-         f"was about {subset + 3 * (old - new):.3f} s: {(subset + 3 * (old - new)) / subset:.2f}x")
+    line(
+        "one KID subset (3 kernels)",
+        subset,
+        f"was about {subset + 3 * (old - new):.3f} s: {(subset + 3 * (old - new)) / subset:.2f}x",
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 What it measures: images/s of DCGAN training on the mnist5k train split (base_channels 32,
 g_layers 3, d_layers 3, n_z 64, batch_size 64, seed 0), one CPU thread on both sides:
 
-* tune - a real one-trial sweep through ``orchestrator.sweep.run_sweep`` (grid search, no
+* tune - a real one-trial sweep through ``orchestrator.sweep.tuner.run_sweep`` (grid search, no
   scheduler, ``resources: {cpu: 1}``); the trainable's own per-epoch ``images_per_s`` is read
   back from the run's ``epochs`` table.
 * bare - the same family class and config driven by a plain loop in this process
@@ -39,14 +39,13 @@ import torch
 
 from orchestrator.cluster import connect
 from orchestrator.runs import RunDir, default_runs_dir
-from orchestrator.spec import parse_spec
-from orchestrator.sweep import prepare_dataset, run_sweep
+from orchestrator.sweep.spec import parse_spec
+from orchestrator.sweep.tuner import prepare_dataset, run_sweep
 from orchestrator.tables import Table
 from trainables.families import family_class
 
 FAMILY = "dcgan"
-CONFIG = {"base_channels": 32, "g_layers": 3, "d_layers": 3, "n_z": 64, "batch_size": 64,
-          "seed": 0}
+CONFIG = {"base_channels": 32, "g_layers": 3, "d_layers": 3, "n_z": 64, "batch_size": 64, "seed": 0}
 TARGET = 0.95
 
 
@@ -55,17 +54,19 @@ def progress(text: str) -> None:
 
 
 def bench_spec(epochs: int):
-    return parse_spec({
-        "name": "bench-trainable",
-        "dataset": {"name": "mnist5k"},
-        "family": FAMILY,
-        "epochs": epochs,
-        "search": {"algorithm": "grid", "samples": 1},
-        "scheduler": {"name": "none"},
-        "resources": {"cpu": 1, "gpu": 0},
-        "space": {},
-        "fixed": {**CONFIG, "fid_samples": 200},  # keeps the per-epoch evaluation short
-    })
+    return parse_spec(
+        {
+            "name": "bench-trainable",
+            "dataset": {"name": "mnist5k"},
+            "family": FAMILY,
+            "epochs": epochs,
+            "search": {"algorithm": "grid", "samples": 1},
+            "scheduler": {"name": "none"},
+            "resources": {"cpu": 1, "gpu": 0},
+            "space": {},
+            "fixed": {**CONFIG, "fid_samples": 200},  # keeps the per-epoch evaluation short
+        }
+    )
 
 
 def bare_run(data, epochs: int) -> list[float]:
@@ -85,7 +86,7 @@ def bare_run(data, epochs: int) -> list[float]:
         model.train(True)
         order = torch.randperm(len(images), generator=order_rng)
         for step in range(steps):
-            chunk = order[step * size:(step + 1) * size].view(per_step, batch)
+            chunk = order[step * size : (step + 1) * size].view(per_step, batch)
             model.train_step([images[i] for i in chunk], [labels[i] for i in chunk])
         rates.append(steps * size / (time.perf_counter() - started))
     return rates
@@ -104,10 +105,15 @@ def tune_run(spec, runs_dir: str, round_no: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="tune runs; each is preceded and followed by a bare run (default 1)")
-    parser.add_argument("--keep", action="store_true",
-                        help="use the usual runs-dir and judge cache and keep them")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="tune runs; each is preceded and followed by a bare run (default 1)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="use the usual runs-dir and judge cache and keep them"
+    )
     args = parser.parse_args()
     if args.epochs < 1 or args.rounds < 1:
         parser.error("--epochs and --rounds must be >= 1")
@@ -134,10 +140,15 @@ def main() -> None:
         sequence = ["bare"] + ["tune", "bare"] * args.rounds
         for index, side in enumerate(sequence, 1):
             progress(f"[{index}/{len(sequence)}] {side}: {args.epochs} epochs ...")
-            per_epoch = (bare_run(data, args.epochs) if side == "bare"
-                         else tune_run(spec, runs_dir, index // 2))
-            progress(f"[{index}/{len(sequence)}] {side}: images/s per epoch "
-                     + ", ".join(f"{r:.0f}" for r in per_epoch))
+            per_epoch = (
+                bare_run(data, args.epochs)
+                if side == "bare"
+                else tune_run(spec, runs_dir, index // 2)
+            )
+            progress(
+                f"[{index}/{len(sequence)}] {side}: images/s per epoch "
+                + ", ".join(f"{r:.0f}" for r in per_epoch)
+            )
             rates[side].extend(per_epoch[skip:])
             runs[side] += 1
     finally:
@@ -155,8 +166,10 @@ def main() -> None:
     print(f"{'side':<6}{'runs':>6}{'epochs':>8}{'median images/s':>18}")
     for side in ("bare", "tune"):
         print(f"{side:<6}{runs[side]:>6}{len(rates[side]):>8}{medians[side]:>18.1f}")
-    print(f"wall time {time.perf_counter() - started:.0f} s"
-          + (f"; runs kept under {Path(runs_dir).resolve()}" if args.keep else ""))
+    print(
+        f"wall time {time.perf_counter() - started:.0f} s"
+        + (f"; runs kept under {Path(runs_dir).resolve()}" if args.keep else "")
+    )
     print(f"ratio tune/bare = {medians['tune'] / medians['bare']:.2f} (target >= {TARGET})")
 
 

@@ -80,14 +80,44 @@ class Scale:
     inception_batches: int
 
 
-GPU = Scale(gpu_share=0.25, cpus=2.0, epochs=3, batch_size=32, base_channels=64,
-            fid_samples=1000, eval_n=500, grid_epochs=2, grid_real="0,10,50",
-            grid_generated="0,50", command_timeout_s=180, budget_s=450, model_channels=64,
-            train_steps=30, train_batches=(64, 256), inception_batch=200, inception_batches=10)
-CPU = Scale(gpu_share=0.0, cpus=0.5, epochs=2, batch_size=64, base_channels=8,
-            fid_samples=200, eval_n=40, grid_epochs=1, grid_real="0,10",
-            grid_generated="0,10", command_timeout_s=900, budget_s=7200, model_channels=4,
-            train_steps=2, train_batches=(8, 16), inception_batch=2, inception_batches=1)
+GPU = Scale(
+    gpu_share=0.25,
+    cpus=2.0,
+    epochs=3,
+    batch_size=32,
+    base_channels=64,
+    fid_samples=1000,
+    eval_n=500,
+    grid_epochs=2,
+    grid_real="0,10,50",
+    grid_generated="0,50",
+    command_timeout_s=180,
+    budget_s=450,
+    model_channels=64,
+    train_steps=30,
+    train_batches=(64, 256),
+    inception_batch=200,
+    inception_batches=10,
+)
+CPU = Scale(
+    gpu_share=0.0,
+    cpus=0.5,
+    epochs=2,
+    batch_size=64,
+    base_channels=8,
+    fid_samples=200,
+    eval_n=40,
+    grid_epochs=1,
+    grid_real="0,10",
+    grid_generated="0,10",
+    command_timeout_s=900,
+    budget_s=7200,
+    model_channels=4,
+    train_steps=2,
+    train_batches=(8, 16),
+    inception_batch=2,
+    inception_batches=1,
+)
 
 
 class CheckFailed(Exception):
@@ -175,23 +205,34 @@ class GpuMemoryWatch:
             with contextlib.suppress(Exception):
                 out = subprocess.run(
                     [self.tool, "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                    capture_output=True, text=True, timeout=5).stdout
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                ).stdout
                 used = max(float(v) for v in out.split())
                 self.peak = used if self.peak is None else max(self.peak, used)
             self._stop.wait(0.5)
 
 
-def run_command(report: Report, args: list[str], env: dict[str, str], timeout_s: int,
-                gpu: bool) -> Finished:
+def run_command(
+    report: Report, args: list[str], env: dict[str, str], timeout_s: int, gpu: bool
+) -> Finished:
     """Run ``ganorch ARGS``; its progress lines are echoed, all its output is logged."""
     command = ganorch_command() + args
     report.say("    $ ganorch " + " ".join(args))
     started = time.perf_counter()
     lines: list[str] = []
     with GpuMemoryWatch(gpu) as watch:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
-                                   start_new_session=True)  # its Ray dies with it on a timeout
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+        )  # its Ray dies with it on a timeout
 
         def pump() -> None:
             assert process.stdout is not None
@@ -217,13 +258,17 @@ def run_command(report: Report, args: list[str], env: dict[str, str], timeout_s:
 
 def succeeded(finished: Finished, what: str) -> None:
     if finished.returncode != 0:
-        raise CheckFailed(f"{what} exited {finished.returncode}: ..."
-                          f"{finished.output[-OUTPUT_TAIL:]}")
+        raise CheckFailed(
+            f"{what} exited {finished.returncode}: ...{finished.output[-OUTPUT_TAIL:]}"
+        )
 
 
 def gpu_note(finished: Finished) -> str:
-    return "" if finished.gpu_peak_mib is None else \
-        f"; nvidia-smi peak {finished.gpu_peak_mib:.0f} MiB in use"
+    return (
+        ""
+        if finished.gpu_peak_mib is None
+        else f"; nvidia-smi peak {finished.gpu_peak_mib:.0f} MiB in use"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,8 +293,10 @@ def trial_intervals(runs: Path, run: str) -> dict[str, tuple[float, float]]:
         rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
         if rows:
             first, last = rows[0], rows[-1]
-            intervals[first["trial_id"]] = (first["timestamp"] - first["time_total_s"],
-                                            last["timestamp"])
+            intervals[first["trial_id"]] = (
+                first["timestamp"] - first["time_total_s"],
+                last["timestamp"],
+            )
     return intervals
 
 
@@ -261,28 +308,37 @@ PACKED, BF16, FP16 = "gpu-packed", "gpu-bf16", "gpu-fp16"
 # Per family: what differs from its defaults (WGAN-GP as in its paper, BEGAN's report batch).
 FAMILY_FIXED: dict[str, dict[str, Any]] = {
     "dcgan": {"n_z": 64, "real_label": 0.9, "lr": 2.0e-4, "g_layers": 3},
-    "wgan": {"constraint": "gp", "optimizer": "adam", "beta1": 0.0, "lr": 1.0e-4,
-             "n_critic": 2},
+    "wgan": {"constraint": "gp", "optimizer": "adam", "beta1": 0.0, "lr": 1.0e-4, "n_critic": 2},
     "began": {},  # its own lr: at 3e-4 fp16 overflowed to NaN in the first epoch on an H200
 }
 
 
-def sweep_spec(name: str, scale: Scale, families: list[str], amp: str,
-               space: dict[str, Any] | None = None) -> dict[str, Any]:
+def sweep_spec(
+    name: str, scale: Scale, families: list[str], amp: str, space: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A grid spec of one trial per family (times ``space``'s grid) on mnist5k."""
     fixed: dict[str, Any] = {}
     for family in families:
-        knobs = {"batch_size": 16 if family == "began" else scale.batch_size,
-                 "base_channels": scale.base_channels, "fid_samples": scale.fid_samples,
-                 "lr": 5.0e-4, **FAMILY_FIXED[family]}
+        knobs = {
+            "batch_size": 16 if family == "began" else scale.batch_size,
+            "base_channels": scale.base_channels,
+            "fid_samples": scale.fid_samples,
+            "lr": 5.0e-4,
+            **FAMILY_FIXED[family],
+        }
         knobs = {k: v for k, v in knobs.items() if k not in (space or {})}
         # Several families: every key is prefixed, so each family gets exactly its own.
-        fixed.update({(k if len(families) == 1 else f"{family}.{k}"): v
-                      for k, v in knobs.items()})
-    spec = {"name": name, "dataset": {"name": "mnist5k"},
-            "family": families[0] if len(families) == 1 else families, "epochs": scale.epochs,
-            "search": {"algorithm": "grid"}, "scheduler": {"name": "none"},
-            "resources": {"cpu": scale.cpus, "gpu": scale.gpu_share}, "fixed": fixed}
+        fixed.update({(k if len(families) == 1 else f"{family}.{k}"): v for k, v in knobs.items()})
+    spec = {
+        "name": name,
+        "dataset": {"name": "mnist5k"},
+        "family": families[0] if len(families) == 1 else families,
+        "epochs": scale.epochs,
+        "search": {"algorithm": "grid"},
+        "scheduler": {"name": "none"},
+        "resources": {"cpu": scale.cpus, "gpu": scale.gpu_share},
+        "fixed": fixed,
+    }
     if space:
         spec["space"] = space
     if amp != "off":
@@ -307,8 +363,13 @@ class Context:
         left = self.scale.budget_s - (time.perf_counter() - self.started)
         if left < 20:
             raise CheckFailed(f"not run: the check's {self.scale.budget_s} s are spent")
-        return run_command(self.report, [*args, "--runs-dir", str(self.runs)], self.env,
-                           int(min(self.scale.command_timeout_s, left)), self.gpu)
+        return run_command(
+            self.report,
+            [*args, "--runs-dir", str(self.runs)],
+            self.env,
+            int(min(self.scale.command_timeout_s, left)),
+            self.gpu,
+        )
 
     def trials(self, run: str) -> list[dict[str, Any]]:
         return read_table(self.runs, run, "trials")
@@ -322,24 +383,31 @@ def run_sweep(ctx: Context, spec: dict[str, Any], expected_trials: int) -> str:
     finished = ctx.ganorch(["sweep", "run", str(path)])
     succeeded(finished, "sweep run")
     trials = ctx.trials(spec["name"])
-    problems = [f"{t['trial_id']} {t['family']} {t['status']} after {t['epochs']} epochs: "
-                f"{t.get('error')}" for t in trials
-                if t["status"] != "TERMINATED" or t["epochs"] != ctx.scale.epochs]
+    problems = [
+        f"{t['trial_id']} {t['family']} {t['status']} after {t['epochs']} epochs: {t.get('error')}"
+        for t in trials
+        if t["status"] != "TERMINATED" or t["epochs"] != ctx.scale.epochs
+    ]
     if len(trials) != expected_trials or problems:
-        raise CheckFailed(f"{len(trials)} of {expected_trials} trials, {'; '.join(problems)}; "
-                          f"...{finished.output[-OUTPUT_TAIL:]}")
+        raise CheckFailed(
+            f"{len(trials)} of {expected_trials} trials, {'; '.join(problems)}; "
+            f"...{finished.output[-OUTPUT_TAIL:]}"
+        )
     share = {t["gpus"] for t in trials}
     if share != {ctx.scale.gpu_share}:
         raise CheckFailed(f"trials hold GPU shares {sorted(share)}, not {ctx.scale.gpu_share}")
     families = ", ".join(sorted(t["family"] for t in trials))
-    return (f"{len(trials)} trials ({families}) x {ctx.scale.epochs} epochs, amp "
-            f"{spec.get('amp', 'off')}, gpus {ctx.scale.gpu_share:g} each, "
-            f"{finished.seconds:.0f} s{gpu_note(finished)}")
+    return (
+        f"{len(trials)} trials ({families}) x {ctx.scale.epochs} epochs, amp "
+        f"{spec.get('amp', 'off')}, gpus {ctx.scale.gpu_share:g} each, "
+        f"{finished.seconds:.0f} s{gpu_note(finished)}"
+    )
 
 
 def check_packed(ctx: Context) -> str:
-    spec = sweep_spec(PACKED, ctx.scale, ["dcgan"], "off",
-                      space={"lr": [2.0e-4, 5.0e-4], "g_layers": [2, 3]})
+    spec = sweep_spec(
+        PACKED, ctx.scale, ["dcgan"], "off", space={"lr": [2.0e-4, 5.0e-4], "g_layers": [2, 3]}
+    )
     detail = run_sweep(ctx, spec, expected_trials=4)
     trials = ctx.trials(PACKED)
     nodes = {t["node_id"] for t in trials}
@@ -348,14 +416,17 @@ def check_packed(ctx: Context) -> str:
     intervals = trial_intervals(ctx.runs, PACKED)
     if set(intervals) != {t["trial_id"] for t in trials}:
         raise CheckFailed(f"result.json times for {sorted(intervals)} only")
-    together = min(end for _, end in intervals.values()) - \
-        max(start for start, _ in intervals.values())
+    together = min(end for _, end in intervals.values()) - max(
+        start for start, _ in intervals.values()
+    )
     if together <= 0:
         spans = ", ".join(f"{k}: {s % 1000:.1f}-{e % 1000:.1f}" for k, (s, e) in intervals.items())
         raise CheckFailed(f"the 4 trials never ran all at once ({spans})")
     total = sum(gpus for gpus in (t["gpus"] for t in trials))
-    return (f"{detail}; all 4 on node {next(iter(nodes))[:8]} holding {total:g} GPU together, "
-            f"all 4 running at once for {together:.0f} s")
+    return (
+        f"{detail}; all 4 on node {next(iter(nodes))[:8]} holding {total:g} GPU together, "
+        f"all 4 running at once for {together:.0f} s"
+    )
 
 
 def check_amp_sweep(ctx: Context, name: str, amp: str, families: list[str]) -> str:
@@ -376,9 +447,13 @@ def all_epochs(ctx: Context) -> dict[str, list[dict[str, Any]]]:
 
 def check_losses(ctx: Context) -> str:
     rows = all_epochs(ctx)
-    bad = [f"{key} epoch {r['epoch']} {name}={r.get(name)}" for key, epochs in rows.items()
-           for r in epochs for name in ("d_loss", "g_loss", "fid")
-           if not finite(r.get(name))]
+    bad = [
+        f"{key} epoch {r['epoch']} {name}={r.get(name)}"
+        for key, epochs in rows.items()
+        for r in epochs
+        for name in ("d_loss", "g_loss", "fid")
+        if not finite(r.get(name))
+    ]
     if bad or not rows:
         raise CheckFailed("; ".join(bad[:8]) or "no epoch rows")
     count = sum(len(e) for e in rows.values())
@@ -391,8 +466,9 @@ def check_fid_falling(ctx: Context) -> str:
     shown, falling = [], []
     for key, epochs in all_epochs(ctx).items():
         first, last = epochs[0]["fid"], epochs[-1]["fid"]
-        shown.append(f"{key.split('/')[0].removeprefix('gpu-')}/{key.split('/')[1]} "
-                     f"{first:.1f}->{last:.1f}")
+        shown.append(
+            f"{key.split('/')[0].removeprefix('gpu-')}/{key.split('/')[1]} {first:.1f}->{last:.1f}"
+        )
         if "/began/" not in key:
             falling.append(last < first)
     if not all(falling):
@@ -403,12 +479,18 @@ def check_fid_falling(ctx: Context) -> str:
 def check_amp_parity(ctx: Context) -> str:
     """The DCGAN of the bf16 and fp16 sweeps has the config of one packed (amp off) trial
     (lr 2e-4, g_layers 3): mixed precision must reach a last-epoch FID within 2x of it."""
+
     def last_fid(run: str) -> float:
         def knob(trial: dict[str, Any], key: str) -> Any:  # plain or family-prefixed column
             return trial.get(f"config/{key}", trial.get(f"config/dcgan.{key}"))
 
-        rows = [t for t in ctx.trials(run) if t["family"] == "dcgan"
-                and math.isclose(knob(t, "lr") or 0, 2.0e-4) and knob(t, "g_layers") == 3]
+        rows = [
+            t
+            for t in ctx.trials(run)
+            if t["family"] == "dcgan"
+            and math.isclose(knob(t, "lr") or 0, 2.0e-4)
+            and knob(t, "g_layers") == 3
+        ]
         if len(rows) != 1:
             raise CheckFailed(f"{run}: {len(rows)} dcgan trials with lr 2e-4, g_layers 3")
         return rows[0]["last_fid"]
@@ -431,17 +513,25 @@ def check_checkpoints_on_cpu(ctx: Context) -> str:
     for run in (PACKED, BF16, FP16):
         for trial in ctx.trials(run):
             model = load_generator(trial["checkpoint"], gpus=0.0)
-            devices = {p.device.type for m in model.modules().values()
-                       if isinstance(m, torch.nn.Module) for p in m.parameters()}
+            devices = {
+                p.device.type
+                for m in model.modules().values()
+                if isinstance(m, torch.nn.Module)
+                for p in m.parameters()
+            }
             images, _ = draw_samples(model, 16, seed=0)
             if devices != {"cpu"} or images.shape != (16, 1, 28, 28) or images.dtype != np.uint8:
-                raise CheckFailed(f"{run}/{trial['trial_id']}: on {devices}, samples "
-                                  f"{images.shape} {images.dtype}")
+                raise CheckFailed(
+                    f"{run}/{trial['trial_id']}: on {devices}, samples "
+                    f"{images.shape} {images.dtype}"
+                )
             if images.std() == 0:
                 raise CheckFailed(f"{run}/{trial['trial_id']}: blank samples")
             loaded.append(trial["family"])
-    return (f"{len(loaded)} best checkpoints ({', '.join(sorted(set(loaded)))}) loaded with "
-            "map_location cpu by trainables.checkpoints.load_generator, 16 samples drawn each")
+    return (
+        f"{len(loaded)} best checkpoints ({', '.join(sorted(set(loaded)))}) loaded with "
+        "map_location cpu by trainables.checkpoints.load_generator, 16 samples drawn each"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,8 +551,17 @@ def write_inception_weights(folder: Path) -> Path:
 
 
 def check_eval(ctx: Context, extractor: str) -> str:
-    args = ["eval", "run", PACKED, "--top", "2", "--n", str(ctx.scale.eval_n),
-            "--extractor", extractor]
+    args = [
+        "eval",
+        "run",
+        PACKED,
+        "--top",
+        "2",
+        "--n",
+        str(ctx.scale.eval_n),
+        "--extractor",
+        extractor,
+    ]
     if extractor == "inception":
         args += ["--inception-weights", str(write_inception_weights(ctx.work))]
     finished = ctx.ganorch(args)
@@ -481,21 +580,43 @@ def check_eval(ctx: Context, extractor: str) -> str:
         raise CheckFailed(f"eval actors held GPU shares {sorted(map(str, shares))}, not {want:g}")
     generators = sorted({r["generator"] for r in rows})
     metrics = sorted({r["metric"] for r in mine})
-    return (f"{len(rows)} finite values ({len(mine)} from {extractor}: {', '.join(metrics)}) "
-            f"for {', '.join(generators)}; 1 actor holding {want:g} GPU, "
-            f"{finished.seconds:.0f} s{gpu_note(finished)}")
+    return (
+        f"{len(rows)} finite values ({len(mine)} from {extractor}: {', '.join(metrics)}) "
+        f"for {', '.join(generators)}; 1 actor holding {want:g} GPU, "
+        f"{finished.seconds:.0f} s{gpu_note(finished)}"
+    )
 
 
 def check_grid(ctx: Context) -> str:
-    finished = ctx.ganorch([
-        "grid", "augment", PACKED, "--generator", "best", "--strategies", "mix,source",
-        "--real", ctx.scale.grid_real, "--generated", ctx.scale.grid_generated,
-        "--seeds", "1", "--epochs", str(ctx.scale.grid_epochs), "--actors", "2"])
+    finished = ctx.ganorch(
+        [
+            "grid",
+            "augment",
+            PACKED,
+            "--generator",
+            "best",
+            "--strategies",
+            "mix,source",
+            "--real",
+            ctx.scale.grid_real,
+            "--generated",
+            ctx.scale.grid_generated,
+            "--seeds",
+            "1",
+            "--epochs",
+            str(ctx.scale.grid_epochs),
+            "--actors",
+            "2",
+        ]
+    )
     succeeded(finished, "grid augment")
     rows = read_table(ctx.runs, PACKED, "augment")
     sizes = len(ctx.scale.grid_real.split(",")) * len(ctx.scale.grid_generated.split(",")) - 1
-    bad = [f"{r['shard']}: {r.get('error') or r.get('test_accuracy')}" for r in rows
-           if r.get("error") or not 0.0 <= (r.get("test_accuracy") or -1.0) <= 1.0]
+    bad = [
+        f"{r['shard']}: {r.get('error') or r.get('test_accuracy')}"
+        for r in rows
+        if r.get("error") or not 0.0 <= (r.get("test_accuracy") or -1.0) <= 1.0
+    ]
     if len(rows) != 2 * sizes or bad:
         raise CheckFailed(f"{len(rows)} of {2 * sizes} cells; {'; '.join(bad[:5])}")
     import torch
@@ -507,9 +628,11 @@ def check_grid(ctx: Context) -> str:
     if shares != {want}:
         raise CheckFailed(f"grid actors held GPU shares {sorted(map(str, shares))}, not {want:g}")
     accuracy = [r["test_accuracy"] for r in rows]
-    return (f"{len(rows)} cells (mix, source), test accuracy {min(accuracy):.3f}-"
-            f"{max(accuracy):.3f}, 2 actors holding {want:g} GPU each, "
-            f"{finished.seconds:.0f} s{gpu_note(finished)}")
+    return (
+        f"{len(rows)} cells (mix, source), test accuracy {min(accuracy):.3f}-"
+        f"{max(accuracy):.3f}, 2 actors holding {want:g} GPU each, "
+        f"{finished.seconds:.0f} s{gpu_note(finished)}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -519,8 +642,12 @@ def check_grid(ctx: Context) -> str:
 def small_dcgan(device: Any, batch_size: int = 64, base_channels: int = 64):
     from trainables.families import family_class
 
-    return family_class("dcgan")({"batch_size": batch_size, "base_channels": base_channels,
-                                  "n_z": 64}, (1, 28, 28), 10, device)
+    return family_class("dcgan")(
+        {"batch_size": batch_size, "base_channels": base_channels, "n_z": 64},
+        (1, 28, 28),
+        10,
+        device,
+    )
 
 
 def real_batch(n: int, device: Any):
@@ -552,12 +679,17 @@ def check_amp(ctx: Context) -> str:
         if seen[amp] != want:
             raise CheckFailed(f"amp {amp}: a conv under autocast gave {seen[amp]}, not {want}")
     steps = []
-    for family, config in (("dcgan", {"n_z": 64}),
-                           ("wgan", {"constraint": "gp", "optimizer": "adam", "n_critic": 1}),
-                           ("began", {})):
-        model = family_class(family)({**config, "base_channels": ctx.scale.model_channels,
-                                      "batch_size": 16},
-                                     (1, 28, 28), 10, device)
+    for family, config in (
+        ("dcgan", {"n_z": 64}),
+        ("wgan", {"constraint": "gp", "optimizer": "adam", "n_critic": 1}),
+        ("began", {}),
+    ):
+        model = family_class(family)(
+            {**config, "base_channels": ctx.scale.model_channels, "batch_size": 16},
+            (1, 28, 28),
+            10,
+            device,
+        )
         model.loss_scaler = loss_scaler(device, "fp16")
         if ctx.gpu and not isinstance(model.loss_scaler, torch.amp.GradScaler):
             raise CheckFailed("no GradScaler for fp16 on CUDA")
@@ -567,8 +699,10 @@ def check_amp(ctx: Context) -> str:
             for _ in range(3):
                 losses = model.train_step(batches, labels)  # raises when a loss is not finite
         scale = model.loss_scaler.get_scale() if model.loss_scaler else None
-        steps.append(f"{family} d_loss {losses['d_loss']:.3g}"
-                     + (f" (scale {scale:g})" if scale is not None else ""))
+        steps.append(
+            f"{family} d_loss {losses['d_loss']:.3g}"
+            + (f" (scale {scale:g})" if scale is not None else "")
+        )
     dtypes = ", ".join(f"{k}->{str(v).removeprefix('torch.')}" for k, v in seen.items())
     return f"on {device}: autocast {dtypes}; 3 fp16 steps each: {'; '.join(steps)}"
 
@@ -599,11 +733,15 @@ def check_memory_release(ctx: Context) -> str:
     mib = 2**20
     trial = held - before
     if held <= before or after > before + max(8 * mib, trial / 10):
-        raise CheckFailed(f"reserved {before / mib:.0f} MiB before a trial, {held / mib:.0f} "
-                          f"during, {after / mib:.0f} after release()")
-    return (f"reserved {before / mib:.0f} MiB before, {held / mib:.0f} MiB after a DCGAN's "
-            f"steps, {after / mib:.0f} MiB after trainables.device.release "
-            f"(allocated {after_allocated / mib:.0f} MiB)")
+        raise CheckFailed(
+            f"reserved {before / mib:.0f} MiB before a trial, {held / mib:.0f} "
+            f"during, {after / mib:.0f} after release()"
+        )
+    return (
+        f"reserved {before / mib:.0f} MiB before, {held / mib:.0f} MiB after a DCGAN's "
+        f"steps, {after / mib:.0f} MiB after trainables.device.release "
+        f"(allocated {after_allocated / mib:.0f} MiB)"
+    )
 
 
 def check_state_dict_devices(ctx: Context) -> str:
@@ -630,12 +768,13 @@ def check_state_dict_devices(ctx: Context) -> str:
     gap = (here - there).abs().max().item()
     if here.device.type != "cpu" or gap > 2e-2:  # TF32 convolutions on CUDA round differently
         raise CheckFailed(f"samples on {here.device} differ by {gap:.3g} from {device}'s")
-    return (f"DCGAN state_dict saved on {device} loaded on cpu (weights_only, map_location cpu); "
-            f"samples agree within {gap:.1e}")
+    return (
+        f"DCGAN state_dict saved on {device} loaded on cpu (weights_only, map_location cpu); "
+        f"samples agree within {gap:.1e}"
+    )
 
 
-def timed(device: Any, warm_up: Callable[[], None], step: Callable[[], None],
-          steps: int) -> float:
+def timed(device: Any, warm_up: Callable[[], None], step: Callable[[], None], steps: int) -> float:
     """Seconds for ``steps`` calls of ``step`` after as many warm-up calls."""
     import torch
 
@@ -671,8 +810,14 @@ def check_throughput(ctx: Context) -> str:
                     model.train_step(real, labels)
 
             seconds = timed(device, step, step, scale.train_steps)
-            rows.append({"work": "dcgan training step (G + D)", "batch": batch, "amp": amp,
-                         "images_per_s": scale.train_steps * batch / seconds})
+            rows.append(
+                {
+                    "work": "dcgan training step (G + D)",
+                    "batch": batch,
+                    "amp": amp,
+                    "images_per_s": scale.train_steps * batch / seconds,
+                }
+            )
             del model, real
     inception = FIDInception().to(device).eval()
     images = torch.randint(0, 256, (scale.inception_batch, 1, 28, 28), dtype=torch.uint8)
@@ -682,9 +827,14 @@ def check_throughput(ctx: Context) -> str:
         inception.features(images.to(device).float().div(255))
 
     seconds = timed(device, extract, extract, scale.inception_batches)
-    rows.append({"work": "inception pool3 features (28x28 grey -> 299)",
-                 "batch": scale.inception_batch, "amp": "off",
-                 "images_per_s": scale.inception_batches * scale.inception_batch / seconds})
+    rows.append(
+        {
+            "work": "inception pool3 features (28x28 grey -> 299)",
+            "batch": scale.inception_batch,
+            "amp": "off",
+            "images_per_s": scale.inception_batches * scale.inception_batch / seconds,
+        }
+    )
     for line in throughput_table(ctx.report):
         ctx.report.say(line)
     if not all(finite(r["images_per_s"]) and r["images_per_s"] > 0 for r in rows):
@@ -693,8 +843,10 @@ def check_throughput(ctx: Context) -> str:
 
 
 def throughput_table(report: Report) -> list[str]:
-    lines = [f"throughput on {report.facts.get('device')} (images/s):",
-             f"  {'work':<46} {'batch':>5} {'amp':>5} {'images/s':>10}"]
+    lines = [
+        f"throughput on {report.facts.get('device')} (images/s):",
+        f"  {'work':<46} {'batch':>5} {'amp':>5} {'images/s':>10}",
+    ]
     for row in report.throughput:
         rate = row["images_per_s"]
         shown = f"{rate:,.0f}" if rate >= 10 else f"{rate:.2f}"
@@ -718,10 +870,10 @@ def workspace(keep: bool) -> Iterator[Path]:
 def run_checks(ctx: Context) -> None:
     report = ctx.report
     packed = report.check("sweep-packed-gpu", lambda: check_packed(ctx))
-    report.check("sweep-amp-bf16",
-                 lambda: check_amp_sweep(ctx, BF16, "bf16", ["dcgan", "wgan"]))
-    report.check("sweep-amp-fp16",
-                 lambda: check_amp_sweep(ctx, FP16, "fp16", ["dcgan", "began", "wgan"]))
+    report.check("sweep-amp-bf16", lambda: check_amp_sweep(ctx, BF16, "bf16", ["dcgan", "wgan"]))
+    report.check(
+        "sweep-amp-fp16", lambda: check_amp_sweep(ctx, FP16, "fp16", ["dcgan", "began", "wgan"])
+    )
     report.check("losses-finite", lambda: check_losses(ctx))
     report.check("fid-falling", lambda: check_fid_falling(ctx))
     report.check("amp-parity", lambda: check_amp_parity(ctx))
@@ -743,9 +895,13 @@ def run_checks(ctx: Context) -> None:
 def write_out(report: Report, folder: Path, dry_run: bool, seconds: float) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "gpu-check.log").write_text("\n".join(report.log) + "\n")
-    summary = {"cpu_dry_run": dry_run, "seconds": seconds, **report.facts,
-               "checks": [asdict(o) for o in report.outcomes],
-               "throughput": report.throughput}
+    summary = {
+        "cpu_dry_run": dry_run,
+        "seconds": seconds,
+        **report.facts,
+        "checks": [asdict(o) for o in report.outcomes],
+        "throughput": report.throughput,
+    }
     (folder / "gpu-check.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
@@ -760,28 +916,43 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     if not dry_run and not torch.cuda.is_available():
-        print("gpu-check: no CUDA device found (torch.cuda.is_available() is False); "
-              "nothing was checked", flush=True)
+        print(
+            "gpu-check: no CUDA device found (torch.cuda.is_available() is False); "
+            "nothing was checked",
+            flush=True,
+        )
         return NO_CUDA
     scale = CPU if dry_run else GPU
     report = Report()
     started = time.perf_counter()
     if dry_run:
-        report.say("gpu-check: CPU DRY RUN (resources.gpu 0, tiny sizes): this checks the "
-                   "script, not CUDA, and exits 4")
+        report.say(
+            "gpu-check: CPU DRY RUN (resources.gpu 0, tiny sizes): this checks the "
+            "script, not CUDA, and exits 4"
+        )
         device = "CPU (dry run)"
     else:
         device = torch.cuda.get_device_name(0)
-    report.facts.update({
-        "device": device, "torch": torch.__version__, "cuda": torch.version.cuda,
-        "cuda_devices": torch.cuda.device_count() if not dry_run else 0,
-        "cpus": os.cpu_count(), "python": sys.version.split()[0],
-        "ganorch": " ".join(ganorch_command())})
+    report.facts.update(
+        {
+            "device": device,
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "cuda_devices": torch.cuda.device_count() if not dry_run else 0,
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "ganorch": " ".join(ganorch_command()),
+        }
+    )
     report.say("gpu-check: " + ", ".join(f"{k} {v}" for k, v in report.facts.items()))
 
     with workspace(args.keep) as work:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "GANORCH_RUNS": str(work / "runs"),
-               "GANORCH_CACHE": os.environ.get("GANORCH_CACHE") or str(work / "cache")}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "GANORCH_RUNS": str(work / "runs"),
+            "GANORCH_CACHE": os.environ.get("GANORCH_CACHE") or str(work / "cache"),
+        }
         env.pop("GANORCH_ADDRESS", None)  # a private local Ray for every command
         if args.keep:
             report.say(f"gpu-check: working in {work}")
@@ -791,11 +962,14 @@ def main(argv: list[str] | None = None) -> int:
     passed = sum(o.passed for o in report.outcomes)
     failed = len(report.outcomes) - passed
     report.say("")
-    report.say(f"==== gpu-check summary ({'CPU DRY RUN' if dry_run else device}, "
-               f"{seconds:.0f} s) ====")
+    report.say(
+        f"==== gpu-check summary ({'CPU DRY RUN' if dry_run else device}, {seconds:.0f} s) ===="
+    )
     for outcome in report.outcomes:
-        report.say(f"{'PASS' if outcome.passed else 'FAIL'} {outcome.name}: {outcome.detail} "
-                   f"[{outcome.seconds:.1f}s]")
+        report.say(
+            f"{'PASS' if outcome.passed else 'FAIL'} {outcome.name}: {outcome.detail} "
+            f"[{outcome.seconds:.1f}s]"
+        )
     for line in throughput_table(report):
         report.say(line)
     report.say(f"{passed} passed, {failed} failed")

@@ -102,17 +102,31 @@ def retrain(
     generated_x = _inputs(generated.images, GENERATED_SOURCE if source else None)
     real_y, generated_y = _labels(real.labels), _labels(generated.labels)
     if strategy == "finetune" and len(real) and len(generated):
-        phases = [TrainingPhase(generated_x, generated_y, epochs // 2),
-                  TrainingPhase(real_x, real_y, epochs - epochs // 2)]
+        phases = [
+            TrainingPhase(generated_x, generated_y, epochs // 2),
+            TrainingPhase(real_x, real_y, epochs - epochs // 2),
+        ]
     else:
-        phases = [TrainingPhase(torch.cat([real_x, generated_x]),
-                                torch.cat([real_y, generated_y]), epochs)]
-    model = train_lenet_phases(phases, in_channels, num_classes, side, batch_size=batch_size,
-                               lr=lr, seed=seed, device=device)
+        phases = [
+            TrainingPhase(
+                torch.cat([real_x, generated_x]), torch.cat([real_y, generated_y]), epochs
+            )
+        ]
+    model = train_lenet_phases(
+        phases,
+        in_channels,
+        num_classes,
+        side,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+    )
     test_x = _inputs(test.images, REAL_SOURCE if source else None)
     predicted = judge_predictions(model, test_x).argmax(axis=1)
-    return RetrainResult(float((predicted == test.labels).mean()), n_train, len(generated),
-                         model.conv1.in_channels)
+    return RetrainResult(
+        float((predicted == test.labels).mean()), n_train, len(generated), model.conv1.in_channels
+    )
 
 
 def _inputs(images: np.ndarray, source: float | None) -> torch.Tensor:

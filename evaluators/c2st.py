@@ -18,11 +18,26 @@ from scipy.stats import binom
 from torch import nn
 from torch.nn import functional as F
 
-from evaluators.sheets import as_float_images
+from evaluators.images import as_float_images
 
 GENERATED_LABEL = 0
 REAL_LABEL = 1
 MIN_PER_SET = 8  # below this a split would hold one or two samples per class
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """How the classifier is fitted and tested: the test and validation shares of each set,
+    at most ``max_epochs`` epochs stopping after ``patience`` without gain, minibatches, Adam's
+    learning rate, the device it trains on."""
+
+    test_fraction: float
+    val_fraction: float
+    max_epochs: int
+    patience: int
+    batch_size: int
+    lr: float
+    device: str | torch.device
 
 
 class C2STClassifier(nn.Module):
@@ -170,18 +185,13 @@ def c2st(
             f"{tuple(generated_images.shape[1:])}"
         )
     channels, height, width_px = real_images.shape[1:]
+    fit = _Fit(test_fraction, val_fraction, max_epochs, patience, batch_size, lr, device)
     return _two_sample_test(
         real_images,
         generated_images,
         lambda _: C2STClassifier(channels, (height, width_px), width=width),
-        seed=seed,
-        test_fraction=test_fraction,
-        val_fraction=val_fraction,
-        max_epochs=max_epochs,
-        patience=patience,
-        batch_size=batch_size,
-        lr=lr,
-        device=device,
+        seed,
+        fit,
     )
 
 
@@ -213,23 +223,16 @@ def c2st_features(
     real_t = _feature_tensor(real_features, "real_features")
     generated_t = _feature_tensor(generated_features, "generated_features")
     if real_t.shape[1] != generated_t.shape[1]:
-        raise ValueError(
-            f"feature dimensions differ: {real_t.shape[1]} vs {generated_t.shape[1]}"
-        )
+        raise ValueError(f"feature dimensions differ: {real_t.shape[1]} vs {generated_t.shape[1]}")
     if hidden < 0:
         raise ValueError(f"hidden must be >= 0, got {hidden}")
+    fit = _Fit(test_fraction, val_fraction, max_epochs, patience, batch_size, lr, device)
     return _two_sample_test(
         real_t,
         generated_t,
         lambda train_inputs: _FeatureClassifier(train_inputs, hidden),
-        seed=seed,
-        test_fraction=test_fraction,
-        val_fraction=val_fraction,
-        max_epochs=max_epochs,
-        patience=patience,
-        batch_size=batch_size,
-        lr=lr,
-        device=device,
+        seed,
+        fit,
     )
 
 
@@ -248,17 +251,11 @@ def _two_sample_test(
     real: torch.Tensor,
     generated: torch.Tensor,
     make_model: Callable[[torch.Tensor], nn.Module],
-    *,
     seed: int,
-    test_fraction: float,
-    val_fraction: float,
-    max_epochs: int,
-    patience: int,
-    batch_size: int,
-    lr: float,
-    device: str | torch.device,
+    fit: _Fit,
 ) -> C2STResult:
     """The shared procedure of :func:`c2st`; ``make_model`` gets the training inputs."""
+    test_fraction, val_fraction, batch_size = fit.test_fraction, fit.val_fraction, fit.batch_size
     n_real, n_generated = len(real), len(generated)
     if min(n_real, n_generated) < MIN_PER_SET:
         raise ValueError(
@@ -270,7 +267,7 @@ def _two_sample_test(
             "need test_fraction > 0, val_fraction > 0 and test_fraction + val_fraction < 1, got "
             f"{test_fraction} and {val_fraction}"
         )
-    if max_epochs < 1 or patience < 1 or batch_size < 1:
+    if fit.max_epochs < 1 or fit.patience < 1 or batch_size < 1:
         raise ValueError("max_epochs, patience and batch_size must be >= 1")
 
     n = min(n_real, n_generated)
@@ -285,10 +282,12 @@ def _two_sample_test(
 
     def split(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
         inputs = torch.cat([real[start:stop], generated[start:stop]])
-        labels = torch.cat([
-            torch.full((stop - start,), REAL_LABEL),
-            torch.full((stop - start,), GENERATED_LABEL),
-        ])
+        labels = torch.cat(
+            [
+                torch.full((stop - start,), REAL_LABEL),
+                torch.full((stop - start,), GENERATED_LABEL),
+            ]
+        )
         return inputs, labels
 
     test_x, test_y = split(0, n_test)
@@ -297,34 +296,12 @@ def _two_sample_test(
 
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
         torch.manual_seed(seed)
-        model = make_model(train_x).to(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.999))
+        model = make_model(train_x).to(fit.device)
+    best_accuracy, best_epoch, epochs = _train_early_stopped(
+        model, (train_x, train_y), (val_x, val_y), rng, fit
+    )
 
-    best_accuracy, best_loss, best_epoch, best_state = -1.0, float("inf"), 0, None
-    epochs_without_gain, epoch = 0, 0
-    for epoch in range(1, max_epochs + 1):
-        model.train()
-        order = torch.randperm(len(train_x), generator=rng)
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            loss = F.cross_entropy(model(train_x[batch].to(device)), train_y[batch].to(device))
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-        accuracy, loss = _evaluate(model, val_x, val_y, batch_size, device)
-        # Accuracy is coarse (it often sits at 1/2 for the first epochs while the classifier is
-        # still learning), so equal accuracy with lower validation loss also counts as progress.
-        if accuracy > best_accuracy or (accuracy == best_accuracy and loss < best_loss):
-            best_accuracy, best_loss, best_epoch, epochs_without_gain = accuracy, loss, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            epochs_without_gain += 1
-            if epochs_without_gain >= patience:
-                break
-    model.load_state_dict(best_state)
-    model.eval()
-
-    correct = _predict(model, test_x, batch_size, device)[1] == test_y
+    correct = _predict(model, test_x, batch_size, fit.device)[1] == test_y
     k = int(correct.sum())
     return C2STResult(
         accuracy=k / len(test_y),
@@ -332,7 +309,7 @@ def _two_sample_test(
         accuracy_generated=float(correct[test_y == GENERATED_LABEL].double().mean()),
         p_value=binomial_p_value(k, len(test_y)),
         n_test=len(test_y),
-        epochs=epoch,
+        epochs=epochs,
         best_epoch=best_epoch,
         validation_accuracy=best_accuracy,
         n_per_set=n,
@@ -342,16 +319,58 @@ def _two_sample_test(
     )
 
 
+def _train_early_stopped(
+    model: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    validation: tuple[torch.Tensor, torch.Tensor],
+    rng: torch.Generator,
+    fit: _Fit,
+) -> tuple[float, int, int]:
+    """Steps 3 and 4 of :func:`c2st`: train ``model`` on ``train`` (inputs, labels) with
+    minibatches drawn from ``rng`` and stop early on ``validation``; ``model`` ends with the
+    best epoch's weights, in eval mode. Returns (its validation accuracy, the best epoch, the
+    epochs run)."""
+    train_x, train_y = train
+    batch_size, device = fit.batch_size, fit.device
+    optimiser = torch.optim.Adam(model.parameters(), lr=fit.lr, betas=(0.5, 0.999))
+    best_accuracy, best_loss, best_epoch, best_state = -1.0, float("inf"), 0, None
+    epochs_without_gain, epoch = 0, 0
+    for epoch in range(1, fit.max_epochs + 1):
+        model.train()
+        order = torch.randperm(len(train_x), generator=rng)
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            loss = F.cross_entropy(model(train_x[batch].to(device)), train_y[batch].to(device))
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+        accuracy, loss = _evaluate(model, *validation, batch_size, device)
+        # Accuracy is coarse (it often sits at 1/2 for the first epochs while the classifier is
+        # still learning), so equal accuracy with lower validation loss also counts as progress.
+        if accuracy > best_accuracy or (accuracy == best_accuracy and loss < best_loss):
+            best_accuracy, best_loss, best_epoch, epochs_without_gain = accuracy, loss, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            epochs_without_gain += 1
+            if epochs_without_gain >= fit.patience:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return best_accuracy, best_epoch, epoch
+
+
 @torch.no_grad()
 def _predict(
     model: nn.Module, inputs: torch.Tensor, batch_size: int, device: str | torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits (float32) and predicted classes (their argmax) on CPU, evaluated in batches."""
     model.eval()
-    logits = torch.cat([
-        model(inputs[start : start + batch_size].to(device)).float().cpu()
-        for start in range(0, len(inputs), batch_size)
-    ])
+    logits = torch.cat(
+        [
+            model(inputs[start : start + batch_size].to(device)).float().cpu()
+            for start in range(0, len(inputs), batch_size)
+        ]
+    )
     return logits, logits.argmax(1)
 
 

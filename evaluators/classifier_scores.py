@@ -20,8 +20,10 @@ def _as_probabilities(probabilities: np.ndarray) -> np.ndarray:
     sums = p.sum(axis=1)
     worst = np.abs(sums - 1.0).max()
     if worst > _SUM_TOLERANCE:
-        raise ValueError(f"each row of probabilities must sum to 1 (within {_SUM_TOLERANCE}); "
-                         f"the worst row is off by {worst:.3g}")
+        raise ValueError(
+            f"each row of probabilities must sum to 1 (within {_SUM_TOLERANCE}); "
+            f"the worst row is off by {worst:.3g}"
+        )
     # Float32 softmax rows are off by ~1e-7; renormalising keeps p(y) a distribution exactly.
     return p / sums[:, None]
 
@@ -54,7 +56,7 @@ def inception_score(probabilities: np.ndarray, splits: int = 10) -> tuple[float,
     blocks = min(splits, n)
     scores = np.empty(blocks, dtype=np.float64)
     for i in range(blocks):
-        part = p[i * n // blocks:(i + 1) * n // blocks]
+        part = p[i * n // blocks : (i + 1) * n // blocks]
         marginal = part.mean(axis=0)
         kl = (xlogy(part, part) - xlogy(part, marginal)).sum(axis=1)
         scores[i] = np.exp(kl.mean())

@@ -66,8 +66,10 @@ def fid_against_statistics(mu_r: np.ndarray, sigma_r: np.ndarray, generated: np.
     mu_r, sigma_r = np.asarray(mu_r, np.float64), np.asarray(sigma_r, np.float64)
     dimension = generated.shape[1]
     if mu_r.shape != (dimension,) or sigma_r.shape != (dimension, dimension):
-        raise ValueError(f"feature dimensions differ: statistics of {mu_r.shape} and "
-                         f"{sigma_r.shape}, features of dimension {dimension}")
+        raise ValueError(
+            f"feature dimensions differ: statistics of {mu_r.shape} and "
+            f"{sigma_r.shape}, features of dimension {dimension}"
+        )
     if len(generated) >= dimension:
         return frechet_distance(mu_r, sigma_r, *feature_statistics(generated))
     mu_g = generated.mean(axis=0)
@@ -97,8 +99,9 @@ def _fid_low_rank(real: np.ndarray, generated: np.ndarray) -> float:
     return _combine(mu_r - mu_g, trace_r, trace_g, trace_sqrt)
 
 
-def _combine(mean_difference: np.ndarray, trace_r: float, trace_g: float,
-             trace_sqrt: float) -> float:
+def _combine(
+    mean_difference: np.ndarray, trace_r: float, trace_g: float, trace_sqrt: float
+) -> float:
     """||mu_r - mu_g||^2 + Tr S_r + Tr S_g - 2 Tr (S_r S_g)^(1/2), clamped at 0."""
     value = mean_difference @ mean_difference + trace_r + trace_g - 2.0 * trace_sqrt
     return float(max(value, 0.0))

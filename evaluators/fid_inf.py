@@ -27,18 +27,22 @@ class Extrapolation:
     scores: tuple[float, ...]
 
 
-def subset_sizes(n: int, points: int = 15, smallest_fraction: float = 0.2,
-                 minimum: int = 2) -> np.ndarray:
+def subset_sizes(
+    n: int, points: int = 15, smallest_fraction: float = 0.2, minimum: int = 2
+) -> np.ndarray:
     """``points`` sizes evenly spaced from max(minimum, round(n * smallest_fraction)) to n,
     rounded to integers, duplicates dropped; at least 2 distinct sizes or ValueError."""
     if points < 2 or not 0.0 < smallest_fraction < 1.0:
-        raise ValueError(f"need points >= 2 and 0 < smallest_fraction < 1, got {points} and "
-                         f"{smallest_fraction}")
+        raise ValueError(
+            f"need points >= 2 and 0 < smallest_fraction < 1, got {points} and {smallest_fraction}"
+        )
     smallest = max(minimum, round(n * smallest_fraction))
     sizes = np.unique(np.round(np.linspace(smallest, n, points)).astype(np.int64))
     if len(sizes) < 2:
-        raise ValueError(f"extrapolation needs subsets of at least two sizes between "
-                         f"{minimum} and N; {n} samples are too few")
+        raise ValueError(
+            f"extrapolation needs subsets of at least two sizes between "
+            f"{minimum} and N; {n} samples are too few"
+        )
     return sizes
 
 
@@ -53,14 +57,21 @@ def fit_inverse_n(sizes: np.ndarray, scores: np.ndarray) -> tuple[float, float, 
     return float(value), float(slope), float(r2)
 
 
-def _extrapolate(score_of: Callable[[np.ndarray], float], n: int, points: int,
-                 smallest_fraction: float, minimum: int, seed: int) -> Extrapolation:
+def _extrapolate(
+    score_of: Callable[[np.ndarray], float],
+    n: int,
+    points: int,
+    smallest_fraction: float,
+    minimum: int,
+    seed: int,
+) -> Extrapolation:
     rng = np.random.default_rng(seed)
     sizes = subset_sizes(n, points, smallest_fraction, minimum)
     scores = np.array([score_of(rng.choice(n, size=size, replace=False)) for size in sizes])
     value, slope, r2 = fit_inverse_n(sizes, scores)
-    return Extrapolation(value, slope, r2, tuple(int(s) for s in sizes),
-                         tuple(float(s) for s in scores))
+    return Extrapolation(
+        value, slope, r2, tuple(int(s) for s in sizes), tuple(float(s) for s in scores)
+    )
 
 
 def fid_inf(
@@ -98,8 +109,14 @@ def fid_inf(
     generated = np.asarray(generated, dtype=np.float64)
     if generated.ndim != 2:
         raise ValueError(f"generated features must have shape (M, D), got {generated.shape}")
-    return _extrapolate(lambda rows: fid_against_statistics(mu_r, sigma_r, generated[rows]),
-                        len(generated), points, smallest_fraction, 2, seed)
+    return _extrapolate(
+        lambda rows: fid_against_statistics(mu_r, sigma_r, generated[rows]),
+        len(generated),
+        points,
+        smallest_fraction,
+        2,
+        seed,
+    )
 
 
 def inception_score_inf(
@@ -121,5 +138,11 @@ def inception_score_inf(
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 2:
         raise ValueError(f"probabilities must have shape (N, classes), got {probabilities.shape}")
-    return _extrapolate(lambda rows: inception_score(probabilities[rows], splits=1)[0],
-                        len(probabilities), points, smallest_fraction, 1, seed)
+    return _extrapolate(
+        lambda rows: inception_score(probabilities[rows], splits=1)[0],
+        len(probabilities),
+        points,
+        smallest_fraction,
+        1,
+        seed,
+    )

@@ -26,9 +26,7 @@ GMS_C = 0.0026
 GMSD_T = 170.0 / 255.0**2
 
 YIQ_FROM_RGB = torch.tensor(
-    [[0.299, 0.587, 0.114],
-     [0.596, -0.274, -0.322],
-     [0.211, -0.523, 0.312]],
+    [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
     dtype=torch.float64,
 )
 """(3, 3) float64 matrix M with [Y, I, Q]^T = M [R, G, B]^T (NTSC YIQ as in the cQS paper)."""
@@ -38,27 +36,34 @@ _RGB_FROM_YIQ = torch.linalg.inv(YIQ_FROM_RGB)
 # Both operators have the same gain: a ramp rising by s per pixel gives a response of 2 s (the
 # un-halved central difference), the scale that GMSD's T and hence C = 0.0026 are calibrated for.
 _KERNELS_X = {
-    "sobel": torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]],
-                          dtype=torch.float64) / 4.0,
+    "sobel": torch.tensor(
+        [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=torch.float64
+    )
+    / 4.0,
     "prewitt": torch.tensor([[-1.0, 0.0, 1.0]] * 3, dtype=torch.float64) / 3.0,
 }
 
 
 def _check_images(images: torch.Tensor, channels: tuple[int, ...] = (1, 3)) -> None:
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or not images.is_floating_point():
-        raise ValueError("expected a float tensor of shape (N, C, H, W), got "
-                         f"{getattr(images, 'shape', type(images))}")
+        raise ValueError(
+            "expected a float tensor of shape (N, C, H, W), got "
+            f"{getattr(images, 'shape', type(images))}"
+        )
     if images.shape[1] not in channels:
-        raise ValueError(f"expected {' or '.join(map(str, channels))} channels, "
-                         f"got shape {tuple(images.shape)}")
+        raise ValueError(
+            f"expected {' or '.join(map(str, channels))} channels, got shape {tuple(images.shape)}"
+        )
 
 
 def _check_pair(reference: torch.Tensor, distorted: torch.Tensor) -> None:
     _check_images(reference)
     _check_images(distorted)
     if reference.shape != distorted.shape:
-        raise ValueError(f"reference and distorted shapes differ: {tuple(reference.shape)} vs "
-                         f"{tuple(distorted.shape)}")
+        raise ValueError(
+            f"reference and distorted shapes differ: {tuple(reference.shape)} vs "
+            f"{tuple(distorted.shape)}"
+        )
 
 
 def _reduce(per_image: torch.Tensor, reduction: Reduction) -> torch.Tensor:
@@ -70,8 +75,9 @@ def _reduce(per_image: torch.Tensor, reduction: Reduction) -> torch.Tensor:
 
 
 def _apply_matrix(matrix: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("ij,njhw->nihw", matrix.to(dtype=images.dtype, device=images.device),
-                        images)
+    return torch.einsum(
+        "ij,njhw->nihw", matrix.to(dtype=images.dtype, device=images.device), images
+    )
 
 
 def _luma(images: torch.Tensor) -> torch.Tensor:
@@ -85,8 +91,9 @@ def _luma(images: torch.Tensor) -> torch.Tensor:
 def _safe_sqrt(x: torch.Tensor) -> torch.Tensor:
     """sqrt(x) for x >= 0 whose gradient at 0 is 0 instead of inf * 0 = NaN (flat regions)."""
     positive = x > 0
-    return torch.where(positive, torch.sqrt(torch.where(positive, x, torch.ones_like(x))),
-                       torch.zeros_like(x))
+    return torch.where(
+        positive, torch.sqrt(torch.where(positive, x, torch.ones_like(x))), torch.zeros_like(x)
+    )
 
 
 def _similarity(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
@@ -94,8 +101,9 @@ def _similarity(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
     return (2.0 * a * b + c) / (a * a + b * b + c)
 
 
-def _gradient_magnitude(y: torch.Tensor, operator: str, padding: Literal["replicate", "zeros"]
-                        ) -> torch.Tensor:
+def _gradient_magnitude(
+    y: torch.Tensor, operator: str, padding: Literal["replicate", "zeros"]
+) -> torch.Tensor:
     if operator not in _KERNELS_X:
         raise ValueError(f"operator must be 'sobel' or 'prewitt', got {operator!r}")
     kx = _KERNELS_X[operator]
@@ -127,8 +135,9 @@ def yiq_to_rgb(images: torch.Tensor) -> torch.Tensor:
     return _apply_matrix(_RGB_FROM_YIQ, images)
 
 
-def l1(reference: torch.Tensor, distorted: torch.Tensor,
-       reduction: Reduction = "mean") -> torch.Tensor:
+def l1(
+    reference: torch.Tensor, distorted: torch.Tensor, reduction: Reduction = "mean"
+) -> torch.Tensor:
     """Mean absolute error: per image 1/(C H W) sum |reference - distorted| over channels and
     pixels; (N, C, H, W) pairs of equal shape, C in {1, 3}. 0 iff the images are equal."""
     _check_pair(reference, distorted)
@@ -151,8 +160,9 @@ def gradient_magnitude(y: torch.Tensor, operator: Operator = "sobel") -> torch.T
     return _gradient_magnitude(y, operator, "replicate")
 
 
-def gms_map(reference: torch.Tensor, distorted: torch.Tensor, c: float = GMS_C,
-            operator: Operator = "sobel") -> torch.Tensor:
+def gms_map(
+    reference: torch.Tensor, distorted: torch.Tensor, c: float = GMS_C, operator: Operator = "sobel"
+) -> torch.Tensor:
     """Gradient magnitude similarity map GMS = (2 m_r m_d + c) / (m_r^2 + m_d^2 + c), (N, 1, H, W).
 
     m_r, m_d are :func:`gradient_magnitude` (Sobel/4 by default, Prewitt/3 selectable, replicate
@@ -166,16 +176,26 @@ def gms_map(reference: torch.Tensor, distorted: torch.Tensor, c: float = GMS_C,
     return _similarity(m_r, m_d, c)
 
 
-def gmsm_distance(reference: torch.Tensor, distorted: torch.Tensor, c: float = GMS_C,
-                  operator: Operator = "sobel", reduction: Reduction = "mean") -> torch.Tensor:
+def gmsm_distance(
+    reference: torch.Tensor,
+    distorted: torch.Tensor,
+    c: float = GMS_C,
+    operator: Operator = "sobel",
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
     """GMSM distance: per image 1 - mean over the H x W pixels of :func:`gms_map`; in [0, 1),
     0 for identical images. Default c = 0.0026, Sobel/4 operator."""
-    return _reduce(1.0 - gms_map(reference, distorted, c, operator).flatten(1).mean(dim=1),
-                   reduction)
+    return _reduce(
+        1.0 - gms_map(reference, distorted, c, operator).flatten(1).mean(dim=1), reduction
+    )
 
 
-def chroma_distance(reference: torch.Tensor, distorted: torch.Tensor, c: float = GMS_C,
-                    reduction: Reduction = "mean") -> torch.Tensor:
+def chroma_distance(
+    reference: torch.Tensor,
+    distorted: torch.Tensor,
+    c: float = GMS_C,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
     """Chrominance distance of cQS: per image 1 - mean over pixels of S(I_r, I_d) * S(Q_r, Q_d).
 
     I, Q are the YIQ chrominance channels of :func:`rgb_to_yiq` and S(a, b) = (2 a b + c) /
@@ -201,8 +221,9 @@ def _average_downsample(y: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(y, kernel_size=2, stride=2)
 
 
-def gmsd(reference: torch.Tensor, distorted: torch.Tensor,
-         reduction: Reduction = "mean") -> torch.Tensor:
+def gmsd(
+    reference: torch.Tensor, distorted: torch.Tensor, reduction: Reduction = "mean"
+) -> torch.Tensor:
     """Gradient Magnitude Similarity Deviation (Xue et al. 2014), per image.
 
     Steps, as in the paper and its reference MATLAB code: Y channel (.299R + .587G + .114B;

@@ -122,8 +122,9 @@ def judge_embedding_figure(embedding: JudgeEmbedding, bins: int = 10) -> np.ndar
     canvas = FigureCanvasAgg(figure)
     scatter, real_hist, gen_hist = figure.subplots(1, 3)
     scatter.scatter(*embedding.real_2d.T, s=6, alpha=0.6, label="real", color="tab:blue")
-    scatter.scatter(*embedding.generated_2d.T, s=6, alpha=0.6, label="generated",
-                    color="tab:orange")
+    scatter.scatter(
+        *embedding.generated_2d.T, s=6, alpha=0.6, label="generated", color="tab:orange"
+    )
     ratio = embedding.explained_variance_ratio
     scatter.set_xlabel(f"PC1 ({100 * ratio[0]:.1f}% of variance)")
     scatter.set_ylabel(f"PC2 ({100 * ratio[1]:.1f}% of variance)")

@@ -75,11 +75,14 @@ def kid(
     if x.ndim != 2 or y.ndim != 2:
         raise ValueError(f"KID needs feature arrays of shape (N, d), got {x.shape} and {y.shape}")
     if x.shape[1] != y.shape[1]:
-        raise ValueError(f"feature dimensions differ: real d={x.shape[1]}, "
-                         f"generated d={y.shape[1]}")
+        raise ValueError(
+            f"feature dimensions differ: real d={x.shape[1]}, generated d={y.shape[1]}"
+        )
     if x.shape[0] < 2 or y.shape[0] < 2:
-        raise ValueError(f"KID needs at least 2 samples on each side, got {x.shape[0]} real "
-                         f"and {y.shape[0]} generated")
+        raise ValueError(
+            f"KID needs at least 2 samples on each side, got {x.shape[0]} real "
+            f"and {y.shape[0]} generated"
+        )
     if subsets < 1 or subset_size < 2:
         raise ValueError(f"need subsets >= 1 and subset_size >= 2, got {subsets}, {subset_size}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
@@ -96,5 +99,6 @@ def kid(
         rows_x = rng.choice(x.shape[0], size=m, replace=False)
         rows_y = rng.choice(y.shape[0], size=m, replace=False)
         estimates[s] = _mmd2_unbiased(x[rows_x], y[rows_y])
-    return KIDResult(mean=float(estimates.mean()), std=float(estimates.std()),
-                     subsets=subsets, subset_size=m)
+    return KIDResult(
+        mean=float(estimates.mean()), std=float(estimates.std()), subsets=subsets, subset_size=m
+    )

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from evaluators.sheets import as_float_images, image_grid
+from evaluators.images import as_float_images
+from evaluators.sheets import image_grid
 
 
 @dataclass(frozen=True)

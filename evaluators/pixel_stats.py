@@ -26,8 +26,9 @@ class SharpnessResult:
 def _check_images(images: np.ndarray, name: str = "images") -> np.ndarray:
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[1] not in (1, 3) or images.shape[0] < 1:
-        raise ValueError(f"{name} must have shape (N, C, H, W) with N >= 1 and C in (1, 3), "
-                         f"got {images.shape}")
+        raise ValueError(
+            f"{name} must have shape (N, C, H, W) with N >= 1 and C in (1, 3), got {images.shape}"
+        )
     if images.dtype == np.uint8:
         return images
     if images.dtype.kind != "f":
@@ -70,8 +71,9 @@ def sharpness(images: np.ndarray) -> SharpnessResult:
     gx = (g[:, 1:-1, 2:] - g[:, 1:-1, :-2]) / 2.0
     gy = (g[:, 2:, 1:-1] - g[:, :-2, 1:-1]) / 2.0
     per_image = np.sqrt(gx * gx + gy * gy).mean(axis=(1, 2))
-    return SharpnessResult(per_image=per_image, mean=float(per_image.mean()),
-                           std=float(per_image.std()))
+    return SharpnessResult(
+        per_image=per_image, mean=float(per_image.mean()), std=float(per_image.std())
+    )
 
 
 def _channel_histograms(images: np.ndarray, bins: int) -> dict[str, np.ndarray]:
@@ -79,7 +81,7 @@ def _channel_histograms(images: np.ndarray, bins: int) -> dict[str, np.ndarray]:
     names = ("r", "g", "b", "grey") if images.shape[1] == 3 else ("grey",)
     counts = {name: np.zeros(bins, dtype=np.int64) for name in names}
     for start in range(0, images.shape[0], _CHUNK):
-        unit = _unit_range(images[start:start + _CHUNK])
+        unit = _unit_range(images[start : start + _CHUNK])
         channels = {"grey": _grey(unit)}
         if unit.shape[1] == 3:
             channels.update(r=unit[:, 0], g=unit[:, 1], b=unit[:, 2])
@@ -94,8 +96,9 @@ def _smoothed(counts: np.ndarray, eps: float) -> np.ndarray:
     return p / p.sum()
 
 
-def color_kl(real: np.ndarray, generated: np.ndarray, bins: int = 25,
-             eps: float = 1e-10) -> dict[str, float]:
+def color_kl(
+    real: np.ndarray, generated: np.ndarray, bins: int = 25, eps: float = 1e-10
+) -> dict[str, float]:
     """KL(real || generated) of per-channel colour histograms over all pixels of each set.
 
     Definition, per channel c in R, G, B and grey (0.299R + 0.587G + 0.114B): values on [0, 1]
@@ -111,8 +114,9 @@ def color_kl(real: np.ndarray, generated: np.ndarray, bins: int = 25,
     real = _check_images(real, "real")
     generated = _check_images(generated, "generated")
     if real.shape[1] != generated.shape[1]:
-        raise ValueError(f"channel counts differ: real {real.shape[1]}, "
-                         f"generated {generated.shape[1]}")
+        raise ValueError(
+            f"channel counts differ: real {real.shape[1]}, generated {generated.shape[1]}"
+        )
     if bins < 1 or not eps > 0:
         raise ValueError(f"need bins >= 1 and eps > 0, got bins={bins}, eps={eps}")
     hist_r = _channel_histograms(real, bins)

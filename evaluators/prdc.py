@@ -113,20 +113,23 @@ def _validated(real, generated, k_pr: int, k_dc: int, block_size: int):
     x = np.ascontiguousarray(real, dtype=np.float64)
     y = np.ascontiguousarray(generated, dtype=np.float64)
     if x.ndim != 2 or y.ndim != 2:
-        raise ValueError(f"PRDC needs feature arrays of shape (N, D), got {x.shape} and "
-                         f"{y.shape}")
+        raise ValueError(f"PRDC needs feature arrays of shape (N, D), got {x.shape} and {y.shape}")
     if x.shape[1] != y.shape[1]:
-        raise ValueError(f"feature dimensions differ: real D={x.shape[1]}, "
-                         f"generated D={y.shape[1]}")
+        raise ValueError(
+            f"feature dimensions differ: real D={x.shape[1]}, generated D={y.shape[1]}"
+        )
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("PRDC features contain NaN or infinite values")
     k_max = max(k_pr, k_dc)
     if min(k_pr, k_dc) < 1:
-        raise ValueError(f"k must be at least 1, got k_precision_recall={k_pr}, "
-                         f"k_density_coverage={k_dc}")
+        raise ValueError(
+            f"k must be at least 1, got k_precision_recall={k_pr}, k_density_coverage={k_dc}"
+        )
     if len(x) <= k_max or len(y) <= k_pr:
-        raise ValueError(f"PRDC with k={k_max} needs more than {k_max} real and more than "
-                         f"{k_pr} generated samples, got {len(x)} and {len(y)}")
+        raise ValueError(
+            f"PRDC with k={k_max} needs more than {k_max} real and more than "
+            f"{k_pr} generated samples, got {len(x)} and {len(y)}"
+        )
     if block_size < 1:
         raise ValueError(f"block_size must be at least 1, got {block_size}")
     return x, y
@@ -143,14 +146,21 @@ def _squared_radii(
 ) -> dict[int, np.ndarray]:
     """k -> NN_k(x, features)^2 per row: the largest direct squared distance to the k nearest
     other rows, so each of those k rows lies inside (on or within) the ball."""
-    _, neighbours = k_nearest(torch.as_tensor(features), torch.as_tensor(features), max(ks),
-                              block_size, device, exclude_self=True)
+    _, neighbours = k_nearest(
+        torch.as_tensor(features),
+        torch.as_tensor(features),
+        max(ks),
+        block_size,
+        device,
+        exclude_self=True,
+    )
     direct = np.empty(neighbours.shape, dtype=np.float64)
     for start in range(0, len(features), block_size):
         rows = slice(start, start + block_size)
         for column in range(neighbours.shape[1]):
-            direct[rows, column] = _direct_squared(features[rows],
-                                                   features[neighbours[rows, column]])
+            direct[rows, column] = _direct_squared(
+                features[rows], features[neighbours[rows, column]]
+            )
     running_max = np.maximum.accumulate(direct, axis=1)
     return {k: running_max[:, k - 1] for k in ks}
 
@@ -169,8 +179,12 @@ class _Tile:
 
     def __post_init__(self) -> None:
         # How far the expanded distances may be from the direct ones (see _BAND_FACTOR).
-        self.band = (_BAND_FACTOR * self.real.shape[1] * np.finfo(np.float64).eps
-                     * (self.generated_norms[:, None] + self.real_norms[None, :]))
+        self.band = (
+            _BAND_FACTOR
+            * self.real.shape[1]
+            * np.finfo(np.float64).eps
+            * (self.generated_norms[:, None] + self.real_norms[None, :])
+        )
 
     def within(self, squared_radius: np.ndarray) -> np.ndarray:
         """expanded <= squared_radius (broadcast), with near-boundary entries decided on the
@@ -178,8 +192,9 @@ class _Tile:
         inside = self.expanded <= squared_radius
         rows, columns = np.nonzero(np.abs(self.expanded - squared_radius) <= self.band)
         if len(rows):
-            direct = _direct_squared(self.generated[self.g_start + rows],
-                                     self.real[self.r_start + columns])
+            direct = _direct_squared(
+                self.generated[self.g_start + rows], self.real[self.r_start + columns]
+            )
             radius = np.broadcast_to(squared_radius, inside.shape)[rows, columns]
             inside[rows, columns] = direct <= radius
         return inside

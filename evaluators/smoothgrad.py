@@ -7,7 +7,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from evaluators.sheets import as_float_images, heatmap_tiles, image_grid, rgb_tiles
+from evaluators.images import as_float_images
+from evaluators.sheets import heatmap_tiles, image_grid, rgb_tiles
 
 
 def smoothgrad(
@@ -60,9 +61,9 @@ def smoothgrad(
         with torch.enable_grad():  # callers often hold torch.no_grad()
             for start in range(0, len(pairs), batch_size):
                 index = pairs[start : start + batch_size]
-                noise = torch.stack([
-                    torch.randn(x.shape[1:], generator=generators[i]) for i in index.tolist()
-                ])
+                noise = torch.stack(
+                    [torch.randn(x.shape[1:], generator=generators[i]) for i in index.tolist()]
+                )
                 noisy = (x[index] + sigma * noise).to(device).requires_grad_(True)
                 loss = F.cross_entropy(model(noisy), y[index].to(device), reduction="sum")
                 (gradient,) = torch.autograd.grad(loss, noisy)

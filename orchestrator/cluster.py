@@ -45,14 +45,16 @@ def probe(address: str | None, timeout_s: float = 5.0) -> None:
         return
     host, colon, port = address.split("://", 1)[-1].rpartition(":")
     if not colon or not port.isdigit():
-        raise UserError(f"cannot reach Ray at {address}: expected auto, host:port "
-                        "or ray://host:port")
+        raise UserError(
+            f"cannot reach Ray at {address}: expected auto, host:port or ray://host:port"
+        )
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
-        raise UserError(f"cannot reach Ray at {address}: nothing answers on "
-                        f"{host}:{port} ({reason})") from None
+        raise UserError(
+            f"cannot reach Ray at {address}: nothing answers on {host}:{port} ({reason})"
+        ) from None
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> None:

@@ -27,8 +27,12 @@ def render(table: pa.Table, fmt: str, columns: list[str] | None = None) -> str:
     widths = [max([len(h)] + [len(row[i]) for row in cells]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.rjust(w) if _numeric(v) else v.ljust(w)
-                        for v, w in zip(row, widths, strict=True)) for row in cells]
+    lines += [
+        "  ".join(
+            v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(row, widths, strict=True)
+        )
+        for row in cells
+    ]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -52,10 +56,3 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def clock(seconds: float) -> str:
-    """``m:ss`` or ``h:mm:ss``, for elapsed times and ETAs."""
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -11,3 +11,9 @@ class SpecError(UserError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}" if key else message)
         self.key = key
+
+
+def error_line(text: str) -> str:
+    """The last line of an error text (exception type and message), at most 500 chars."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:500] if lines else "trial failed (no error message recorded)"

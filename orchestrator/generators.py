@@ -39,8 +39,14 @@ def _trials(run: RunDir) -> list[dict]:
     return rows
 
 
-def pick_trials(run: RunDir, *, ids: list[str] | None = None, top: int | None = None,
-                by: str = "fid", maximise: bool | None = None) -> list[TrialGenerator]:
+def pick_trials(
+    run: RunDir,
+    *,
+    ids: list[str] | None = None,
+    top: int | None = None,
+    by: str = "fid",
+    maximise: bool | None = None,
+) -> list[TrialGenerator]:
     """Trials of ``run`` by id (in the order given), or the ``top`` best by ``best_<by>``
     (largest first when ``maximise``, which defaults to ``by`` being in :data:`MAXIMISED`);
     only trials with a checkpoint."""
@@ -49,16 +55,22 @@ def pick_trials(run: RunDir, *, ids: list[str] | None = None, top: int | None = 
         by_id = {row["trial_id"]: row for row in rows}
         unknown = [i for i in ids if i not in by_id]
         if unknown:
-            raise UserError(f"run {run.name!r} has no trial {unknown[0]!r} "
-                            f"(trials: {', '.join(sorted(by_id))})")
+            raise UserError(
+                f"run {run.name!r} has no trial {unknown[0]!r} (trials: {', '.join(sorted(by_id))})"
+            )
         picked = [by_id[i] for i in ids]
     else:
         column = f"best_{by}"
         if not any(column in row for row in rows):
-            known = sorted(c.removeprefix("best_") for c in rows[0] if c.startswith("best_")
-                           and c != "best_epoch")
-            raise UserError(f"--by: run {run.name!r} has no {column} column "
-                            f"(rank by one of: {', '.join(known)})")
+            known = sorted(
+                c.removeprefix("best_")
+                for c in rows[0]
+                if c.startswith("best_") and c != "best_epoch"
+            )
+            raise UserError(
+                f"--by: run {run.name!r} has no {column} column "
+                f"(rank by one of: {', '.join(known)})"
+            )
         scored = [r for r in rows if _finite(r.get(column)) and r.get("checkpoint")]
         largest_first = by in MAXIMISED if maximise is None else maximise
         scored.sort(key=lambda r: r[column], reverse=largest_first)
@@ -68,8 +80,10 @@ def pick_trials(run: RunDir, *, ids: list[str] | None = None, top: int | None = 
         raise UserError(f"trial {missing[0]!r} of run {run.name!r} has no checkpoint")
     if not picked:
         raise UserError(f"run {run.name!r} has no finished trial with a checkpoint")
-    return [TrialGenerator(r["trial_id"], r["checkpoint"], r.get("family"),
-                           r.get(f"best_{by}")) for r in picked]
+    return [
+        TrialGenerator(r["trial_id"], r["checkpoint"], r.get("family"), r.get(f"best_{by}"))
+        for r in picked
+    ]
 
 
 def resolve_generator(run: RunDir | None, reference: str) -> TrialGenerator:

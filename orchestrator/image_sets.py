@@ -10,13 +10,18 @@ nothing is resized, so two sets of different sizes are an error, not silently ma
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import yaml
 
 from orchestrator.errors import UserError
+from orchestrator.runs import RunDir
 from trainables.datasets import (
     DATASET_OPTIONS,
     REQUIRED_OPTIONS,
@@ -52,9 +57,8 @@ class ImageSet:
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
     def describe(self) -> str:
-        c, h, w = self.shape
         kind = "" if self.kind == "dataset" else f"{self.kind}, "
-        return f"{self.source} ({kind}{len(self.images)} images {c}x{h}x{w})"
+        return f"{self.source} ({kind}{len(self.images)} images {shape_text(self.shape)})"
 
 
 def load_image_set(source: str) -> ImageSet:
@@ -87,14 +91,45 @@ def load_reference_dataset(name: str) -> ImageData:
     return _dataset(name, name)
 
 
+def run_dataset(run: RunDir) -> dict[str, Any] | None:
+    """The dataset the run's spec.yaml names (a sweep's); None when the run has no spec.yaml."""
+    text = run.read_text("spec.yaml")
+    if text is None:
+        return None
+    spec = yaml.safe_load(text)
+    if not isinstance(spec, dict) or not isinstance(spec.get("dataset"), dict):
+        raise UserError(f"{run.shown(run.path('spec.yaml'))}: names no dataset")
+    return spec["dataset"]
+
+
+@contextmanager
+def dataset_errors(prefix: str = "") -> Iterator[None]:
+    """A :class:`DatasetError` raised inside becomes a one-line :class:`UserError` (its message
+    after ``prefix``)."""
+    try:
+        yield
+    except DatasetError as exc:
+        raise UserError(f"{prefix}{exc}") from None
+
+
 def subsample(image_set: ImageSet, n: int | None, seed: int) -> ImageSet:
     """At most ``n`` images, a seeded uniform random subset without replacement (order kept)."""
     if n is None or len(image_set.images) <= n:
         return image_set
     if n < 1:
         raise UserError(f"--n must be at least 1, got {n}")
-    keep = np.sort(np.random.default_rng(seed).choice(len(image_set.images), n, replace=False))
-    return replace(image_set, images=image_set.images[keep])
+    return replace(image_set, images=seeded_subset(image_set.images, n, seed)[0])
+
+
+def seeded_subset(
+    images: np.ndarray, n: int, seed: int, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """At most ``n`` of ``images`` (and their ``labels``): a uniform random subset without
+    replacement drawn with ``seed``, in their order."""
+    if len(images) <= n:
+        return images, labels
+    keep = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
+    return images[keep], None if labels is None else labels[keep]
 
 
 def match_shapes(a: ImageSet, b: ImageSet) -> tuple[ImageSet, ImageSet]:
@@ -106,20 +141,23 @@ def match_shapes(a: ImageSet, b: ImageSet) -> tuple[ImageSet, ImageSet]:
     if a.shape[0] != b.shape[0]:
         a, b = _widen_grey_folder(a, b), _widen_grey_folder(b, a)
     if a.shape != b.shape:
-        raise UserError(f"image shapes differ: A {a.source} is {_shape_text(a.shape)}, "
-                        f"B {b.source} is {_shape_text(b.shape)}; resize one set to match")
+        raise UserError(
+            f"image shapes differ: A {a.source} is {shape_text(a.shape)} (CxHxW), "
+            f"B {b.source} is {shape_text(b.shape)} (CxHxW); resize one set to match"
+        )
     return a, b
 
 
-def _shape_text(shape: tuple[int, int, int]) -> str:
-    c, h, w = shape
-    return f"{c}x{h}x{w} (CxHxW)"
+def shape_text(shape: tuple[int, ...]) -> str:
+    """``1x28x28`` for the shape (C, H, W) of an image."""
+    return "x".join(str(int(side)) for side in shape)
 
 
 def _widen_grey_folder(image_set: ImageSet, other: ImageSet) -> ImageSet:
     if image_set.grey_from_colour and image_set.shape[0] == 1 and other.shape[0] == 3:
-        return replace(image_set, images=np.repeat(image_set.images, 3, axis=1),
-                       grey_from_colour=False)
+        return replace(
+            image_set, images=np.repeat(image_set.images, 3, axis=1), grey_from_colour=False
+        )
     return image_set
 
 
@@ -134,24 +172,27 @@ def _split_suffix(source: str) -> tuple[Path, str | None]:
 
 
 def _looks_like_path(source: str) -> bool:
-    return ("/" in source or "\\" in source or source.startswith((".", "~"))
-            or source.lower().endswith((".npz", *IMAGE_SUFFIXES)))
+    return (
+        "/" in source
+        or "\\" in source
+        or source.startswith((".", "~"))
+        or source.lower().endswith((".npz", *IMAGE_SUFFIXES))
+    )
 
 
 def _load_folder(source: str, path: Path) -> ImageSet:
     files = image_files(path, recursive=True)
     if not files:
         raise UserError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-    try:
-        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-            pixels = list(pool.map(lambda file: np.asarray(read_image(file, "RGB")), files))
-    except DatasetError as exc:
-        raise UserError(str(exc)) from None
+    with dataset_errors(), ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        pixels = list(pool.map(lambda file: np.asarray(read_image(file, "RGB")), files))
     for file, image in zip(files, pixels, strict=True):
         if image.shape != pixels[0].shape:
-            raise UserError(f"{source}: images differ in size: {files[0].name} is "
-                            f"{pixels[0].shape[1]}x{pixels[0].shape[0]}, {file.name} is "
-                            f"{image.shape[1]}x{image.shape[0]} (WxH); resize them to one size")
+            raise UserError(
+                f"{source}: images differ in size: {files[0].name} is "
+                f"{pixels[0].shape[1]}x{pixels[0].shape[0]}, {file.name} is "
+                f"{image.shape[1]}x{image.shape[0]} (WxH); resize them to one size"
+            )
     images = np.stack(pixels).transpose(0, 3, 1, 2)  # (N, 3, H, W)
     grey = bool((images[:, :1] == images[:, 1:]).all())
     if grey:
@@ -169,8 +210,10 @@ def _load_npz(source: str, path: Path, split: str | None) -> ImageSet:
         raise UserError(message) from None
     holds_splits = len(data.test_images) > 0  # test_fraction 0 leaves 'images' all in train
     if holds_splits and split is None:
-        raise UserError(f"{source}: holds train_images and test_images; name one as "
-                        f"{source}:train or {source}:test")
+        raise UserError(
+            f"{source}: holds train_images and test_images; name one as "
+            f"{source}:train or {source}:test"
+        )
     images = data.test_images if split == "test" else data.train_images
     if not len(images):
         what = f"{split} images" if split else "images"
@@ -184,22 +227,23 @@ def _load_dataset_split(source: str) -> ImageSet:
     if split not in SPLITS:
         raise UserError(f"{source}: unknown split {split!r}; use {name}:train or {name}:test")
     data = _dataset(source, name)
-    return ImageSet(source, "dataset", getattr(data, f"{split}_images"), dataset=data,
-                    split=split)
+    return ImageSet(source, "dataset", getattr(data, f"{split}_images"), dataset=data, split=split)
 
 
 def _dataset(source: str, name: str) -> ImageData:
     if name not in DATASET_OPTIONS:
-        raise UserError(f"{source}: no such file or folder, and {name!r} is not a dataset "
-                        f"(datasets by name: {', '.join(_by_name())})")
+        raise UserError(
+            f"{source}: no such file or folder, and {name!r} is not a dataset "
+            f"(datasets by name: {', '.join(_by_name())})"
+        )
     if name not in _by_name():
-        raise UserError(f"{source}: dataset {name!r} needs options (a root or path); give its "
-                        f"images as a folder or .npz instead (datasets by name: "
-                        f"{', '.join(_by_name())})")
-    try:
+        raise UserError(
+            f"{source}: dataset {name!r} needs options (a root or path); give its "
+            f"images as a folder or .npz instead (datasets by name: "
+            f"{', '.join(_by_name())})"
+        )
+    with dataset_errors(f"{source}: "):
         return load_dataset({"name": name})
-    except DatasetError as exc:
-        raise UserError(f"{source}: {exc}") from None
 
 
 def _by_name() -> list[str]:

@@ -51,8 +51,9 @@ class RunDir:
         if base.startswith("file://"):  # a path in URI form: the same folder
             parsed = urlparse(base)
             if parsed.netloc not in ("", "localhost"):
-                raise UserError(f"runs-dir {base!r}: a file:// URI names this machine's "
-                                "files (file:///path)")
+                raise UserError(
+                    f"runs-dir {base!r}: a file:// URI names this machine's files (file:///path)"
+                )
             base = unquote(parsed.path)
         elif "://" in base:
             return cls._in_store(base, name)
@@ -207,8 +208,9 @@ def _download(fs: pafs.FileSystem, path: str, name: str, refresh: bool) -> Path:
     local.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=local.parent))
     if fs.get_file_info(path).type == pafs.FileType.Directory:
-        pafs.copy_files(path, str(staging), source_filesystem=fs,
-                        destination_filesystem=pafs.LocalFileSystem())
+        pafs.copy_files(
+            path, str(staging), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem()
+        )
     if refresh:
         shutil.rmtree(local, ignore_errors=True)
     try:

@@ -1,29 +1,23 @@
 """Work cut into shards and run on a pool of long-lived Ray actors, one table fragment per shard.
 
-``ganorch eval`` and ``ganorch grid augment`` both come down to many independent pieces of work
-(a generator x metric x seed, an augmentation cell) whose results are table rows. This module
-runs them: it skips shards whose rows are already in the table, starts ``actors`` workers that
-each build the job once (judges, extractors) from data put in the object store once, hands out
-one shard at a time, and appends each finished shard's rows as one fragment as soon as it
-returns. A worker whose process dies (killed, out of memory, node lost) is replaced and its shard
-handed to another worker; a shard that raises is recorded with its error and the others go on.
-
-A job is any picklable factory ``factory(**shared) -> job`` whose result has
-``run(task, *inputs) -> list[row dict]``; ``shared`` values are put in the object store once and
-arrive in every worker as (zero-copy, read-only) objects.
+``ganorch eval`` and ``ganorch grid augment`` come down to many independent pieces of work (a
+generator x metric x seed, an augmentation cell) whose results are table rows. Shards whose rows
+the table holds already are skipped. Each worker builds the job once, ``factory(**shared)`` with
+``shared`` put in the object store once (arriving zero-copy, read-only), then runs one shard at a
+time, ``job.run(task, *inputs) -> list[row dict]``; a finished shard's rows are appended as one
+fragment at once. A worker whose process dies (killed, out of memory, node lost) is replaced and
+its shard handed to another; a shard that raises is recorded with its error, the others go on.
 
 A shard without a key is an *intermediate*: its ``run`` returns any object (features of one
 chunk of samples, say), which stays in the object store and is passed, in ``needs`` order, as
 ``inputs`` to the shards that need it; it writes no rows. Intermediates run only for shards that
-still have to run, before them, and their results are dropped once those have finished, so a
-rerun recomputes them only if something that needs them is unfinished.
+still have to run, before them, and are let go once those have finished.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
@@ -39,9 +33,8 @@ from ray.exceptions import (
     RayTaskError,
 )
 
-from orchestrator.callbacks import error_line
-from orchestrator.display import clock
-from orchestrator.errors import UserError
+from orchestrator.errors import UserError, error_line
+from orchestrator.progress import StatusLine
 from orchestrator.tables import Table
 
 SHARD_COLUMN = "shard"
@@ -69,15 +62,30 @@ class Shard:
 
 @dataclass
 class ShardReport:
-    """What a :func:`run_shards` call did."""
+    """What a :func:`run_shards` call did, shown as it goes on a :class:`StatusLine`:
+    ``[name] shards 12/40 · failed 1 · 0:41 · ETA ~1:20`` (``noun`` instead of shards)."""
 
+    name: str
+    noun: str
     total: int
     skipped: int = 0
     done: int = 0
     failures: dict[str, str] = field(default_factory=dict)  # shard id -> error line
     worker_deaths: int = 0
-    nodes: set[str] = field(default_factory=set)  # node ids that finished at least one shard
     seconds: float = 0.0
+    line: StatusLine = field(default_factory=StatusLine, repr=False, compare=False)
+
+    def show(self, final: bool = False) -> None:
+        finished = self.skipped + self.done + len(self.failures)
+        text = (
+            f"[{self.name}] {self.noun} {finished}/{self.total} · failed "
+            f"{len(self.failures)}"
+            + (f" · skipped {self.skipped} (already done)" if self.skipped else "")
+            + (f" · worker restarts {self.worker_deaths}" if self.worker_deaths else "")
+        )
+        self.line.show(
+            text, done=self.done + len(self.failures), remaining=self.total - finished, final=final
+        )
 
 
 class ShardWorker:
@@ -92,8 +100,8 @@ class ShardWorker:
         started = time.perf_counter()
         rows = self.job.run(task, *inputs)  # ObjectRef inputs arrive resolved
         context = ray.get_runtime_context()
-        return (rows, time.perf_counter() - started, context.get_node_id(),
-                float(context.get_assigned_resources().get("GPU", 0.0)))
+        gpus = float(context.get_assigned_resources().get("GPU", 0.0))
+        return rows, time.perf_counter() - started, context.get_node_id(), gpus
 
     def pid(self) -> int:
         return os.getpid()
@@ -105,8 +113,9 @@ def shard_outcomes(data) -> dict[str, str | None]:
     per value, its error row only the shard's key), so the last row of a shard decides."""
     if data.num_rows == 0 or SHARD_COLUMN not in data.column_names:
         return {}
-    errors = (data.column(ERROR_COLUMN).to_pylist() if ERROR_COLUMN in data.column_names
-              else [None] * data.num_rows)
+    errors = [None] * data.num_rows
+    if ERROR_COLUMN in data.column_names:
+        errors = data.column(ERROR_COLUMN).to_pylist()
     return dict(zip(data.column(SHARD_COLUMN).to_pylist(), errors, strict=True))
 
 
@@ -158,109 +167,161 @@ def run_shards(
     started = time.monotonic()
     shards = list(shards)
     schedule = Schedule(shards, set() if force else finished_shards(table))
-    report = ShardReport(total=len(shards), skipped=len(shards) - schedule.size)
-    progress = ShardProgress(name, report, noun)
+    report = ShardReport(name, noun, total=len(shards), skipped=len(shards) - schedule.size)
     if not schedule.size:
-        progress.show(final=True)
+        report.show(final=True)
         return report
-
     size = min(actors or default_actors(), schedule.size)
     if gpus_per_actor is None:
         gpus_per_actor = gpu_share(size, ray.cluster_resources().get("GPU", 0))
-    worker_class = ray.remote(ShardWorker).options(
-        num_cpus=cpus_per_actor, num_gpus=gpus_per_actor, max_restarts=0,
-        scheduling_strategy="SPREAD")
-    shared_refs = {key: ray.put(value) for key, value in shared.items()}  # once, for all workers
-
-    def fail(shard: Shard, error: str) -> None:
-        for failed, why in [(shard, error), *schedule.fail(shard, error)]:
-            if failed.intermediate:
-                report.failures[failed.id] = why
-            else:
-                _record_failure(table, failed, why, report)
-
-    # A worker gets shards once it has started: a replacement that the cluster cannot place
-    # (its node is gone and the rest are full) then holds no shard back.
-    starting = {}  # its pid() reference -> worker
-    idle: list[Any] = []
-    running: dict[ray.ObjectRef, tuple[Any, Shard, int]] = {}
-
-    def start_worker() -> None:
-        worker = worker_class.remote(factory, **shared_refs)
-        starting[worker.pid.remote()] = worker
-
-    def stop_all() -> None:
-        _stop_workers(idle + list(starting.values()) + [w for w, _, _ in running.values()])
-
-    def worker_died(exc: Exception, deaths_without_progress: int) -> int:
-        report.worker_deaths += 1
-        if deaths_without_progress + 1 > 2 * size + MAX_ATTEMPTS:
-            stop_all()
-            raise UserError(f"{name}: workers keep dying ({report.worker_deaths} so far): "
-                            f"{error_line(str(exc))}") from None
-        return deaths_without_progress + 1
-
-    for _ in range(size):
-        start_worker()
-    deaths_without_progress = 0
-    while schedule.unfinished:
-        while idle and (item := schedule.take()) is not None:
-            shard, attempt, inputs = item
-            worker = idle.pop()
-            running[worker.run.remote(shard.task, *inputs)] = (worker, shard, attempt)
-        if not running and not starting:  # nothing runs and nothing may start: a bug
-            raise RuntimeError(f"{name}: shards wait for intermediates that never ran")
-        ready, _ = ray.wait([*running, *starting], num_returns=1, timeout=1.0)
-        progress.show()
-        for ref in ready:
-            if ref in starting:
-                worker = starting.pop(ref)
-                try:
-                    ray.get(ref)
-                except RayActorError as exc:
-                    if isinstance(exc, ActorDiedError) and exc.actor_init_failed:
-                        stop_all()
-                        raise UserError(f"{name}: workers cannot start: "
-                                        f"{error_line(str(exc))}") from None
-                    deaths_without_progress = worker_died(exc, deaths_without_progress)
-                    start_worker()
-                else:
-                    idle.append(worker)
-                continue
-            worker, shard, attempt = running.pop(ref)
-            try:
-                outcome = ray.get(ref)
-            except (RayActorError, OutOfMemoryError, ObjectLostError) as exc:
-                # ObjectLostError: the result died with its node before the driver fetched it
-                deaths_without_progress = worker_died(exc, deaths_without_progress)
-                if attempt + 1 < MAX_ATTEMPTS:
-                    schedule.retry(shard, attempt + 1)
-                else:
-                    fail(shard, f"worker died {MAX_ATTEMPTS} times: {error_line(str(exc))}")
-                _stop_workers([worker])  # dead already, or alive with its result gone
-                start_worker()
-                continue
-            except RayTaskError as exc:
-                fail(shard, _describe(exc.cause or exc))
-            else:
-                deaths_without_progress = 0
-                result, seconds, node, gpus = outcome
-                if shard.intermediate:
-                    # Put by the driver, so the copy the shards read lives on the driver's node
-                    # and outlives the worker node that computed it.
-                    schedule.done(shard, ray.put(result))
-                else:
-                    base = {SHARD_COLUMN: shard.id, **shard.key, ERROR_COLUMN: None,
-                            "wall_s": seconds, "node_id": node, "gpus": gpus}
-                    table.append([{**base, **row} for row in result] or [base])
-                    schedule.done(shard)
-                report.done += 1
-                report.nodes.add(node)
-            idle.append(worker)
-    stop_all()
+    pool = WorkerPool(
+        schedule,
+        table,
+        report,
+        factory=factory,
+        shared=shared,
+        size=size,
+        cpus=cpus_per_actor,
+        gpus=gpus_per_actor,
+    )
+    pool.run()
     report.seconds = time.monotonic() - started
-    progress.show(final=True)
+    report.show(final=True)
     return report
+
+
+class WorkerPool:
+    """The Ray actors that run a :class:`Schedule`'s shards, one at a time each, appending
+    finished shards' rows and failures to ``table`` and counting them in ``report``.
+
+    A worker gets shards once it has started, so a replacement that the cluster cannot place
+    (its node is gone and the rest are full) holds no shard back. A worker that dies is
+    replaced and its shard handed out again, up to :data:`MAX_ATTEMPTS` times; workers that
+    keep dying without a shard finishing in between end the run with a :class:`UserError`.
+    """
+
+    def __init__(
+        self,
+        schedule: Schedule,
+        table: Table,
+        report: ShardReport,
+        *,
+        factory: Callable[..., Any],
+        shared: Mapping[str, Any],
+        size: int,
+        cpus: float,
+        gpus: float,
+    ) -> None:
+        """``size`` workers will each build ``factory(**shared)`` once; ``shared`` is put in
+        the object store here, once for all of them."""
+        self.name, self.schedule, self.table = report.name, schedule, table
+        self.report, self.size = report, size
+        self.worker_class = ray.remote(ShardWorker).options(
+            num_cpus=cpus, num_gpus=gpus, max_restarts=0, scheduling_strategy="SPREAD"
+        )
+        self.job = {"factory": factory, **{k: ray.put(v) for k, v in shared.items()}}
+        self.starting: dict[ray.ObjectRef, Any] = {}  # its pid() reference -> worker
+        self.idle: list[Any] = []
+        self.running: dict[ray.ObjectRef, tuple[Any, Shard, int]] = {}
+        self.deaths_without_progress = 0
+
+    def run(self) -> None:
+        """Start the workers, run every shard of the schedule, stop the workers."""
+        for _ in range(self.size):
+            self._start_worker()
+        while self.schedule.unfinished:
+            self._hand_out()
+            if not self.running and not self.starting:  # nothing runs, nothing may start: a bug
+                raise RuntimeError(f"{self.name}: shards wait for intermediates that never ran")
+            ready, _ = ray.wait([*self.running, *self.starting], num_returns=1, timeout=1.0)
+            self.report.show()
+            for ref in ready:
+                if ref in self.starting:
+                    self._started(ref)
+                else:
+                    self._finished(ref)
+        self._stop_all()
+
+    def _hand_out(self) -> None:
+        while self.idle and (item := self.schedule.take()) is not None:
+            shard, attempt, inputs = item
+            worker = self.idle.pop()
+            self.running[worker.run.remote(shard.task, *inputs)] = (worker, shard, attempt)
+
+    def _started(self, ref: ray.ObjectRef) -> None:
+        worker = self.starting.pop(ref)
+        try:
+            ray.get(ref)
+        except RayActorError as exc:
+            if isinstance(exc, ActorDiedError) and exc.actor_init_failed:
+                self._stop_all()
+                raise UserError(
+                    f"{self.name}: workers cannot start: {error_line(str(exc))}"
+                ) from None
+            self._worker_died(exc)
+            self._start_worker()
+        else:
+            self.idle.append(worker)
+
+    def _finished(self, ref: ray.ObjectRef) -> None:
+        worker, shard, attempt = self.running.pop(ref)
+        try:
+            outcome = ray.get(ref)
+        except (RayActorError, OutOfMemoryError, ObjectLostError) as exc:
+            # ObjectLostError: the result died with its node before the driver fetched it
+            self._worker_died(exc)
+            if attempt + 1 < MAX_ATTEMPTS:
+                self.schedule.retry(shard, attempt + 1)
+            else:
+                self._fail(shard, f"worker died {MAX_ATTEMPTS} times: {error_line(str(exc))}")
+            ray.kill(worker)  # dead already, or alive with its result gone
+            self._start_worker()
+            return
+        except RayTaskError as exc:
+            self._fail(shard, _describe(exc.cause or exc))
+        else:
+            self.deaths_without_progress = 0
+            self._record(shard, *outcome)
+            self.report.done += 1
+        self.idle.append(worker)
+
+    def _record(self, shard: Shard, result: Any, seconds: float, node: str, gpus: float) -> None:
+        if shard.intermediate:
+            # Put by the driver, so the copy the shards read lives on the driver's node and
+            # outlives the worker node that computed it.
+            self.schedule.done(shard, ray.put(result))
+        else:
+            base = {SHARD_COLUMN: shard.id, **shard.key, ERROR_COLUMN: None}
+            base |= {"wall_s": seconds, "node_id": node, "gpus": gpus}
+            self.table.append([{**base, **row} for row in result] or [base])
+            self.schedule.done(shard)
+
+    def _fail(self, shard: Shard, error: str) -> None:
+        for failed, why in [(shard, error), *self.schedule.fail(shard, error)]:
+            if failed.intermediate:
+                self.report.failures[failed.id] = why
+            else:
+                self.table.append([{SHARD_COLUMN: failed.id, **failed.key, ERROR_COLUMN: why}])
+                self.report.failures[failed.id] = why
+
+    def _worker_died(self, exc: Exception) -> None:
+        self.report.worker_deaths += 1
+        self.deaths_without_progress += 1
+        if self.deaths_without_progress > 2 * self.size + MAX_ATTEMPTS:
+            self._stop_all()
+            raise UserError(
+                f"{self.name}: workers keep dying ({self.report.worker_deaths} so "
+                f"far): {error_line(str(exc))}"
+            ) from None
+
+    def _start_worker(self) -> None:
+        worker = self.worker_class.remote(**self.job)
+        self.starting[worker.pid.remote()] = worker
+
+    def _stop_all(self) -> None:
+        busy = [worker for worker, _, _ in self.running.values()]
+        for worker in self.idle + list(self.starting.values()) + busy:
+            ray.kill(worker)
 
 
 class Schedule:
@@ -331,52 +392,7 @@ class Schedule:
                 self._ready.append(shard)
 
 
-def _record_failure(table: Table, shard: Shard, error: str, report: ShardReport) -> None:
-    table.append([{SHARD_COLUMN: shard.id, **shard.key, ERROR_COLUMN: error}])
-    report.failures[shard.id] = error
-
-
 def _describe(error: BaseException) -> str:
     """One line: the message of bad input, the type and message of anything else."""
     text = error_line(str(error))
     return text if isinstance(error, UserError) else f"{type(error).__name__}: {text}"
-
-
-def _stop_workers(workers: list[Any]) -> None:
-    for worker in workers:
-        ray.kill(worker)
-
-
-class ShardProgress:
-    """``[name] shards 12/40 · running 2 · failed 1 · 0:41 · ETA ~1:20`` on stderr.
-
-    Rewritten in place on a terminal; on a pipe, a line whenever the counts change.
-    """
-
-    def __init__(self, name: str, report: ShardReport, noun: str = "shards") -> None:
-        self.name, self.report, self.noun = name, report, noun
-        self._started = time.monotonic()
-        self._last_text = ""
-        self._last_print = 0.0
-
-    def show(self, final: bool = False) -> None:
-        now = time.monotonic()
-        if not final and now - self._last_print < 1.0:
-            return
-        r = self.report
-        finished = r.skipped + r.done + len(r.failures)
-        text = (f"[{self.name}] {self.noun} {finished}/{r.total} · failed {len(r.failures)}"
-                + (f" · skipped {r.skipped} (already done)" if r.skipped else "")
-                + (f" · worker restarts {r.worker_deaths}" if r.worker_deaths else ""))
-        elapsed = now - self._started
-        ran = r.done + len(r.failures)
-        eta = ""
-        if not final and ran > 0 and finished < r.total:
-            eta = f" · ETA ~{clock(elapsed / ran * (r.total - finished))}"
-        line = f"{text} · {clock(elapsed)}{eta}"
-        if sys.stderr.isatty():
-            sys.stderr.write("\r\033[K" + line + ("\n" if final else ""))
-        elif text != self._last_text or final:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-        self._last_text, self._last_print = text, now

@@ -94,32 +94,38 @@ def read_statistics(
         raise ValueError(f"{name}: not a readable .npz statistics file: {reason}") from None
     missing = [key for key in ("mu", "sigma") if key not in contents]
     if missing:
-        raise ValueError(f"{name}: no {' or '.join(missing)} array; a statistics file holds mu "
-                         "(D,) and sigma (D, D) as pytorch-fid writes them")
+        raise ValueError(
+            f"{name}: no {' or '.join(missing)} array; a statistics file holds mu "
+            "(D,) and sigma (D, D) as pytorch-fid writes them"
+        )
     mu, sigma = _checked_arrays(name, contents["mu"], contents["sigma"])
     metadata = {key: str(contents[key]) for key in _TEXT_KEYS if key in contents}
     n = int(contents["n"]) if "n" in contents else None
     statistics = FeatureStatistics(mu, sigma, n=n, **metadata)
     recorded = statistics.extractor
     if extractor is not None and recorded is not None and recorded != extractor:
-        raise ValueError(f"{name}: statistics of {recorded} features, but the features to "
-                         f"compare are from {extractor} (use --extractor {recorded})")
+        raise ValueError(
+            f"{name}: statistics of {recorded} features, but the features to "
+            f"compare are from {extractor} (use --extractor {recorded})"
+        )
     if dimension is not None and statistics.dimension != dimension:
         source = f"the {extractor} extractor gives" if extractor else "the features have"
-        raise ValueError(f"{name}: statistics of {statistics.dimension}-d features, but "
-                         f"{source} {dimension}-d features")
+        raise ValueError(
+            f"{name}: statistics of {statistics.dimension}-d features, but "
+            f"{source} {dimension}-d features"
+        )
     return statistics
 
 
 def _checked_arrays(name: str, mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, ...]:
     mu, sigma = np.asarray(mu), np.asarray(sigma)
     if mu.dtype.kind not in "fiu" or sigma.dtype.kind not in "fiu":
-        raise ValueError(f"{name}: mu and sigma must be numeric, got {mu.dtype} and "
-                         f"{sigma.dtype}")
+        raise ValueError(f"{name}: mu and sigma must be numeric, got {mu.dtype} and {sigma.dtype}")
     mu, sigma = mu.astype(np.float64), sigma.astype(np.float64)
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]) or mu.shape[0] == 0:
-        raise ValueError(f"{name}: mu must have shape (D,) and sigma (D, D), got {mu.shape} "
-                         f"and {sigma.shape}")
+        raise ValueError(
+            f"{name}: mu must have shape (D,) and sigma (D, D), got {mu.shape} and {sigma.shape}"
+        )
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise ValueError(f"{name}: mu or sigma contains NaN or infinite values")
     return mu, sigma

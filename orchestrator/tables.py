@@ -55,7 +55,8 @@ class Table:
                 raise ValueError(f"{self.name} rows need the key column {key!r}")
         table = pa.Table.from_pylist(rows)
         table = table.replace_schema_metadata(
-            {"ganorch.schema_version": SCHEMA_VERSION, "ganorch.table": self.name})
+            {"ganorch.schema_version": SCHEMA_VERSION, "ganorch.table": self.name}
+        )
         return self._write(table)
 
     def _write(self, table: pa.Table) -> str:
@@ -70,7 +71,8 @@ class Table:
     def fragments(self) -> list[str]:
         selector = pafs.FileSelector(self.path, allow_not_found=True)
         return sorted(
-            info.path for info in self.fs.get_file_info(selector)
+            info.path
+            for info in self.fs.get_file_info(selector)
             if info.base_name.startswith("part-") and info.base_name.endswith(".parquet")
         )
 
@@ -82,13 +84,13 @@ class Table:
         schemas = [pq.read_schema(p, filesystem=self.fs) for p in paths]
         schema = pa.unify_schemas(schemas, promote_options="permissive")
         # Fragments in write order; columns a fragment lacks are filled with nulls.
-        pieces = [ds.dataset(p, filesystem=self.fs, format="parquet").to_table()
-                  for p in paths]
+        pieces = [ds.dataset(p, filesystem=self.fs, format="parquet").to_table() for p in paths]
         table = pa.concat_tables(pieces, promote_options="permissive").cast(schema)
         if latest:
             table = _latest_per_key(table, self.keys)
         return table.replace_schema_metadata(
-            {"ganorch.schema_version": SCHEMA_VERSION, "ganorch.table": self.name})
+            {"ganorch.schema_version": SCHEMA_VERSION, "ganorch.table": self.name}
+        )
 
     def existing_keys(self) -> set[tuple[Any, ...]]:
         table = self.read()

@@ -42,16 +42,27 @@ def ray_address() -> str:
 
     quiet()
     # "local": never join a cluster another process left in /tmp/ray (e.g. a multi-node test's).
-    ray.init(address="local", num_cpus=2, include_dashboard=False,
-             logging_level=logging.ERROR, log_to_driver=False)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+    )
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
 
 def run_cli(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
     """Run the installed console script and capture its output as text."""
-    return subprocess.run([str(GANORCH), *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, **kwargs)
+    return subprocess.run(
+        [str(GANORCH), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        **kwargs,
+    )
 
 
 def write_spec(path: Path, **fields) -> Path:

@@ -34,15 +34,17 @@ def load_generator(checkpoint: str | Path, gpus: float = 0.0) -> Family:
     if missing:
         absent = ", ".join(sorted(missing))
         raise ValueError(f"{path} is not a ganorch checkpoint (missing {absent})")
-    model = family_class(state["family"])(state["config"], tuple(state["image_shape"]),
-                                          state["num_classes"], device)
+    model = family_class(state["family"])(
+        state["config"], tuple(state["image_shape"]), state["num_classes"], device
+    )
     model.load_state_dict(state["model"])
     model.train(False)
     return model
 
 
-def draw_samples(model: Family, n: int, seed: int,
-                 start: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+def draw_samples(
+    model: Family, n: int, seed: int, start: int = 0
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Samples ``start..n-1`` of ``n`` as uint8 images (N, C, H, W) from seeded latents, and
     their conditioning labels (cycling through the classes) for a conditional family, else
     None. ``start`` must be a multiple of ``trainables.trainable.GENERATE_BATCH``; the rows are

@@ -63,8 +63,13 @@ def run_trial(
         release(device)  # the trial's tensors went with _train's frame
 
 
-def _train(config: dict[str, Any], data: ImageData, judge: Judge, settings: TrialSettings,
-           device: torch.device) -> None:
+def _train(
+    config: dict[str, Any],
+    data: ImageData,
+    judge: Judge,
+    settings: TrialSettings,
+    device: torch.device,
+) -> None:
     model = family_class(settings.family)(config, data.shape, data.num_classes, device)
     model.loss_scaler = loss_scaler(device, settings.amp)
     judge_net = judge.build(device)
@@ -100,11 +105,17 @@ def _train(config: dict[str, Any], data: ImageData, judge: Judge, settings: Tria
         samples = generate(model, model.config["fid_samples"], FID_SEED, data.num_classes)
         fid = _domain_fid(samples, judge_net, reference)
         best_fid = min(best_fid, fid)
-        scores = conditional_metrics(judge_net, samples, data.num_classes) \
-            if model.conditional else {}
+        scores = (
+            conditional_metrics(judge_net, samples, data.num_classes) if model.conditional else {}
+        )
         metrics = {
-            **losses, "fid": fid, "best_fid": best_fid, **scores, "epoch": epoch,
-            "images_per_s": images_seen / train_seconds, "epoch_s": time.perf_counter() - started,
+            **losses,
+            "fid": fid,
+            "best_fid": best_fid,
+            **scores,
+            "epoch": epoch,
+            "images_per_s": images_seen / train_seconds,
+            "epoch_s": time.perf_counter() - started,
         }
         if writer:
             _log_epoch(writer, epoch, metrics, model, grid_z, grid_labels)
@@ -112,12 +123,22 @@ def _train(config: dict[str, Any], data: ImageData, judge: Judge, settings: Tria
                 store, folder = settings.log_copy
                 pafs.copy_files(settings.log_dir, folder, destination_filesystem=store)
         with tempfile.TemporaryDirectory() as folder:
-            torch.save({"model": model.state_dict(), "epoch": epoch, "best_fid": best_fid,
-                        "rng": batches.get_state(), "config": model.config,
-                        "family": settings.family, "image_shape": data.shape,
-                        "num_classes": data.num_classes}, os.path.join(folder, STATE_FILE))
-            tune.report({**metrics, **settings.placement},
-                        checkpoint=tune.Checkpoint.from_directory(folder))
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "epoch": epoch,
+                    "best_fid": best_fid,
+                    "rng": batches.get_state(),
+                    "config": model.config,
+                    "family": settings.family,
+                    "image_shape": data.shape,
+                    "num_classes": data.num_classes,
+                },
+                os.path.join(folder, STATE_FILE),
+            )
+            tune.report(
+                {**metrics, **settings.placement}, checkpoint=tune.Checkpoint.from_directory(folder)
+            )
     if writer:
         writer.close()
 
@@ -132,7 +153,8 @@ def _train_epoch(
     steps = len(images) // (batch * per_step)
     if steps == 0:
         raise ValueError(
-            f"batch_size {batch} x {per_step} exceeds the {len(images)} training images")
+            f"batch_size {batch} x {per_step} exceeds the {len(images)} training images"
+        )
     totals: dict[str, float] = {}
     for step in range(steps):
         chunk = order[step * batch * per_step : (step + 1) * batch * per_step].view(per_step, batch)
@@ -143,8 +165,9 @@ def _train_epoch(
 
 
 @torch.no_grad()
-def generate(model: Family, n: int, seed: int, num_classes: int, batch: int = GENERATE_BATCH,
-             start: int = 0) -> torch.Tensor:
+def generate(
+    model: Family, n: int, seed: int, num_classes: int, batch: int = GENERATE_BATCH, start: int = 0
+) -> torch.Tensor:
     """Samples ``start..n-1`` of ``n`` as floats in [0, 1] from fixed latents (labels cycle
     through classes). A ``start`` that is a multiple of ``batch`` gives exactly those rows of
     the whole draw: the latents of the batches before it are drawn and dropped, not run."""
@@ -190,13 +213,21 @@ def conditional_metrics(judge_net, samples: torch.Tensor, num_classes: int) -> d
     if not np.all(np.isfinite(probabilities)):
         return {"label_accuracy": float("nan"), "inception_score": float("nan")}
     labels = generated_labels(len(samples), num_classes)
-    return {"label_accuracy": label_accuracy(probabilities, labels),
-            "inception_score": inception_score(probabilities, splits=10)[0]}
+    return {
+        "label_accuracy": label_accuracy(probabilities, labels),
+        "inception_score": inception_score(probabilities, splits=10)[0],
+    }
 
 
 @torch.no_grad()
-def _log_epoch(writer: SummaryWriter, epoch: int, metrics: dict[str, float], model: Family,
-               grid_z: torch.Tensor, grid_labels: torch.Tensor) -> None:
+def _log_epoch(
+    writer: SummaryWriter,
+    epoch: int,
+    metrics: dict[str, float],
+    model: Family,
+    grid_z: torch.Tensor,
+    grid_labels: torch.Tensor,
+) -> None:
     for name, value in metrics.items():
         if name != "epoch":
             writer.add_scalar(name, value, epoch)

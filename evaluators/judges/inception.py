@@ -65,8 +65,13 @@ class FIDInceptionC(InceptionC):
     def _forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         branch7x7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         branch7x7dbl = x
-        for layer in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3,
-                      self.branch7x7dbl_4, self.branch7x7dbl_5):
+        for layer in (
+            self.branch7x7dbl_1,
+            self.branch7x7dbl_2,
+            self.branch7x7dbl_3,
+            self.branch7x7dbl_4,
+            self.branch7x7dbl_5,
+        ):
             branch7x7dbl = layer(branch7x7dbl)
         branch_pool = self.branch_pool(_avg_pool_no_pad_count(x))
         return [self.branch1x1(x), branch7x7, branch7x7dbl, branch_pool]
@@ -86,7 +91,8 @@ class FIDInceptionE(InceptionE):
         branch3x3 = torch.cat([self.branch3x3_2a(branch3x3), self.branch3x3_2b(branch3x3)], 1)
         branch3x3dbl = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         branch3x3dbl = torch.cat(
-            [self.branch3x3dbl_3a(branch3x3dbl), self.branch3x3dbl_3b(branch3x3dbl)], 1)
+            [self.branch3x3dbl_3a(branch3x3dbl), self.branch3x3dbl_3b(branch3x3dbl)], 1
+        )
         if self.pool == "avg":
             pooled = _avg_pool_no_pad_count(x)
         else:
@@ -139,17 +145,33 @@ class FIDInception(nn.Module):
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         if x.shape[2:] != (INPUT_SIZE, INPUT_SIZE):
-            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear",
-                              align_corners=False)
+            x = F.interpolate(
+                x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False
+            )
         return 2.0 * x - 1.0
 
     def pool3(self, x: torch.Tensor) -> torch.Tensor:
         """The network proper: preprocessed (N, 3, 299, 299) input -> (N, 2048) pool3."""
-        for block in (self.Conv2d_1a_3x3, self.Conv2d_2a_3x3, self.Conv2d_2b_3x3, self.maxpool1,
-                      self.Conv2d_3b_1x1, self.Conv2d_4a_3x3, self.maxpool2,
-                      self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a,
-                      self.Mixed_6b, self.Mixed_6c, self.Mixed_6d, self.Mixed_6e,
-                      self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
+        for block in (
+            self.Conv2d_1a_3x3,
+            self.Conv2d_2a_3x3,
+            self.Conv2d_2b_3x3,
+            self.maxpool1,
+            self.Conv2d_3b_1x1,
+            self.Conv2d_4a_3x3,
+            self.maxpool2,
+            self.Mixed_5b,
+            self.Mixed_5c,
+            self.Mixed_5d,
+            self.Mixed_6a,
+            self.Mixed_6b,
+            self.Mixed_6c,
+            self.Mixed_6d,
+            self.Mixed_6e,
+            self.Mixed_7a,
+            self.Mixed_7b,
+            self.Mixed_7c,
+        ):
             x = block(x)
         return self.avgpool(x).flatten(1)
 
@@ -178,13 +200,15 @@ def inception_weights_path(explicit: str | Path | None = None) -> Path:
         raise FileNotFoundError(
             f"Inception weights not found at {path}; give an existing file with "
             f"--inception-weights PATH or put {WEIGHTS_FILE} at {hub_file} "
-            "(ganorch never downloads weights)")
+            "(ganorch never downloads weights)"
+        )
     if hub_file.is_file():
         return hub_file
     raise FileNotFoundError(
         f"Inception weights not found: put {WEIGHTS_FILE} (the FID InceptionV3 weights of "
         f"pytorch-fid) at {hub_file} or pass --inception-weights PATH "
-        "(ganorch never downloads weights)")
+        "(ganorch never downloads weights)"
+    )
 
 
 def load_fid_inception(
@@ -215,12 +239,21 @@ def load_fid_inception(
             state[key] = value
     missing = sorted(expected.keys() - state.keys())
     unexpected = sorted(state.keys() - expected.keys())
-    wrong_shape = sorted(key for key in expected.keys() & state.keys()
-                         if tuple(state[key].shape) != tuple(expected[key].shape))
+    wrong_shape = sorted(
+        key
+        for key in expected.keys() & state.keys()
+        if tuple(state[key].shape) != tuple(expected[key].shape)
+    )
     if missing or unexpected or wrong_shape:
-        details = [f"{len(items)} {what} (e.g. {items[0]})" for what, items in
-                   (("missing keys", missing), ("unexpected keys", unexpected),
-                    ("keys of the wrong shape", wrong_shape)) if items]
+        details = [
+            f"{len(items)} {what} (e.g. {items[0]})"
+            for what, items in (
+                ("missing keys", missing),
+                ("unexpected keys", unexpected),
+                ("keys of the wrong shape", wrong_shape),
+            )
+            if items
+        ]
         raise ValueError(f"{file}: not the FID InceptionV3 weights: {'; '.join(details)}")
     model.load_state_dict(state, strict=True)
     return model.to(device).eval()
@@ -248,15 +281,6 @@ def inception_features(
     if not chunks:
         return np.empty((0, FEATURE_DIM))
     return torch.cat(chunks).numpy()
-
-
-@torch.no_grad()
-def inception_predictions(
-    model: FIDInception, images: np.ndarray | torch.Tensor, batch_size: int = 50
-) -> np.ndarray:
-    """Softmax over the 1008 classes (N, 1008), float64, of uint8 or [0,1]-float images, for
-    the Inception Score; see :func:`class_probabilities`."""
-    return class_probabilities(model, inception_features(model, images, batch_size))
 
 
 @torch.no_grad()

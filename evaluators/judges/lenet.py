@@ -93,8 +93,9 @@ def train_lenet(
     """Train a LeNet with Adam and cross-entropy on uint8 images (N, C, H, W); deterministic."""
     _, channels, height, _ = images.shape
     phase = TrainingPhase(to_unit_float(images), torch.tensor(labels, dtype=torch.long), epochs)
-    return train_lenet_phases([phase], channels, num_classes, height, batch_size=batch_size,
-                              lr=lr, seed=seed)
+    return train_lenet_phases(
+        [phase], channels, num_classes, height, batch_size=batch_size, lr=lr, seed=seed
+    )
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the check would run")
 def test_without_cuda_it_says_so_in_one_line_and_exits_3():
-    env = {key: value for key, value in os.environ.items()
-           if key != "GANORCH_GPU_CHECK_ON_CPU"}
-    result = subprocess.run([sys.executable, "benchmarks/gpu_check.py"], capture_output=True,
-                            text=True, timeout=120, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+    env = {key: value for key, value in os.environ.items() if key != "GANORCH_GPU_CHECK_ON_CPU"}
+    result = subprocess.run(
+        [sys.executable, "benchmarks/gpu_check.py"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
     output = (result.stdout + result.stderr).strip().splitlines()
     assert result.returncode == 3, output
     assert len(output) == 1, output

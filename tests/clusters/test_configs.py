@@ -14,7 +14,7 @@ import ray
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 
-from orchestrator.spec import parse_spec
+from orchestrator.sweep.spec import parse_spec
 
 CLUSTERS = Path(__file__).resolve().parents[2] / "clusters"
 LAUNCHER_CONFIGS = ("aws.yaml", "gcp.yaml", "onprem.yaml")
@@ -47,8 +47,9 @@ def test_cloud_configs_have_cpu_head_and_autoscaling_gpu_workers(name):
     head = types[config["head_node_type"]]
     assert head["resources"].get("GPU", 0) == 0
     workers = [t for n, t in types.items() if n != config["head_node_type"]]
-    assert any(t["resources"].get("GPU", 0) >= 1 and t["min_workers"] < t["max_workers"]
-               for t in workers)
+    assert any(
+        t["resources"].get("GPU", 0) >= 1 and t["min_workers"] < t["max_workers"] for t in workers
+    )
     scheme = {"aws.yaml": "s3", "gcp.yaml": "gs"}[name]  # the bucket every node writes to
     assert f"GANORCH_RUNS={scheme}://GANORCH_BUCKET/" in " ".join(config["docker"]["run_options"])
 
@@ -77,16 +78,21 @@ def check_ray_cluster_spec(spec: dict) -> None:
     assert isinstance(head["rayStartParams"], dict)
     head_ports = {p["containerPort"] for p in _containers(head["template"])[0]["ports"]}
     assert {6379, 10001} <= head_ports
-    assert all("nvidia.com/gpu" not in c["resources"].get("limits", {})
-               for c in _containers(head["template"]))
+    assert all(
+        "nvidia.com/gpu" not in c["resources"].get("limits", {})
+        for c in _containers(head["template"])
+    )
     groups = spec["workerGroupSpecs"]
     assert groups
     for group in groups:
         assert group["groupName"] and isinstance(group["rayStartParams"], dict)
         assert 0 <= group["minReplicas"] <= group["replicas"] <= group["maxReplicas"]
         _containers(group["template"])
-    gpu_limits = [c["resources"]["limits"].get("nvidia.com/gpu")
-                  for g in groups for c in _containers(g["template"])]
+    gpu_limits = [
+        c["resources"]["limits"].get("nvidia.com/gpu")
+        for g in groups
+        for c in _containers(g["template"])
+    ]
     assert any(int(limit or 0) >= 1 for limit in gpu_limits)
     assert any(g["minReplicas"] < g["maxReplicas"] for g in groups)  # room to autoscale
     assert spec["enableInTreeAutoscaling"] is True
@@ -119,10 +125,14 @@ def test_kuberay_job_runs_a_valid_spec_from_its_configmap():
 def test_one_ray_version_everywhere():
     """Every config names the installed Ray, which the pyproject bounds admit."""
     texts = {p.name: p.read_text() for p in CLUSTERS.iterdir() if p.is_file()}
-    found = {name: set(re.findall(r"ray(?:\[tune\])?[:=]=?(\d+\.\d+\.\d+)", text)
-                       + re.findall(r"rayVersion: \"(\d+\.\d+\.\d+)\"", text)
-                       + re.findall(r"ray(\d+\.\d+\.\d+)", text))
-             for name, text in texts.items()}
+    found = {
+        name: set(
+            re.findall(r"ray(?:\[tune\])?[:=]=?(\d+\.\d+\.\d+)", text)
+            + re.findall(r"rayVersion: \"(\d+\.\d+\.\d+)\"", text)
+            + re.findall(r"ray(\d+\.\d+\.\d+)", text)
+        )
+        for name, text in texts.items()
+    }
     for name in (*LAUNCHER_CONFIGS, "kuberay-cluster.yaml", "kuberay-job.yaml", "Dockerfile"):
         assert found[name] == {RAY_VERSION}, (name, found[name])
     pyproject = tomllib.loads((CLUSTERS.parent / "pyproject.toml").read_text())

@@ -34,8 +34,9 @@ def test_filter_trains_exactly_on_the_images_the_judge_agrees_with(splits):
     real, generated, test = splits
     # A "generator" whose every third label is wrong; the judge knows the true class.
     wrong = np.arange(len(generated)) % 3 == 0
-    emitted = Labelled(generated.images, np.where(wrong, (generated.labels + 1) % 10,
-                                                  generated.labels))
+    emitted = Labelled(
+        generated.images, np.where(wrong, (generated.labels + 1) % 10, generated.labels)
+    )
     filtered = _retrain("filter", real, emitted, test, judge_labels=generated.labels)
     assert filtered.n_generated_used == int((~wrong).sum())
     assert filtered.n_train == len(real) + filtered.n_generated_used
@@ -60,8 +61,10 @@ def test_source_classifier_has_a_second_input_channel(splits):
 
 def test_finetune_differs_from_mix_unless_one_side_is_empty(splits):
     real, generated, test = splits
-    assert (_retrain("finetune", real, generated, test, epochs=4).test_accuracy
-            != _retrain("mix", real, generated, test, epochs=4).test_accuracy)
+    assert (
+        _retrain("finetune", real, generated, test, epochs=4).test_accuracy
+        != _retrain("mix", real, generated, test, epochs=4).test_accuracy
+    )
     none = generated.take(np.zeros(len(generated), dtype=bool))
     for strategy in ("finetune", "filter"):
         options = {"judge_labels": none.labels} if strategy == "filter" else {}
@@ -73,11 +76,11 @@ def test_finetune_differs_from_mix_unless_one_side_is_empty(splits):
 
 def test_same_seed_same_result_and_nothing_to_train_on_is_nan(splits):
     real, generated, test = splits
-    assert _retrain("mix", real, generated, test, seed=5) == \
-        _retrain("mix", real, generated, test, seed=5)
+    assert _retrain("mix", real, generated, test, seed=5) == _retrain(
+        "mix", real, generated, test, seed=5
+    )
     nothing = real.take(np.zeros(len(real), dtype=bool))
-    empty = _retrain("filter", nothing, generated, test,
-                     judge_labels=(generated.labels + 1) % 10)
+    empty = _retrain("filter", nothing, generated, test, judge_labels=(generated.labels + 1) % 10)
     assert empty.n_train == 0 and math.isnan(empty.test_accuracy)
     with pytest.raises(ValueError, match="unknown strategy"):
         _retrain("blend", real, generated, test)

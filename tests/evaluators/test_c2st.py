@@ -106,8 +106,12 @@ def test_early_stopping_keeps_the_best_epochs_weights(same_distribution):
     """Training is a deterministic function of the seed, so a run capped at the best epoch ends
     with exactly the weights the early-stopped run must have restored."""
     assert same_distribution.epochs > same_distribution.best_epoch  # it did train past the best
-    capped = c2st(noise_images(200, 0, 1, seed=1), noise_images(200, 0, 1, seed=2), seed=0,
-                  max_epochs=same_distribution.best_epoch)
+    capped = c2st(
+        noise_images(200, 0, 1, seed=1),
+        noise_images(200, 0, 1, seed=2),
+        seed=0,
+        max_epochs=same_distribution.best_epoch,
+    )
     assert capped.best_epoch == capped.epochs == same_distribution.best_epoch
     for a, b in zip(capped.model.parameters(), same_distribution.model.parameters(), strict=True):
         assert torch.equal(a, b)
@@ -154,8 +158,12 @@ def test_too_few_samples_and_shape_mismatches_are_clear_errors():
     with pytest.raises(ValueError, match="differ in shape"):
         c2st(noise_images(20, 0, 1, 0), noise_images(20, 0, 1, 1, size=8))
     with pytest.raises(ValueError, match="test_fraction"):
-        c2st(noise_images(20, 0, 1, 0), noise_images(20, 0, 1, 1), test_fraction=0.6,
-             val_fraction=0.5)
+        c2st(
+            noise_images(20, 0, 1, 0),
+            noise_images(20, 0, 1, 1),
+            test_fraction=0.6,
+            val_fraction=0.5,
+        )
 
 
 def test_feature_c2st_detects_a_mean_shift_and_not_its_absence():

@@ -36,8 +36,9 @@ def test_two_class_closed_form():
 
 def test_splits_are_contiguous_blocks_with_population_std():
     # first half: two confident classes (IS 2); second half: constant rows (IS 1)
-    probabilities = np.vstack([one_hot(np.array([0, 1, 0, 1]), 3),
-                               np.tile([0.2, 0.3, 0.5], (4, 1))])
+    probabilities = np.vstack(
+        [one_hot(np.array([0, 1, 0, 1]), 3), np.tile([0.2, 0.3, 0.5], (4, 1))]
+    )
     mean, std = inception_score(probabilities, splits=2)
     assert mean == pytest.approx(1.5, rel=1e-12)
     assert std == pytest.approx(0.5, rel=1e-12)
@@ -50,7 +51,8 @@ def test_invariant_to_row_order_and_class_relabelling():
     reference = inception_score(probabilities, splits=1)
     assert 1.0 < reference[0] < 7.0
     assert inception_score(probabilities[rng.permutation(300)], splits=1) == pytest.approx(
-        reference, rel=1e-12)
+        reference, rel=1e-12
+    )
     shuffled_classes = inception_score(probabilities[:, rng.permutation(7)], splits=3)
     assert shuffled_classes == pytest.approx(inception_score(probabilities, splits=3), rel=1e-12)
 

@@ -94,7 +94,8 @@ def test_large_samples_approach_the_analytic_fid():
     m1, m2 = np.zeros(d), np.array([1.0, -1.0, 0.5, 2.0])
     analytic = frechet_distance(m1, s1, m2, s2)
     assert analytic == pytest.approx(
-        np.sum((m1 - m2) ** 2) + np.sum((np.sqrt(l1) - np.sqrt(l2)) ** 2), rel=1e-9)
+        np.sum((m1 - m2) ** 2) + np.sum((np.sqrt(l1) - np.sqrt(l2)) ** 2), rel=1e-9
+    )
     x = rng.multivariate_normal(m1, s1, size=n)
     y = rng.multivariate_normal(m2, s2, size=n)
     assert fid_from_features(x, y) == pytest.approx(analytic, abs=0.15)
@@ -168,8 +169,9 @@ def test_fewer_samples_than_dimensions_matches_high_precision_definition():
     rng = np.random.default_rng(9)
     real = rng.standard_normal((5, 12)) * 2.0 + 1.0
     generated = rng.standard_normal((7, 12)) @ rng.standard_normal((12, 12)) * 0.5
-    assert fid_from_features(real, generated) == pytest.approx(exact_fid(real, generated),
-                                                               rel=1e-12)
+    assert fid_from_features(real, generated) == pytest.approx(
+        exact_fid(real, generated), rel=1e-12
+    )
 
 
 def frechet_in_span(mu_r, sigma_r, mu_g, sigma_g, rows: np.ndarray) -> float:
@@ -186,16 +188,18 @@ def frechet_in_span(mu_r, sigma_r, mu_g, sigma_g, rows: np.ndarray) -> float:
     return float(diff @ diff + np.trace(sigma_r) + np.trace(sigma_g) - 2.0 * trace_sqrt)
 
 
-def relu_like(n: int, dimension: int, rng: np.random.Generator, scale: float = 1.0,
-              shift: float = 0.0) -> np.ndarray:
+def relu_like(
+    n: int, dimension: int, rng: np.random.Generator, scale: float = 1.0, shift: float = 0.0
+) -> np.ndarray:
     """Correlated non-negative features with a non-zero mean, like pool3 activations."""
     mixing = np.random.default_rng(99).standard_normal((dimension, dimension))
-    return np.abs(rng.standard_normal((n, dimension)) @ mixing / np.sqrt(dimension) * scale
-                  + shift)
+    return np.abs(rng.standard_normal((n, dimension)) @ mixing / np.sqrt(dimension) * scale + shift)
 
 
-@pytest.mark.parametrize(("n_real", "n_generated", "dimension"),
-                         [(30, 40, 64), (200, 50, 128), (63, 63, 64), (300, 200, 256)])
+@pytest.mark.parametrize(
+    ("n_real", "n_generated", "dimension"),
+    [(30, 40, 64), (200, 50, 128), (63, 63, 64), (300, 200, 256)],
+)
 def test_nuclear_norm_route_equals_the_eigenvalue_route(n_real, n_generated, dimension):
     """Equal to 1e-12 against the eigenvalue route in the span, and to 1e-7 against the plain
     D x D route, which is the less accurate one here: each of its D - N zero eigenvalues

@@ -25,8 +25,9 @@ def test_fit_recovers_an_exact_line_in_one_over_n():
 def test_fit_r2_measures_the_residuals():
     """Scores 1, 3, 1, 3 at 1/N = 1, 2, 3, 4: the best line is 1 + 0.4 x, with
     SS_res = 3.2 and SS_tot = 4, so R^2 = 0.2."""
-    value, slope, r2 = fit_inverse_n(np.array([1.0, 1 / 2, 1 / 3, 1 / 4]),
-                                     np.array([1.0, 3.0, 1.0, 3.0]))
+    value, slope, r2 = fit_inverse_n(
+        np.array([1.0, 1 / 2, 1 / 3, 1 / 4]), np.array([1.0, 3.0, 1.0, 3.0])
+    )
     assert slope == pytest.approx(0.4)
     assert value == pytest.approx(2.0 - 0.4 * 2.5)
     assert r2 == pytest.approx(0.2)
@@ -85,8 +86,9 @@ def test_fid_inf_with_fewer_samples_than_dimensions():
     mu_r, sigma_r = np.zeros(256), np.eye(256)
     generated = rng.standard_normal((200, 256)) + 0.1
     result = fid_inf(mu_r, sigma_r, generated)
-    assert result.scores[-1] == pytest.approx(fid_against_statistics(mu_r, sigma_r, generated),
-                                              rel=1e-12)
+    assert result.scores[-1] == pytest.approx(
+        fid_against_statistics(mu_r, sigma_r, generated), rel=1e-12
+    )
     assert 2.56 < result.value < result.scores[-1]
     assert result.slope > 0
 

@@ -37,8 +37,9 @@ def smooth_images(n=2, channels=3, size=16, seed=0) -> torch.Tensor:
     yy, xx = torch.meshgrid(x, x, indexing="ij")
     images = []
     for k in range(n):
-        chans = [0.5 + 0.4 * torch.sin(6 * xx * (k + c + 1) + 3 * yy * (c + 1))
-                 for c in range(channels)]
+        chans = [
+            0.5 + 0.4 * torch.sin(6 * xx * (k + c + 1) + 3 * yy * (c + 1)) for c in range(channels)
+        ]
         images.append(torch.stack(chans))
     noise = random_images(n, channels, size, seed) * 0.1
     return (torch.stack(images) * 0.9 + noise).clamp(0, 1)
@@ -46,8 +47,9 @@ def smooth_images(n=2, channels=3, size=16, seed=0) -> torch.Tensor:
 
 def distort(images: torch.Tensor) -> torch.Tensor:
     """Blur plus a colour cast: changes luminance gradients and chrominance."""
-    blurred = torch.nn.functional.avg_pool2d(images, 3, stride=1, padding=1,
-                                             count_include_pad=False)
+    blurred = torch.nn.functional.avg_pool2d(
+        images, 3, stride=1, padding=1, count_include_pad=False
+    )
     if images.shape[1] == 3:
         blurred = blurred * torch.tensor([1.0, 0.7, 0.9], dtype=images.dtype).view(1, 3, 1, 1)
     return blurred
@@ -135,7 +137,8 @@ def test_gms_uses_the_y_channel():
     """Colour changes that keep Y (R <-> G shift of Y-neutral size) leave GMS at 1."""
     x = random_images(1, 3, 10) * 0.5
     y_neutral = x + 0.1 * torch.tensor([0.587, -0.299, 0.0], dtype=x.dtype).view(1, 3, 1, 1) * (
-        torch.arange(10, dtype=x.dtype).view(1, 1, 1, 10) / 10)
+        torch.arange(10, dtype=x.dtype).view(1, 1, 1, 10) / 10
+    )
     torch.testing.assert_close(gms_map(x, y_neutral), torch.ones(1, 1, 10, 10, dtype=x.dtype))
 
 
@@ -235,8 +238,9 @@ def test_gmsd_matches_a_direct_transcription_of_the_reference_code():
         h, w = y.shape
         padded = np.zeros((h + 1, w + 1))
         padded[:h, :w] = y
-        return np.array([[padded[i:i + 2, j:j + 2].mean() for j in range(0, w, 2)]
-                         for i in range(0, h, 2)])
+        return np.array(
+            [[padded[i : i + 2, j : j + 2].mean() for j in range(0, w, 2)] for i in range(0, h, 2)]
+        )
 
     def prewitt_magnitude(y):
         h, w = y.shape
@@ -245,7 +249,7 @@ def test_gmsd_matches_a_direct_transcription_of_the_reference_code():
         m = np.zeros_like(y)
         for i in range(h):
             for j in range(w):
-                window = padded[i:i + 3, j:j + 3]
+                window = padded[i : i + 3, j : j + 3]
                 gx = (window[:, 2] - window[:, 0]).sum() / 3
                 gy = (window[2, :] - window[0, :]).sum() / 3
                 m[i, j] = np.hypot(gx, gy)

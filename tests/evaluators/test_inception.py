@@ -47,12 +47,14 @@ def rgb_images(n: int, size: int, seed: int = 0) -> np.ndarray:
 
 def test_state_dict_has_the_keys_and_shapes_of_torchvision_inception_without_aux_logits(model):
     # The FID weights file is torchvision's Inception3 layout with 1008 classes and no AuxLogits.
-    reference = inception_v3(weights=None, aux_logits=False, init_weights=False,
-                             num_classes=1008).state_dict()
+    reference = inception_v3(
+        weights=None, aux_logits=False, init_weights=False, num_classes=1008
+    ).state_dict()
     ours = model.state_dict()
     assert set(ours) == set(reference)
     assert {key: tuple(value.shape) for key, value in ours.items()} == {
-        key: tuple(value.shape) for key, value in reference.items()}
+        key: tuple(value.shape) for key, value in reference.items()
+    }
     assert not any(key.startswith("AuxLogits") for key in ours)
     assert tuple(ours["fc.weight"].shape) == (1008, 2048)
     assert tuple(ours["Mixed_7c.branch_pool.conv.weight"].shape) == (192, 2048, 1, 1)
@@ -91,14 +93,18 @@ def test_saved_weights_load_by_path_and_give_identical_features(model, weights_f
     loaded = load_fid_inception(weights_file)
     assert not loaded.training
     images = rgb_images(2, 32, seed=1)
-    np.testing.assert_array_equal(inception_features(loaded, images),
-                                  inception_features(model, images))
+    np.testing.assert_array_equal(
+        inception_features(loaded, images), inception_features(model, images)
+    )
     assert inception_weights_path(str(weights_file)) == weights_file
 
 
 def test_weights_without_batchnorm_counters_still_load(model, tmp_path):
-    state = {key: value for key, value in model.state_dict().items()
-             if not key.endswith("num_batches_tracked")}
+    state = {
+        key: value
+        for key, value in model.state_dict().items()
+        if not key.endswith("num_batches_tracked")
+    }
     torch.save(state, tmp_path / "old.pth")
     loaded = load_fid_inception(tmp_path / "old.pth")
     assert torch.equal(loaded.fc.weight, model.fc.weight)

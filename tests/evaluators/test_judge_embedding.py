@@ -35,8 +35,9 @@ def test_pca_matches_the_covariance_eigendecomposition(data):
     assert embedding.explained_variance.shape == (2,)
     assert embedding.explained_variance[0] >= embedding.explained_variance[1]  # sorted
     np.testing.assert_allclose(embedding.explained_variance, top, rtol=1e-10)
-    np.testing.assert_allclose(embedding.explained_variance_ratio, top / eigenvalues.sum(),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        embedding.explained_variance_ratio, top / eigenvalues.sum(), rtol=1e-10
+    )
     for i in range(2):  # same axes up to sign
         cosine = embedding.components[i] @ eigenvectors[:, ::-1][:, i]
         assert abs(cosine) == pytest.approx(1.0, abs=1e-8)
@@ -50,10 +51,10 @@ def test_projection_of_the_combined_set_is_centred_with_the_explained_variance(d
     assert embedding.real_2d.shape == (150, 2) and embedding.generated_2d.shape == (90, 2)
     projected = np.concatenate([embedding.real_2d, embedding.generated_2d])
     np.testing.assert_allclose(projected.mean(axis=0), 0.0, atol=1e-10)
-    np.testing.assert_allclose(projected.var(axis=0, ddof=1), embedding.explained_variance,
-                               rtol=1e-10)
-    np.testing.assert_allclose(embedding.components @ embedding.components.T, np.eye(2),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        projected.var(axis=0, ddof=1), embedding.explained_variance, rtol=1e-10
+    )
+    np.testing.assert_allclose(embedding.components @ embedding.components.T, np.eye(2), atol=1e-12)
     expected = (real - np.concatenate([real, generated]).mean(axis=0)) @ embedding.components.T
     np.testing.assert_allclose(embedding.real_2d, expected, atol=1e-10)
 

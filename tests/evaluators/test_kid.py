@@ -45,8 +45,9 @@ def test_full_set_subsets_equal_brute_force_estimator():
 
 def test_subset_size_is_capped_by_the_smaller_set_and_subsets_vary():
     rng = np.random.default_rng(4)
-    result = kid(rng.standard_normal((30, 4)), rng.standard_normal((12, 4)), subsets=20,
-                 subset_size=1000)
+    result = kid(
+        rng.standard_normal((30, 4)), rng.standard_normal((12, 4)), subsets=20, subset_size=1000
+    )
     assert result.subset_size == 12 and result.subsets == 20
     assert result.std > 0  # different real subsets give different estimates
 
@@ -63,25 +64,32 @@ def test_zero_in_expectation_for_one_distribution():
     """Average of many independent small-sample estimates. The plug-in (biased) estimator would
     be off by about 2 (E k(x,x) - E k(x,y)) / m ~ 0.8 here, dozens of standard errors."""
     rng = np.random.default_rng(6)
-    estimates = np.array([
-        kid(rng.standard_normal((20, 4)), rng.standard_normal((20, 4)), subsets=1).mean
-        for _ in range(400)
-    ])
+    estimates = np.array(
+        [
+            kid(rng.standard_normal((20, 4)), rng.standard_normal((20, 4)), subsets=1).mean
+            for _ in range(400)
+        ]
+    )
     standard_error = estimates.std() / np.sqrt(len(estimates))
     assert abs(estimates.mean()) < 4 * standard_error
 
 
 def test_one_distribution_mean_over_subsets_is_within_its_spread():
     rng = np.random.default_rng(7)
-    result = kid(rng.standard_normal((500, 8)), rng.standard_normal((500, 8)), subsets=30,
-                 subset_size=100)
+    result = kid(
+        rng.standard_normal((500, 8)), rng.standard_normal((500, 8)), subsets=30, subset_size=100
+    )
     assert abs(result.mean) < 3 * result.std
 
 
 def test_clearly_positive_for_shifted_distributions():
     rng = np.random.default_rng(8)
-    result = kid(rng.standard_normal((500, 8)), rng.standard_normal((500, 8)) + 0.5,
-                 subsets=30, subset_size=100)
+    result = kid(
+        rng.standard_normal((500, 8)),
+        rng.standard_normal((500, 8)) + 0.5,
+        subsets=30,
+        subset_size=100,
+    )
     assert result.mean > 0.1
     assert result.mean > 4 * result.std
 

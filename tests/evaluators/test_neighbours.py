@@ -33,8 +33,9 @@ def test_neighbours_and_threshold_match_brute_force(chunk):
     to_train = brute_force(generated, train)
     order = np.argsort(to_train, axis=1, kind="stable")[:, :3]
     np.testing.assert_array_equal(report.nearest_train, order)
-    np.testing.assert_allclose(report.nearest_train_distance,
-                               np.take_along_axis(to_train, order, 1), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        report.nearest_train_distance, np.take_along_axis(to_train, order, 1), rtol=1e-9, atol=1e-9
+    )
     within = brute_force(generated, generated, exclude_self=True)
     np.testing.assert_array_equal(report.nearest_generated, within.argmin(1))
     np.testing.assert_allclose(report.nearest_generated_distance, within.min(1), rtol=1e-9)
@@ -104,7 +105,7 @@ def test_sheet_rows_are_a_sample_then_its_training_neighbours():
     train_uint8 = np.rint(train * 255).astype(np.uint8)
     for row in range(3):
         top = row * 10 + 2
-        np.testing.assert_array_equal(sheet[top : top + 8, 2 : 10, 0], as_uint8[row, 0])
+        np.testing.assert_array_equal(sheet[top : top + 8, 2:10, 0], as_uint8[row, 0])
         for j in range(4):
             left = (j + 1) * 10 + 2
             expected = train_uint8[report.nearest_train[row, j], 0]

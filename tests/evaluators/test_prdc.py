@@ -25,8 +25,12 @@ def brute_force(real: np.ndarray, generated: np.ndarray, k_pr: int, k_dc: int) -
     fake_real = cdist(generated, real)
     in_pr = fake_real <= real_radius[None, :, k_pr - 1]
     in_dc = fake_real <= real_radius[None, :, k_dc - 1]
-    return (in_pr.any(1).mean(), (fake_real <= fake_radius[:, None]).any(0).mean(),
-            in_dc.sum() / (k_dc * len(generated)), in_dc.any(0).mean())
+    return (
+        in_pr.any(1).mean(),
+        (fake_real <= fake_radius[:, None]).any(0).mean(),
+        in_dc.sum() / (k_dc * len(generated)),
+        in_dc.any(0).mean(),
+    )
 
 
 def test_hand_computed_example_with_boundary_ties():
@@ -46,17 +50,25 @@ def test_hand_computed_example_with_boundary_ties():
     real = column([-40, 0, 1, 3, 6, 10, 100, 101, 103])
     generated = column([2, 9, -1, 16])
     result = prdc(real, generated, k_precision_recall=1, k_density_coverage=2)
-    assert result == PRDCResult(precision=3 / 4, recall=5 / 9, density=5 / 4, coverage=6 / 9,
-                                k_precision_recall=1, k_density_coverage=2)
+    assert result == PRDCResult(
+        precision=3 / 4,
+        recall=5 / 9,
+        density=5 / 4,
+        coverage=6 / 9,
+        k_precision_recall=1,
+        k_density_coverage=2,
+    )
     assert (result.precision, result.recall, result.density, result.coverage) == pytest.approx(
-        brute_force(real, generated, 1, 2), abs=0)
+        brute_force(real, generated, 1, 2), abs=0
+    )
 
 
 def test_a_point_repeated_more_than_k_times_lies_in_its_zero_radius_ball():
     """Real 0, 0, 0, 5 with k=2: each 0 has two other 0s, radius 0; the generated 0 is on
     the boundary of those balls (inside), the generated 1 is only in 5's ball (radius 5)."""
-    result = prdc(column([0, 0, 0, 5]), column([0, 0, 1]), k_precision_recall=2,
-                  k_density_coverage=2)
+    result = prdc(
+        column([0, 0, 0, 5]), column([0, 0, 1]), k_precision_recall=2, k_density_coverage=2
+    )
     assert result.precision == 1.0
     # balls holding each generated point: 0 -> the three 0s and 5 (d=5 <= 5); 1 -> 5 only
     assert result.density == pytest.approx((4 + 4 + 1) / (2 * 3), abs=0)
@@ -70,7 +82,8 @@ def test_matches_brute_force_on_random_features():
     result = prdc(real, generated, k_precision_recall=3, k_density_coverage=5, block_size=32)
     expected = brute_force(real, generated, 3, 5)
     assert (result.precision, result.recall, result.density, result.coverage) == pytest.approx(
-        expected, abs=1e-15)
+        expected, abs=1e-15
+    )
     assert 0.0 < result.precision < 1.0 and 0.0 < result.recall < 1.0  # non-trivial case
 
 
@@ -80,8 +93,9 @@ def test_identical_sets_score_one_and_density_k_plus_one_over_k():
     exactly; the k-th neighbour sits on the boundary, so this needs closed balls."""
     features = np.random.default_rng(1).standard_normal((300, 16)) * 5.0 + 2.0
     for k in (1, 3, 5):
-        result = prdc(features, features.copy(), k_precision_recall=k, k_density_coverage=k,
-                      block_size=64)
+        result = prdc(
+            features, features.copy(), k_precision_recall=k, k_density_coverage=k, block_size=64
+        )
         assert (result.precision, result.recall, result.coverage) == (1.0, 1.0, 1.0)
         assert result.density == pytest.approx((k + 1) / k, abs=1e-15)
 
@@ -95,8 +109,10 @@ def test_density_is_one_and_coverage_matches_closed_form_in_expectation():
     tolerance is 4 standard errors of the mean."""
     rng = np.random.default_rng(2)
     n, k, draws = 60, 5, 300
-    results = [prdc(rng.standard_normal((n, 3)), rng.standard_normal((n, 3)),
-                    k_density_coverage=k) for _ in range(draws)]
+    results = [
+        prdc(rng.standard_normal((n, 3)), rng.standard_normal((n, 3)), k_density_coverage=k)
+        for _ in range(draws)
+    ]
     density = np.array([r.density for r in results])
     coverage = np.array([r.coverage for r in results])
     expected_coverage = 1.0 - np.prod([(n - 1 - t) / (2 * n - 1 - t) for t in range(k)])

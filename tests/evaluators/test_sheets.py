@@ -7,7 +7,8 @@ import pytest
 import torch
 from matplotlib import colormaps
 
-from evaluators.sheets import HEATMAP_COLORMAP, as_float_images, heatmap, image_grid
+from evaluators.images import as_float_images
+from evaluators.sheets import HEATMAP_COLORMAP, heatmap, image_grid
 
 
 def colour(value: float) -> np.ndarray:

@@ -94,8 +94,9 @@ def test_linear_classifier_without_noise_has_the_exact_gradient():
 def test_maps_do_not_depend_on_batch_size_but_do_on_seed():
     model, images, labels = classifier_and_data(n=5)
     reference = smoothgrad(model, images, labels, samples=12, batch_size=50)
-    np.testing.assert_allclose(smoothgrad(model, images, labels, samples=12, batch_size=7),
-                               reference, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(
+        smoothgrad(model, images, labels, samples=12, batch_size=7), reference, rtol=1e-5, atol=1e-8
+    )
     np.testing.assert_array_equal(smoothgrad(model, images, labels, samples=12), reference)
     assert not np.allclose(smoothgrad(model, images, labels, samples=12, seed=1), reference)
 

@@ -15,8 +15,8 @@ import ray
 
 from orchestrator.cluster import quiet
 from orchestrator.runs import RunDir
-from orchestrator.spec import parse_spec
-from orchestrator.sweep import run_sweep
+from orchestrator.sweep.spec import parse_spec
+from orchestrator.sweep.tuner import run_sweep
 from orchestrator.tables import Table
 
 TINY = {"base_channels": 8, "n_z": 16, "batch_size": 100, "fid_samples": 200}
@@ -24,18 +24,28 @@ RAY_OPTIONS = {"include_dashboard": False, "logging_level": logging.ERROR, "log_
 
 
 def tiny_spec(name: str, samples: int, epochs: int, **fields: Any):
-    return parse_spec({
-        "name": name, "dataset": {"name": "mnist5k"}, "family": "dcgan", "epochs": epochs,
-        "search": {"algorithm": "random", "samples": samples, "max_concurrent": 8, "seed": 0},
-        "scheduler": {"name": "none"}, "space": {"lr": {"loguniform": [2.0e-4, 2.0e-3]}},
-        "fixed": TINY, **fields})
+    return parse_spec(
+        {
+            "name": name,
+            "dataset": {"name": "mnist5k"},
+            "family": "dcgan",
+            "epochs": epochs,
+            "search": {"algorithm": "random", "samples": samples, "max_concurrent": 8, "seed": 0},
+            "scheduler": {"name": "none"},
+            "space": {"lr": {"loguniform": [2.0e-4, 2.0e-3]}},
+            "fixed": TINY,
+            **fields,
+        }
+    )
 
 
 def trials(run: RunDir) -> list[dict[str, Any]]:
     """The trials table as ganorch reads it (the latest row per trial)."""
     table = Table(run.tables, "trials")
-    return [{key: row.get(key) for key in ("trial_id", "status", "node_id", "gpus", "epochs")}
-            for row in table.read().to_pylist()]
+    return [
+        {key: row.get(key) for key in ("trial_id", "status", "node_id", "gpus", "epochs")}
+        for row in table.read().to_pylist()
+    ]
 
 
 def fractional_gpus(runs: Path) -> dict[str, Any]:
@@ -67,8 +77,9 @@ def multi_node(runs: Path) -> dict[str, Any]:
     from ray.cluster_utils import Cluster
 
     quiet()
-    cluster = Cluster(initialize_head=True,
-                      head_node_args={"num_cpus": 0, "include_dashboard": False})
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False}
+    )
     small = cluster.add_node(num_cpus=1)
     cluster.add_node(num_cpus=2)
     cluster.wait_for_nodes()
@@ -77,8 +88,9 @@ def multi_node(runs: Path) -> dict[str, Any]:
     spec = tiny_spec("nodes", samples=3, epochs=3, max_failures=2)
     removed: dict[str, Any] = {}
     done = threading.Event()
-    watcher = threading.Thread(target=_remove_after_first_epoch,
-                               args=(cluster, small, run, removed, done))
+    watcher = threading.Thread(
+        target=_remove_after_first_epoch, args=(cluster, small, run, removed, done)
+    )
     watcher.start()
     try:
         outcome = run_sweep(spec, run, say=lambda _: None)
@@ -89,20 +101,27 @@ def multi_node(runs: Path) -> dict[str, Any]:
     epochs = Table(run.tables, "epochs").read(latest=False).to_pylist()
     workers = [node.node_id for node in cluster.worker_nodes]
     cluster.shutdown()
-    return {"finished": outcome.finished, "removed": removed, "trials": trials(run),
-            "epochs": [{key: row.get(key) for key in ("trial_id", "epoch", "node_id")}
-                       for row in epochs],
-            "worker_nodes": workers}
+    return {
+        "finished": outcome.finished,
+        "removed": removed,
+        "trials": trials(run),
+        "epochs": [
+            {key: row.get(key) for key in ("trial_id", "epoch", "node_id")} for row in epochs
+        ],
+        "worker_nodes": workers,
+    }
 
 
-def _remove_after_first_epoch(cluster, node, run: RunDir, removed: dict[str, Any],
-                              done: threading.Event) -> None:
+def _remove_after_first_epoch(
+    cluster, node, run: RunDir, removed: dict[str, Any], done: threading.Event
+) -> None:
     while not done.wait(0.1):
         rows = Table(run.tables, "epochs").read().to_pylist() if Path(run.tables).exists() else []
         on_node = [r for r in rows if r.get("node_id") == node.node_id]
         if on_node:
-            removed.update(node_id=node.node_id, trial_id=on_node[0]["trial_id"],
-                           epoch=on_node[0]["epoch"])
+            removed.update(
+                node_id=node.node_id, trial_id=on_node[0]["trial_id"], epoch=on_node[0]["epoch"]
+            )
             cluster.remove_node(node)
             return
 
@@ -140,12 +159,18 @@ def shards_share_a_gpu(runs: Path) -> dict[str, Any]:
     folder.mkdir()
     report = run_shards("t", shards, MeetingJob, {"folder": str(folder)}, table, actors=2)
     rows = table.read().to_pylist()
-    return {"done": report.done, "gpus": sorted({r["gpus"] for r in rows}),
-            "workers": len({r["pid"] for r in rows})}
+    return {
+        "done": report.done,
+        "gpus": sorted({r["gpus"] for r in rows}),
+        "workers": len({r["pid"] for r in rows}),
+    }
 
 
-SCENARIOS = {"fractional_gpus": fractional_gpus, "multi_node": multi_node,
-             "shards_share_a_gpu": shards_share_a_gpu}
+SCENARIOS = {
+    "fractional_gpus": fractional_gpus,
+    "multi_node": multi_node,
+    "shards_share_a_gpu": shards_share_a_gpu,
+}
 
 if __name__ == "__main__":
     result = SCENARIOS[sys.argv[1]](Path(sys.argv[2]))

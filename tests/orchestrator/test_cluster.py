@@ -22,23 +22,41 @@ def unused_port() -> int:
 def test_sweep_with_an_unreachable_address_is_one_line_exit_2(tmp_path, form):
     address = form.format(port=unused_port())
     spec = write_spec(tmp_path / "spec.yaml")
-    result = run_cli("sweep", "run", str(spec), "--runs-dir", str(tmp_path / "runs"),
-                     "--address", address, timeout=60)
+    result = run_cli(
+        "sweep",
+        "run",
+        str(spec),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--address",
+        address,
+        timeout=60,
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert lines == [f"error: cannot reach Ray at {address}: nothing answers on "
-                     f"{address.split('://')[-1]} (Connection refused)"]
+    assert lines == [
+        f"error: cannot reach Ray at {address}: nothing answers on "
+        f"{address.split('://')[-1]} (Connection refused)"
+    ]
     assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_ganorch_address_is_the_default(tmp_path):
     address = f"127.0.0.1:{unused_port()}"
     spec = write_spec(tmp_path / "spec.yaml")
-    result = run_cli("sweep", "run", str(spec), "--runs-dir", str(tmp_path / "runs"),
-                     timeout=60, env={**os.environ, "GANORCH_ADDRESS": address})
+    result = run_cli(
+        "sweep",
+        "run",
+        str(spec),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        timeout=60,
+        env={**os.environ, "GANORCH_ADDRESS": address},
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == (f"error: cannot reach Ray at {address}: nothing answers "
-                                     f"on {address} (Connection refused)")
+    assert result.stderr.strip() == (
+        f"error: cannot reach Ray at {address}: nothing answers on {address} (Connection refused)"
+    )
 
 
 def test_probe_accepts_a_listening_address_and_rejects_malformed_ones():

@@ -18,12 +18,27 @@ def run(tmp_path) -> RunDir:
     run = RunDir.of(str(tmp_path), "r")
     run.root.mkdir(parents=True)
     rows = [
-        {"trial_id": "a", "family": "dcgan", "best_fid": 30.0, "best_label_accuracy": 0.5,
-         "checkpoint": "/ck/a"},
-        {"trial_id": "b", "family": "wgan", "best_fid": 10.0, "best_label_accuracy": 0.9,
-         "checkpoint": "/ck/b"},
-        {"trial_id": "c", "family": "dcgan", "best_fid": 20.0, "best_label_accuracy": 0.7,
-         "checkpoint": "/ck/c"},
+        {
+            "trial_id": "a",
+            "family": "dcgan",
+            "best_fid": 30.0,
+            "best_label_accuracy": 0.5,
+            "checkpoint": "/ck/a",
+        },
+        {
+            "trial_id": "b",
+            "family": "wgan",
+            "best_fid": 10.0,
+            "best_label_accuracy": 0.9,
+            "checkpoint": "/ck/b",
+        },
+        {
+            "trial_id": "c",
+            "family": "dcgan",
+            "best_fid": 20.0,
+            "best_label_accuracy": 0.7,
+            "checkpoint": "/ck/c",
+        },
         {"trial_id": "d", "family": "dcgan", "best_fid": math.nan, "checkpoint": "/ck/d"},
         {"trial_id": "e", "family": "dcgan", "best_fid": None, "checkpoint": None},
     ]
@@ -52,8 +67,7 @@ def test_ids_keep_their_order_and_unknown_ones_are_named(run):
 
 
 def test_best_follows_the_spec_metric_and_paths_need_no_run(run, tmp_path):
-    run.spec_file.write_text(yaml.safe_dump({"metric": {"name": "label_accuracy",
-                                                        "mode": "max"}}))
+    run.spec_file.write_text(yaml.safe_dump({"metric": {"name": "label_accuracy", "mode": "max"}}))
     assert resolve_generator(run, "best").label == "b"
     assert resolve_generator(run, "c").checkpoint == "/ck/c"
     folder = tmp_path / "checkpoint_000002"

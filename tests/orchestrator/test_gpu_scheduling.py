@@ -16,11 +16,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_scenario(name: str, runs: Path, timeout: float = 300) -> tuple[dict, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run([sys.executable, "-m", "tests.orchestrator.cluster_scripts", name,
-                             str(runs)], capture_output=True, text=True, timeout=timeout,
-                            cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.orchestrator.cluster_scripts", name, str(runs)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
 

@@ -23,8 +23,12 @@ from orchestrator.runs import RunDir, local_copy, local_folder
 
 from ..conftest import GANORCH, run_cli, write_spec
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,13 @@ def store():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    fs = pafs.S3FileSystem(access_key="testing", secret_key="testing", scheme="http",
-                           endpoint_override=f"{host}:{port}", allow_bucket_creation=True)
+    fs = pafs.S3FileSystem(
+        access_key="testing",
+        secret_key="testing",
+        scheme="http",
+        endpoint_override=f"{host}:{port}",
+        allow_bucket_creation=True,
+    )
     fs.create_dir("bucket")
     yield Store(fs, f"endpoint_override={host}:{port}&scheme=http")
     server.stop()
@@ -60,16 +69,24 @@ def cli(store: Store, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-@pytest.mark.parametrize(("runs_dir", "says"), [
-    ("s3://absent/runs?{options}", "error: runs-dir s3://absent/runs: bucket 'absent' does not "
-                                   "exist"),
-    ("s3://bucket/runs?endpoint_override=127.0.0.1:1&scheme=http",
-     "error: runs-dir s3://bucket/runs: When getting information for bucket 'bucket'"),
-    ("nope://bucket/runs", "error: runs-dir nope://bucket/runs: Unrecognized filesystem type"),
-])
+@pytest.mark.parametrize(
+    ("runs_dir", "says"),
+    [
+        (
+            "s3://absent/runs?{options}",
+            "error: runs-dir s3://absent/runs: bucket 'absent' does not exist",
+        ),
+        (
+            "s3://bucket/runs?endpoint_override=127.0.0.1:1&scheme=http",
+            "error: runs-dir s3://bucket/runs: When getting information for bucket 'bucket'",
+        ),
+        ("nope://bucket/runs", "error: runs-dir nope://bucket/runs: Unrecognized filesystem type"),
+    ],
+)
 def test_a_bad_object_store_runs_dir_is_one_line(store, runs_dir, says):
-    result = cli(store, "results", "show", "r", "--runs-dir",
-                 runs_dir.format(options=store.options))
+    result = cli(
+        store, "results", "show", "r", "--runs-dir", runs_dir.format(options=store.options)
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(says), lines
@@ -88,13 +105,15 @@ ROOT = "bucket/team/runs/s3run"  # the run's folder in the bucket
 def swept(store, tmp_path_factory, ray_address):
     """Three one-epoch trials onto the bucket, one of which fails (a batch larger than the
     training set); the spec, the runs-dir and the CLI's output."""
-    spec = write_spec(tmp_path_factory.mktemp("s3") / "spec.yaml", name="s3run",
-                      search={"algorithm": "grid", "max_concurrent": 2},
-                      space={"batch_size": [100, 200, 8192]},
-                      fixed={"base_channels": 8, "n_z": 16, "fid_samples": 200})
+    spec = write_spec(
+        tmp_path_factory.mktemp("s3") / "spec.yaml",
+        name="s3run",
+        search={"algorithm": "grid", "max_concurrent": 2},
+        space={"batch_size": [100, 200, 8192]},
+        fixed={"base_channels": 8, "n_z": 16, "fid_samples": 200},
+    )
     runs_dir = store.runs_dir("team/runs")
-    result = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir,
-                 "--address", ray_address)
+    result = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir, "--address", ray_address)
     assert result.returncode == 0, result.stderr
     return spec, runs_dir, result
 
@@ -133,10 +152,10 @@ def test_a_sweep_onto_s3_is_read_back_and_resumed(store, swept, tmp_path, ray_ad
     shown = cli(store, "results", "show", "s3run", "--runs-dir", runs_dir, "--sort", "fid")
     assert shown.returncode == 0, shown.stderr
     assert {line.split()[0] for line in shown.stdout.splitlines()[2:]} == {
-        t["trial_id"] for t in rows}
+        t["trial_id"] for t in rows
+    }
 
-    again = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir,
-                "--address", ray_address)
+    again = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir, "--address", ray_address)
     assert again.returncode == 0, again.stderr
     assert "resuming run 's3run' from s3://bucket/team/runs/s3run/tune/s3run" in again.stderr
     after = pq.read_table(f"{ROOT}/tables/trials", filesystem=store.fs).to_pylist()
@@ -149,7 +168,8 @@ def test_a_sweep_onto_s3_is_read_back_and_resumed(store, swept, tmp_path, ray_ad
     assert refused.stderr.strip() == (
         "error: run 's3run' exists with a different spec (epochs: 1 there, 2 here; "
         "s3://bucket/team/runs/s3run/spec.yaml); pass --restart to start it over or --name "
-        "for a new run")
+        "for a new run"
+    )
 
     served = _tensorboard_runs(store, "s3run", runs_dir)
     assert {t["trial_id"] for t in trials} <= set(served)
@@ -158,8 +178,24 @@ def test_a_sweep_onto_s3_is_read_back_and_resumed(store, swept, tmp_path, ray_ad
 @pytest.mark.slow
 def test_eval_and_grid_load_checkpoints_from_the_bucket(store, swept, ray_address):
     _, runs_dir, _ = swept
-    scored = cli(store, "eval", "run", "s3run", "--top", "1", "--metrics", "fid", "--n", "50",
-                 "--actors", "1", "--runs-dir", runs_dir, "--address", ray_address)
+    scored = cli(
+        store,
+        "eval",
+        "run",
+        "s3run",
+        "--top",
+        "1",
+        "--metrics",
+        "fid",
+        "--n",
+        "50",
+        "--actors",
+        "1",
+        "--runs-dir",
+        runs_dir,
+        "--address",
+        ray_address,
+    )
     assert scored.returncode == 0, scored.stderr
     rows = pq.read_table(f"{ROOT}/tables/eval", filesystem=store.fs).to_pylist()
     generators = {r["generator"] for r in rows if r["metric"] == "fid"}
@@ -168,10 +204,32 @@ def test_eval_and_grid_load_checkpoints_from_the_bucket(store, swept, ray_addres
     pngs = store.fs.get_file_info(pafs.FileSelector(f"{ROOT}/artifacts/eval", recursive=True))
     assert {"samples.png", "interpolation.png"} <= {p.base_name for p in pngs}
 
-    grid = cli(store, "grid", "augment", "s3run", "--generator", "best", "--strategies", "mix",
-               "--real", "0,20", "--generated", "0,20", "--unit", "count", "--seeds", "1",
-               "--epochs", "1", "--actors", "1", "--runs-dir", runs_dir,
-               "--address", ray_address)
+    grid = cli(
+        store,
+        "grid",
+        "augment",
+        "s3run",
+        "--generator",
+        "best",
+        "--strategies",
+        "mix",
+        "--real",
+        "0,20",
+        "--generated",
+        "0,20",
+        "--unit",
+        "count",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--actors",
+        "1",
+        "--runs-dir",
+        runs_dir,
+        "--address",
+        ray_address,
+    )
     assert grid.returncode == 0, grid.stderr
     cells = pq.read_table(f"{ROOT}/tables/augment", filesystem=store.fs).to_pylist()
     assert len(cells) == 3 and all(c["checkpoint"].startswith(f"s3://{ROOT}/") for c in cells)
@@ -187,8 +245,12 @@ def _tensorboard_runs(store: Store, name: str, runs_dir: str) -> dict:
         port = probe.getsockname()[1]
     server = subprocess.Popen(
         [str(GANORCH), "tensorboard", name, "--runs-dir", runs_dir, "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-        env=store.env, start_new_session=True)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        env=store.env,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and server.poll() is None:
@@ -238,36 +300,46 @@ def test_a_run_folder_in_a_bucket_reads_writes_and_copies(store, monkeypatch):
 
 @pytest.mark.slow
 def test_a_killed_sweep_resumes_from_the_bucket(store, tmp_path, ray_address):
-    spec = write_spec(tmp_path / "s.yaml", name="killed", epochs=2,
-                      search={"algorithm": "random", "samples": 2, "max_concurrent": 1,
-                              "seed": 1})
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        name="killed",
+        epochs=2,
+        search={"algorithm": "random", "samples": 2, "max_concurrent": 1, "seed": 1},
+    )
     runs_dir, root = store.runs_dir("resume"), "bucket/resume/killed"
     driver = subprocess.Popen(
-        [str(GANORCH), "sweep", "run", str(spec), "--runs-dir", runs_dir,
-         "--address", ray_address], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL, env=store.env, start_new_session=True)
+        [str(GANORCH), "sweep", "run", str(spec), "--runs-dir", runs_dir, "--address", ray_address],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        env=store.env,
+        start_new_session=True,
+    )
     trials = f"{root}/tables/trials"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and driver.poll() is None:
         found = store.fs.get_file_info(pafs.FileSelector(trials, allow_not_found=True))
         parts = [f.path for f in found if f.base_name.startswith("part-")]
-        if any(row["status"] == "TERMINATED" for path in parts
-               for row in pq.read_table(path, filesystem=store.fs).to_pylist()):
+        if any(
+            row["status"] == "TERMINATED"
+            for path in parts
+            for row in pq.read_table(path, filesystem=store.fs).to_pylist()
+        ):
             break
         time.sleep(0.5)
     assert driver.poll() is None, "the sweep ended before it could be interrupted"
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
 
-    result = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir,
-                 "--address", ray_address)
+    result = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir, "--address", ray_address)
     assert result.returncode == 0, result.stderr
     assert "resuming run 'killed'" in result.stderr
     stored = pq.read_table(trials, filesystem=store.fs).to_pylist()
     assert len(stored) == 2 and {r["status"] for r in stored} == {"TERMINATED"}
     epochs = pq.read_table(f"{root}/tables/epochs", filesystem=store.fs).to_pylist()
     assert sorted((r["trial_id"], r["epoch"]) for r in epochs) == sorted(
-        (t["trial_id"], e) for t in stored for e in (1, 2))
+        (t["trial_id"], e) for t in stored for e in (1, 2)
+    )
     local = tmp_path / "tb"
     pafs.copy_files(f"{root}/tb", str(local), source_filesystem=store.fs)
     for trial in stored:  # a resumed trial's second event file continues the first

@@ -34,8 +34,14 @@ class DoublingJob:
                 marker.touch()
                 os.kill(os.getpid(), signal.SIGKILL)
             task = 0
-        return [{"value": float(task * 2 + self.weights.sum()), "pid": os.getpid(),
-                 "builds": _BUILDS[os.getpid()], "writable": self.weights.flags.writeable}]
+        return [
+            {
+                "value": float(task * 2 + self.weights.sum()),
+                "pid": os.getpid(),
+                "builds": _BUILDS[os.getpid()],
+                "writable": self.weights.flags.writeable,
+            }
+        ]
 
 
 class BrokenJob:
@@ -45,8 +51,9 @@ class BrokenJob:
 
 def _shards(tasks):
     key = {"metric": "double", "extractor": "none", "seed": 0}
-    return [Shard(id=f"s{i}", key={"generator": f"g{i}", **key}, task=t)
-            for i, t in enumerate(tasks)]
+    return [
+        Shard(id=f"s{i}", key={"generator": f"g{i}", **key}, task=t) for i, t in enumerate(tasks)
+    ]
 
 
 def _shard_counts(table: Table) -> Counter:
@@ -80,8 +87,14 @@ def test_every_shard_once_then_rerun_skips(ray_address, tmp_path):
 def test_killed_worker_is_replaced_and_its_shard_runs_once(ray_address, tmp_path):
     table = Table(str(tmp_path / "tables"), "eval")
     tasks = [1, 2, "die", 3, 4, 5]
-    report = run_shards("t", _shards(tasks), DoublingJob,
-                        {"weights": np.zeros(3), "marker_dir": str(tmp_path)}, table, actors=2)
+    report = run_shards(
+        "t",
+        _shards(tasks),
+        DoublingJob,
+        {"weights": np.zeros(3), "marker_dir": str(tmp_path)},
+        table,
+        actors=2,
+    )
     assert report.worker_deaths == 1
     assert report.done == 6 and not report.failures
     assert _shard_counts(table) == {f"s{i}": 1 for i in range(6)}
@@ -124,14 +137,20 @@ class PartsJob:
             if arg == "fail":
                 raise ValueError("this chunk cannot be drawn")
             return np.full(100_000, float(arg))  # 800 kB: kept in the object store
-        return [{"value": float(sum(part.sum() for part in inputs)),
-                 "inputs": [float(part[0]) for part in inputs]}]
+        return [
+            {
+                "value": float(sum(part.sum() for part in inputs)),
+                "inputs": [float(part[0]) for part in inputs],
+            }
+        ]
 
 
 def _parts_plan(fail_part: bool = False) -> list[Shard]:
     key = {"metric": "sum", "extractor": "none", "seed": 0}
-    parts = [Shard(id=f"p{k}", key=None, task=("part", "fail" if fail_part and k == 2 else k))
-             for k in range(3)]
+    parts = [
+        Shard(id=f"p{k}", key=None, task=("part", "fail" if fail_part and k == 2 else k))
+        for k in range(3)
+    ]
     return parts + [
         Shard(id="s01", key={"generator": "a", **key}, task=("sum", 0), needs=("p0", "p1")),
         Shard(id="s21", key={"generator": "b", **key}, task=("sum", 1), needs=("p2", "p1")),
@@ -147,36 +166,61 @@ def test_intermediates_feed_the_shards_that_need_them_and_write_no_rows(ray_addr
     table = Table(str(tmp_path / "tables"), "eval")
     markers = tmp_path / "markers"
     markers.mkdir()
-    report = run_shards("t", _parts_plan(), PartsJob, {"marker_dir": str(markers)}, table,
-                        actors=2)
+    report = run_shards("t", _parts_plan(), PartsJob, {"marker_dir": str(markers)}, table, actors=2)
     assert (report.total, report.done, report.failures) == (6, 6, {})
     rows = {r["shard"]: r for r in table.read().to_pylist()}
     assert set(rows) == {"s01", "s21", "plain"}  # intermediates leave no rows
     assert rows["s01"]["value"] == 100_000 * (0 + 1) and rows["s01"]["inputs"] == [0.0, 1.0]
     assert rows["s21"]["value"] == 100_000 * (2 + 1) and rows["s21"]["inputs"] == [2.0, 1.0]
     assert rows["plain"]["inputs"] == []
-    assert _ran(markers) == {"part-0": 1, "part-1": 1, "part-2": 1, "sum-0": 1, "sum-1": 1,
-                             "sum-2": 1}
+    assert _ran(markers) == {
+        "part-0": 1,
+        "part-1": 1,
+        "part-2": 1,
+        "sum-0": 1,
+        "sum-1": 1,
+        "sum-2": 1,
+    }
 
     # A rerun with everything finished runs nothing, intermediates included; with one shard
     # unfinished, only the intermediates that shard needs run again.
-    assert run_shards("t", _parts_plan(), PartsJob, {"marker_dir": str(markers)}, table,
-                      actors=2).skipped == 6
-    table.append([{"shard": "s21", "generator": "b", "metric": "sum", "extractor": "none",
-                   "seed": 0, "error": "worker died"}])
-    again = run_shards("t", _parts_plan(), PartsJob, {"marker_dir": str(markers)}, table,
-                       actors=2)
+    assert (
+        run_shards(
+            "t", _parts_plan(), PartsJob, {"marker_dir": str(markers)}, table, actors=2
+        ).skipped
+        == 6
+    )
+    table.append(
+        [
+            {
+                "shard": "s21",
+                "generator": "b",
+                "metric": "sum",
+                "extractor": "none",
+                "seed": 0,
+                "error": "worker died",
+            }
+        ]
+    )
+    again = run_shards("t", _parts_plan(), PartsJob, {"marker_dir": str(markers)}, table, actors=2)
     assert (again.skipped, again.done) == (3, 3)
-    assert _ran(markers) == {"part-0": 1, "part-1": 2, "part-2": 2, "sum-0": 1, "sum-1": 2,
-                             "sum-2": 1}
+    assert _ran(markers) == {
+        "part-0": 1,
+        "part-1": 2,
+        "part-2": 2,
+        "sum-0": 1,
+        "sum-1": 2,
+        "sum-2": 1,
+    }
 
 
 def test_a_failed_intermediate_fails_what_needs_it_and_the_rest_go_on(ray_address, tmp_path):
     table = Table(str(tmp_path / "tables"), "eval")
     markers = tmp_path / "markers"
     markers.mkdir()
-    report = run_shards("t", _parts_plan(fail_part=True), PartsJob,
-                        {"marker_dir": str(markers)}, table, actors=2)
+    report = run_shards(
+        "t", _parts_plan(fail_part=True), PartsJob, {"marker_dir": str(markers)}, table, actors=2
+    )
     assert set(report.failures) == {"p2", "s21"}
     assert "ValueError: this chunk cannot be drawn" in report.failures["p2"]
     rows = {r["shard"]: r for r in table.read().to_pylist()}
@@ -190,15 +234,28 @@ def test_a_shard_may_only_need_intermediates_of_the_plan(ray_address, tmp_path):
     table = Table(str(tmp_path / "tables"), "eval")
     key = {"generator": "a", "metric": "sum", "extractor": "none", "seed": 0}
     with pytest.raises(ValueError, match="needs 'p9', which is not among the shards"):
-        run_shards("t", [Shard(id="s", key=key, task=("sum", 0), needs=("p9",))], PartsJob,
-                   {"marker_dir": str(tmp_path)}, table)
+        run_shards(
+            "t",
+            [Shard(id="s", key=key, task=("sum", 0), needs=("p9",))],
+            PartsJob,
+            {"marker_dir": str(tmp_path)},
+            table,
+        )
 
 
-@pytest.mark.parametrize(("actors", "gpus", "share"), [
-    (1, 0, 0.0), (4, 0.5, 0.0),  # no whole GPU: workers run on CPUs
-    (1, 1, 1.0), (2, 4, 1.0),  # a GPU each
-    (2, 1, 0.5), (3, 2, 0.5), (4, 1, 0.25), (3, 1, 1 / 3),  # packed evenly on whole GPUs
-])
+@pytest.mark.parametrize(
+    ("actors", "gpus", "share"),
+    [
+        (1, 0, 0.0),
+        (4, 0.5, 0.0),  # no whole GPU: workers run on CPUs
+        (1, 1, 1.0),
+        (2, 4, 1.0),  # a GPU each
+        (2, 1, 0.5),
+        (3, 2, 0.5),
+        (4, 1, 0.25),
+        (3, 1, 1 / 3),  # packed evenly on whole GPUs
+    ],
+)
 def test_workers_share_gpus_evenly_when_they_outnumber_them(actors, gpus, share):
     assert gpu_share(actors, gpus) == pytest.approx(share)
     if share:  # every worker fits: at most 1/share of them on each whole GPU

@@ -17,15 +17,15 @@ from orchestrator.tables import Table
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import sys, threading, time
     from pathlib import Path
     import ray, torch
     from ray.cluster_utils import Cluster
     from orchestrator.cluster import quiet
-    from orchestrator.evaluation import (REFERENCE, EvalGenerator, EvalJob, EvalSettings,
-                                         plan_shards)
-    from orchestrator.measure import judge_of
+    from orchestrator.evaluate.job import EvalJob
+    from orchestrator.evaluate.plan import REFERENCE, EvalGenerator, EvalSettings, plan_shards
+    from orchestrator.judges import judge_of
     from orchestrator.shards import run_shards
     from orchestrator.tables import Table
     from trainables.datasets import load_dataset
@@ -77,12 +77,13 @@ SCRIPT = textwrap.dedent('''
     print("one node failed", len(alone.failures), flush=True)
     ray.shutdown()
     cluster.shutdown()
-''')
+""")
 
 
 def test_eval_shards_spread_over_two_nodes_and_survive_losing_one(tmp_path):
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "removed" in out and "failed 0" in out and "one node failed 0" in out, out
@@ -91,10 +92,20 @@ def test_eval_shards_spread_over_two_nodes_and_survive_losing_one(tmp_path):
     assert deaths >= 1, out  # the removed node's worker died and was replaced
     rows = Table(str(tmp_path / "tables"), "eval").read(latest=False)
     shards = Counter(rows.column("shard").to_pylist())
-    extractors = {"fid": "lenet", "kid": "lenet", "is": "lenet", "sharpness": "pixels",
-                  "color_kl": "pixels", "nn": "pixels", "c2st": "pixels"}
-    assert set(shards) == {f"{g}|{m}|{x}|0|n1000" for g in ("reference", "g0", "g1", "g2")
-                           for m, x in extractors.items()}
+    extractors = {
+        "fid": "lenet",
+        "kid": "lenet",
+        "is": "lenet",
+        "sharpness": "pixels",
+        "color_kl": "pixels",
+        "nn": "pixels",
+        "c2st": "pixels",
+    }
+    assert set(shards) == {
+        f"{g}|{m}|{x}|0|n1000"
+        for g in ("reference", "g0", "g1", "g2")
+        for m, x in extractors.items()
+    }
     assert len(set(rows.column("node_id").to_pylist())) == 2
     alone = Table(str(tmp_path / "tables-one-node"), "eval").read(latest=False)
     # Each shard written once, however many times a worker died: as many rows as alone.

@@ -20,15 +20,20 @@ def statistics_of(features: np.ndarray, **metadata) -> FeatureStatistics:
 
 def test_round_trip_keeps_arrays_exactly_and_metadata(tmp_path):
     features = np.random.default_rng(0).standard_normal((50, 6))
-    written = statistics_of(features, extractor="lenet", weights_hash="abc123", n=50,
-                            dataset_fingerprint="mnist5k-0f3a")
+    written = statistics_of(
+        features, extractor="lenet", weights_hash="abc123", n=50, dataset_fingerprint="mnist5k-0f3a"
+    )
     path = write_statistics(tmp_path / "stats.npz", written)
     read = read_statistics(path, dimension=6, extractor="lenet")
     np.testing.assert_array_equal(read.mu, written.mu)
     np.testing.assert_array_equal(read.sigma, written.sigma)
     assert read.mu.dtype == read.sigma.dtype == np.float64
     assert (read.extractor, read.weights_hash, read.n, read.dataset_fingerprint) == (
-        "lenet", "abc123", 50, "mnist5k-0f3a")
+        "lenet",
+        "abc123",
+        50,
+        "mnist5k-0f3a",
+    )
     assert read.dimension == 6
 
 
@@ -55,7 +60,11 @@ def test_a_pytorch_fid_file_reads_without_metadata(tmp_path):
     np.savez_compressed(tmp_path / "pytorch_fid.npz", mu=mu, sigma=sigma)
     read = read_statistics(tmp_path / "pytorch_fid.npz", dimension=4, extractor="inception")
     assert (read.extractor, read.weights_hash, read.n, read.dataset_fingerprint) == (
-        None, None, None, None)
+        None,
+        None,
+        None,
+        None,
+    )
     assert read.mu.dtype == np.float64
     # as either side of FID: the statistics stand in for the features they came from
     value = frechet_distance(read.mu, read.sigma, *feature_statistics(generated))
@@ -63,10 +72,14 @@ def test_a_pytorch_fid_file_reads_without_metadata(tmp_path):
 
 
 def test_dimension_mismatch_is_one_clear_error(tmp_path):
-    path = write_statistics(tmp_path / "lenet.npz",
-                            statistics_of(np.random.default_rng(3).standard_normal((90, 84))))
-    with pytest.raises(ValueError, match=r"^\S*lenet.npz: statistics of 84-d features, but the "
-                                         r"inception extractor gives 2048-d features$"):
+    path = write_statistics(
+        tmp_path / "lenet.npz", statistics_of(np.random.default_rng(3).standard_normal((90, 84)))
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^\S*lenet.npz: statistics of 84-d features, but the "
+        r"inception extractor gives 2048-d features$",
+    ):
         read_statistics(path, dimension=2048, extractor="inception")
 
 
@@ -126,5 +139,4 @@ def test_a_single_array_file_and_pickles_are_refused(tmp_path):
 def test_file_sha256_is_the_digest_of_the_bytes(tmp_path):
     path = tmp_path / "weights.pth"
     path.write_bytes(b"abc")
-    assert file_sha256(path) == (
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    assert file_sha256(path) == ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")

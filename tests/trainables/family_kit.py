@@ -23,8 +23,10 @@ def labelled_batch(n=10, shape=(1, 28, 28), seed=0) -> tuple[torch.Tensor, torch
 def unlabelled_step(model, real: torch.Tensor, times: int = 1) -> list[dict[str, float]]:
     """Run `times` training steps on `real` with all-zero labels; return each step's stats."""
     k = model.real_batches_per_step
-    return [model.train_step([real] * k, [torch.zeros(len(real), dtype=torch.long)] * k)
-            for _ in range(times)]
+    return [
+        model.train_step([real] * k, [torch.zeros(len(real), dtype=torch.long)] * k)
+        for _ in range(times)
+    ]
 
 
 def labelled_step(model, real: torch.Tensor, labels: torch.Tensor, times: int = 1):

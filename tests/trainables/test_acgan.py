@@ -57,17 +57,23 @@ def test_losses_are_the_source_bce_plus_class_cross_entropies():
     """d_loss = -(L_S + L_C) with smoothing on real; g_loss = -log D_S(G) - log P(C=y|G)."""
     model = acgan(real_label=0.9)
     real, labels = batch(8)
-    fake, fake_labels = model.sample(model.latent(8), torch.arange(8) % 3).detach(), \
-        torch.arange(8) % 3
+    fake, fake_labels = (
+        model.sample(model.latent(8), torch.arange(8) % 3).detach(),
+        torch.arange(8) % 3,
+    )
     loss, stats = model.discriminator_loss(real, labels, fake, fake_labels)
     real_out, fake_out = model.discriminator(real), model.discriminator(fake)
-    expected = discriminator_source_loss(real_out[:, :1], fake_out[:, :1], 0.9) + \
-        F.cross_entropy(real_out[:, 1:], labels) + F.cross_entropy(fake_out[:, 1:], fake_labels)
+    expected = (
+        discriminator_source_loss(real_out[:, :1], fake_out[:, :1], 0.9)
+        + F.cross_entropy(real_out[:, 1:], labels)
+        + F.cross_entropy(fake_out[:, 1:], fake_labels)
+    )
     torch.testing.assert_close(loss, expected)
     accuracy = (real_out[:, 1:].argmax(1) == labels).float().mean().item()
     assert stats == {"d_class_acc": pytest.approx(accuracy)}
-    g_expected = F.binary_cross_entropy_with_logits(fake_out[:, :1], torch.ones(8, 1)) + \
-        F.cross_entropy(fake_out[:, 1:], fake_labels)
+    g_expected = F.binary_cross_entropy_with_logits(
+        fake_out[:, :1], torch.ones(8, 1)
+    ) + F.cross_entropy(fake_out[:, 1:], fake_labels)
     torch.testing.assert_close(model.generator_loss(fake, fake_labels), g_expected)
 
 
@@ -80,8 +86,11 @@ def test_train_steps_report_losses_and_class_accuracy_and_move_both_networks():
         assert 0.0 <= losses["d_class_acc"] <= 1.0
     assert changed(g_before, model.generator) == len(g_before)
     assert changed(d_before, model.discriminator) == len(d_before)
-    assert family_class("acgan").reported_metrics()[-3:] == \
-        ("d_class_acc", "label_accuracy", "inception_score")
+    assert family_class("acgan").reported_metrics()[-3:] == (
+        "d_class_acc",
+        "label_accuracy",
+        "inception_score",
+    )
 
 
 def test_class_loss_on_a_fixed_labelled_batch_decreases():
@@ -109,8 +118,9 @@ def test_checkpoint_round_trip_reproduces_samples_for_the_same_z_and_labels():
     with torch.no_grad():
         assert not torch.equal(fresh.sample(z, labels), trained.sample(z, labels))
         fresh.load_state_dict(state)
-        torch.testing.assert_close(fresh.sample(z, labels), trained.sample(z, labels),
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(
+            fresh.sample(z, labels), trained.sample(z, labels), rtol=0, atol=0
+        )
 
 
 def test_classifier_feedback_changes_the_generator_update_and_needs_a_judge():
@@ -120,11 +130,13 @@ def test_classifier_feedback_changes_the_generator_update_and_needs_a_judge():
         torch.manual_seed(0)
         model.attach_judge(LeNet(1, 10, 28))
         step(model, *batch())
-        generators[alpha], discriminators[alpha] = snapshot(model.generator), \
-            snapshot(model.discriminator)
-    assert all(torch.equal(a, b)
-               for a, b in zip(discriminators[0.0], discriminators[1.0], strict=True))
-    assert any(not torch.equal(a, b)
-               for a, b in zip(generators[0.0], generators[1.0], strict=True))
+        generators[alpha], discriminators[alpha] = (
+            snapshot(model.generator),
+            snapshot(model.discriminator),
+        )
+    assert all(
+        torch.equal(a, b) for a, b in zip(discriminators[0.0], discriminators[1.0], strict=True)
+    )
+    assert any(not torch.equal(a, b) for a, b in zip(generators[0.0], generators[1.0], strict=True))
     with pytest.raises(ValueError, match="judge"):
         step(acgan(classifier_feedback=0.5), *batch())

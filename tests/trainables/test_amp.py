@@ -16,8 +16,14 @@ BATCH = 16
 SMALL = {"base_channels": 8, "n_z": 16, "batch_size": BATCH, "seed": 0}
 CONFIGS = {
     "dcgan": {**SMALL, "real_label": 0.9},
-    "wgan-gp": {**SMALL, "constraint": "gp", "optimizer": "adam", "lr": 1e-4, "beta1": 0.0,
-                "n_critic": 2},
+    "wgan-gp": {
+        **SMALL,
+        "constraint": "gp",
+        "optimizer": "adam",
+        "lr": 1e-4,
+        "beta1": 0.0,
+        "n_critic": 2,
+    },
 }
 
 
@@ -40,8 +46,9 @@ def _loss_trajectory(family: str, images: torch.Tensor, amp: bool) -> torch.Tens
     model = family_class(name)(config, tuple(images.shape[1:]), 10, CPU)
     per_step = model.real_batches_per_step
     labels = [torch.zeros(BATCH, dtype=torch.long)] * per_step
-    context = training_autocast("cpu", torch.bfloat16) if amp else torch.autocast("cpu",
-                                                                                 enabled=False)
+    context = (
+        training_autocast("cpu", torch.bfloat16) if amp else torch.autocast("cpu", enabled=False)
+    )
     losses = []
     with context:  # one context around every step, as the trainable wraps a whole epoch
         for step in range(STEPS):
@@ -70,4 +77,5 @@ def test_bf16_autocast_follows_the_float32_loss_trajectory(family):
     worst = int((gap - bound).flatten().argmax())
     assert (gap <= bound).all(), (
         f"step {worst // 2}: bf16 {mixed.flatten()[worst]:.4f} vs float32 "
-        f"{reference.flatten()[worst]:.4f}")
+        f"{reference.flatten()[worst]:.4f}"
+    )

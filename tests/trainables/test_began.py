@@ -66,8 +66,9 @@ def test_generator_and_autoencoder_keep_the_image_shape(shape, scales):
 
 def test_encoder_filters_grow_linearly_and_the_decoders_stay_constant():
     model = began(COLOUR, base_channels=4)
-    enc = [m.out_channels for m in model.discriminator.encoder.modules()
-           if isinstance(m, nn.Conv2d)]
+    enc = [
+        m.out_channels for m in model.discriminator.encoder.modules() if isinstance(m, nn.Conv2d)
+    ]
     assert enc == [4, 4, 4, 8, 8, 8, 12, 12, 12]
     dec = [m.out_channels for m in model.generator.modules() if isinstance(m, nn.Conv2d)]
     assert dec == [4] * 6 + [3]
@@ -84,8 +85,19 @@ def test_latents_are_uniform_on_minus_one_to_one():
 
 def test_reported_metrics():
     metrics = family_class("began").reported_metrics()
-    assert {"d_loss", "g_loss", "k_t", "m_global", "l1_real", "l1_fake", "gmsm_real",
-            "gmsm_fake", "chrom_real", "chrom_fake", "fid"} <= set(metrics)
+    assert {
+        "d_loss",
+        "g_loss",
+        "k_t",
+        "m_global",
+        "l1_real",
+        "l1_fake",
+        "gmsm_real",
+        "gmsm_fake",
+        "chrom_real",
+        "chrom_fake",
+        "fid",
+    } <= set(metrics)
     assert "label_accuracy" not in metrics
 
 
@@ -143,8 +155,11 @@ def test_betas_string_sets_the_three_weights():
     assert model.betas == {"l1": 2.0, "gmsm": 1.0, "chrom": 0.0}
     assert (model.config["beta_l1"], model.config["beta_gmsm"]) == (2.0, 1.0)
     assert began(COLOUR, betas="1-1-1", beta_gmsm=1.0).betas["chrom"] == 1.0  # agreeing is fine
-    assert began(COLOUR, beta_l1=0.0, beta_chrom=1.0).betas == {"l1": 0.0, "gmsm": 0.0,
-                                                                "chrom": 1.0}
+    assert began(COLOUR, beta_l1=0.0, beta_chrom=1.0).betas == {
+        "l1": 0.0,
+        "gmsm": 0.0,
+        "chrom": 1.0,
+    }
     # the resolved config (what checkpoints store) builds the same family again
     again = family_class("began")(model.config, COLOUR, 10, CPU)
     assert again.config == model.config
@@ -164,8 +179,7 @@ def test_train_steps_give_finite_losses_and_move_every_weight(shape, betas):
         assert 0 <= losses["k_t"] <= 1
     assert changed(g_before, model.generator) == len(g_before)
     assert changed(d_before, model.discriminator) == len(d_before)
-    assert {int(s["step"]) for opt in (model.opt_d, model.opt_g)
-            for s in opt.state.values()} == {2}
+    assert {int(s["step"]) for opt in (model.opt_d, model.opt_g) for s in opt.state.values()} == {2}
 
 
 def test_chrominance_metrics_are_nan_on_grey_images_and_finite_on_colour():
@@ -237,8 +251,9 @@ def test_gradients_are_those_of_d_loss_for_the_autoencoder_and_g_loss_for_the_ge
     d_params, g_params = list(model.discriminator.parameters()), list(model.generator.parameters())
 
     def loss(v: torch.Tensor) -> torch.Tensor:
-        return mixed_distance((v + 1) / 2, (model.discriminator(v) + 1) / 2,
-                              {"l1": 1.0, "gmsm": 1.0, "chrom": 1.0})
+        return mixed_distance(
+            (v + 1) / 2, (model.discriminator(v) + 1) / 2, {"l1": 1.0, "gmsm": 1.0, "chrom": 1.0}
+        )
 
     fake = model.generator(model.latent(len(real), rng))
     d_expected = torch.autograd.grad(loss(real) - 0.3 * loss(fake), d_params)
@@ -286,22 +301,25 @@ def test_checkpoint_round_trip_restores_weights_k_and_the_decay_clock():
 # --- configuration --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("config", "key"), [
-    ({"bogus": 1}, "bogus"),
-    ({"g_layers": 3}, "g_layers"),  # BEGAN's depth follows the image size
-    ({"d_steps": 2}, "d_steps"),
-    ({"gamma": 1.5}, "gamma"),
-    ({"lambda_k": -0.1}, "lambda_k"),
-    ({"beta_l1": -1.0}, "beta_l1"),
-    ({"betas": "1-1"}, "betas"),
-    ({"betas": "x-1-0"}, "betas"),
-    ({"lr_decay_every": 0}, "lr_decay_every"),
-    ({"beta_l1": 0.0}, "all 0"),
-    ({"betas": "0-0-0"}, "all 0"),
-    ({"betas": "2-1-0", "beta_l1": 1.0}, "give each weight once"),
-    ({"beta_chrom": 1.0}, "colour"),  # on grey images
-    ({"betas": "1-1-1"}, "colour"),
-])
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"bogus": 1}, "bogus"),
+        ({"g_layers": 3}, "g_layers"),  # BEGAN's depth follows the image size
+        ({"d_steps": 2}, "d_steps"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"lambda_k": -0.1}, "lambda_k"),
+        ({"beta_l1": -1.0}, "beta_l1"),
+        ({"betas": "1-1"}, "betas"),
+        ({"betas": "x-1-0"}, "betas"),
+        ({"lr_decay_every": 0}, "lr_decay_every"),
+        ({"beta_l1": 0.0}, "all 0"),
+        ({"betas": "0-0-0"}, "all 0"),
+        ({"betas": "2-1-0", "beta_l1": 1.0}, "give each weight once"),
+        ({"beta_chrom": 1.0}, "colour"),  # on grey images
+        ({"betas": "1-1-1"}, "colour"),
+    ],
+)
 def test_bad_hyperparameters_raise_naming_the_problem(config, key):
     with pytest.raises(ValueError, match=key):
         began(**config)
@@ -309,10 +327,32 @@ def test_bad_hyperparameters_raise_naming_the_problem(config, key):
 
 def test_defaults_follow_the_report():
     defaults = {k: p.default for k, p in family_class("began").all_params().items()}
-    assert {k: defaults[k] for k in ("n_z", "lr", "beta1", "gamma", "lambda_k", "beta_l1",
-                                     "beta_gmsm", "beta_chrom", "betas", "batch_size")} == {
-        "n_z": 64, "lr": 8e-5, "beta1": 0.5, "gamma": 0.5, "lambda_k": 0.001, "beta_l1": 1.0,
-        "beta_gmsm": 0.0, "beta_chrom": 0.0, "betas": "", "batch_size": 16}
+    assert {
+        k: defaults[k]
+        for k in (
+            "n_z",
+            "lr",
+            "beta1",
+            "gamma",
+            "lambda_k",
+            "beta_l1",
+            "beta_gmsm",
+            "beta_chrom",
+            "betas",
+            "batch_size",
+        )
+    } == {
+        "n_z": 64,
+        "lr": 8e-5,
+        "beta1": 0.5,
+        "gamma": 0.5,
+        "lambda_k": 0.001,
+        "beta_l1": 1.0,
+        "beta_gmsm": 0.0,
+        "beta_chrom": 0.0,
+        "betas": "",
+        "batch_size": 16,
+    }
     # a laptop's width, not the papers' 64 (docs/decisions.md, "BEGAN")
     assert defaults["base_channels"] == 16
     model = began()

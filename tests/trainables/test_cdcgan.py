@@ -144,11 +144,13 @@ def test_checkpoint_round_trip_reproduces_samples_for_the_same_z_and_labels():
     with torch.no_grad():
         assert not torch.equal(fresh.sample(z, labels), trained.sample(z, labels))
         fresh.load_state_dict(state)
-        torch.testing.assert_close(fresh.sample(z, labels), trained.sample(z, labels),
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(
+            fresh.sample(z, labels), trained.sample(z, labels), rtol=0, atol=0
+        )
         images = trained.sample(z, labels)
-        torch.testing.assert_close(fresh.discriminate(images, labels),
-                                   trained.discriminate(images, labels), rtol=0, atol=0)
+        torch.testing.assert_close(
+            fresh.discriminate(images, labels), trained.discriminate(images, labels), rtol=0, atol=0
+        )
     assert torch.equal(fresh.rng.get_state(), trained.rng.get_state())
 
 
@@ -195,11 +197,14 @@ def test_classifier_feedback_without_a_judge_raises_a_clear_error():
     assert math.isfinite(step(cdcgan(), *batch())[0]["g_loss"])
 
 
-@pytest.mark.parametrize(("config", "key"), [
-    ({"label_input": "add"}, "label_input"),
-    ({"classifier_feedback": -1.0}, "classifier_feedback"),
-    ({"d_layers": 7}, "d_layers"),
-])
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"label_input": "add"}, "label_input"),
+        ({"classifier_feedback": -1.0}, "classifier_feedback"),
+        ({"d_layers": 7}, "d_layers"),
+    ],
+)
 def test_bad_hyperparameters_raise_naming_the_key(config, key):
     with pytest.raises(ValueError, match=key):
         cdcgan(**config)

@@ -42,10 +42,18 @@ def test_shapes_and_dense_widths(shape):
     assert model.discriminate(images, labels).shape == (4, 1)
     pixels = math.prod(shape)
     g, d = linears(model.generator), linears(model.discriminator)
-    assert [(m.in_features, m.out_features) for m in g] == \
-        [(16 + 10, 24), (24, 24), (24, 24), (24, pixels)]
-    assert [(m.in_features, m.out_features) for m in d] == \
-        [(pixels + 10, 24), (24, 24), (24, 24), (24, 1)]
+    assert [(m.in_features, m.out_features) for m in g] == [
+        (16 + 10, 24),
+        (24, 24),
+        (24, 24),
+        (24, pixels),
+    ]
+    assert [(m.in_features, m.out_features) for m in d] == [
+        (pixels + 10, 24),
+        (24, 24),
+        (24, 24),
+        (24, 1),
+    ]
     assert count(model.generator, nn.Conv2d) == count(model.discriminator, nn.Conv2d) == 0
 
 
@@ -85,7 +93,7 @@ def test_discriminator_reads_the_label_beside_the_flattened_image():
     with torch.no_grad():
         by_label = [model.discriminate(images, torch.full((4,), k)) for k in (3, 8)]
         assert not torch.allclose(*by_label)
-        linears(model.discriminator)[0].weight[:, 28 * 28:].zero_()
+        linears(model.discriminator)[0].weight[:, 28 * 28 :].zero_()
         by_label = [model.discriminate(images, torch.full((4,), k)) for k in (3, 8)]
         torch.testing.assert_close(*by_label, rtol=0, atol=0)
 
@@ -114,8 +122,9 @@ def test_checkpoint_round_trip_reproduces_samples_for_the_same_z_and_labels():
     with torch.no_grad():
         assert not torch.equal(fresh.sample(z, labels), trained.sample(z, labels))
         fresh.load_state_dict(state)
-        torch.testing.assert_close(fresh.sample(z, labels), trained.sample(z, labels),
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(
+            fresh.sample(z, labels), trained.sample(z, labels), rtol=0, atol=0
+        )
 
 
 def test_classifier_feedback_changes_the_generator_update_and_needs_a_judge():
@@ -126,17 +135,19 @@ def test_classifier_feedback_changes_the_generator_update_and_needs_a_judge():
         model.attach_judge(LeNet(1, 10, 28))
         step(model, *batch())
         generators[alpha] = snapshot(model.generator)
-    assert any(not torch.equal(a, b)
-               for a, b in zip(generators[0.0], generators[1.0], strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(generators[0.0], generators[1.0], strict=True))
     with pytest.raises(ValueError, match="judge"):
         step(cgan(classifier_feedback=0.5), *batch())
 
 
-@pytest.mark.parametrize(("config", "key"), [
-    ({"hidden_layers": 0}, "hidden_layers"),
-    ({"hidden_units": 0}, "hidden_units"),
-    ({"g_layers": 3}, "g_layers"),  # a conv knob the dense family does not have
-])
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"hidden_layers": 0}, "hidden_layers"),
+        ({"hidden_units": 0}, "hidden_units"),
+        ({"g_layers": 3}, "g_layers"),  # a conv knob the dense family does not have
+    ],
+)
 def test_bad_hyperparameters_raise_naming_the_key(config, key):
     with pytest.raises(ValueError, match=key):
         cgan(**config)

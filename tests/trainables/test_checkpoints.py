@@ -15,8 +15,17 @@ SMALL = {"base_channels": 8, "n_z": 16}
 
 def _save(folder, name: str, config: dict) -> object:
     model = family_class(name)(config, (1, 28, 28), 10, torch.device("cpu"))
-    torch.save({"model": model.state_dict(), "family": name, "config": model.config,
-                "image_shape": (1, 28, 28), "num_classes": 10, "epoch": 1}, folder / STATE_FILE)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "family": name,
+            "config": model.config,
+            "image_shape": (1, 28, 28),
+            "num_classes": 10,
+            "epoch": 1,
+        },
+        folder / STATE_FILE,
+    )
     return model
 
 

@@ -31,8 +31,14 @@ def mnist():
 def judge_net(mnist, tmp_path_factory) -> LeNet:
     """One judge for the module, trained on mnist5k into a temporary cache."""
     judge = load_or_train_judge(
-        tmp_path_factory.mktemp("judge-cache"), mnist.fingerprint, mnist.train_images,
-        mnist.train_labels, mnist.test_images, mnist.test_labels, mnist.num_classes)
+        tmp_path_factory.mktemp("judge-cache"),
+        mnist.fingerprint,
+        mnist.train_images,
+        mnist.train_labels,
+        mnist.test_images,
+        mnist.test_labels,
+        mnist.num_classes,
+    )
     return judge.build(CPU)
 
 
@@ -91,7 +97,13 @@ def test_diverged_samples_score_nan_rather_than_raise(judge_net):
 
 def test_only_conditional_families_report_the_judge_metrics():
     assert family_class("dcgan").reported_metrics() == (
-        "fid", "best_fid", "images_per_s", "epoch_s", "d_loss", "g_loss")
+        "fid",
+        "best_fid",
+        "images_per_s",
+        "epoch_s",
+        "d_loss",
+        "g_loss",
+    )
     for name in CONDITIONAL:
         cls = family_class(name)
         assert cls.conditional
@@ -107,25 +119,40 @@ def test_one_epoch_sweep_of_every_conditional_family_reports_the_judge_metrics(
     """Through Tune: the trainable attaches the judge (classifier feedback on) and reports
     label_accuracy and inception_score each epoch, and acgan its d_class_acc."""
     from orchestrator.runs import RunDir
-    from orchestrator.spec import parse_spec
-    from orchestrator.sweep import run_sweep
+    from orchestrator.sweep.spec import parse_spec
+    from orchestrator.sweep.tuner import run_sweep
     from orchestrator.tables import Table
 
-    spec = parse_spec({
-        "name": "cond", "dataset": {"name": "mnist5k"}, "family": list(CONDITIONAL),
-        "epochs": 1, "search": {"algorithm": "grid"}, "scheduler": {"name": "none"},
-        "fixed": {"n_z": 16, "batch_size": 200, "fid_samples": 200, "classifier_feedback": 0.5,
-                  "acgan.base_channels": 8, "cdcgan.base_channels": 8,
-                  "cdcgan.label_input": "conv", "cgan.hidden_units": 32,
-                  "cgan.hidden_layers": 2},
-    })
+    spec = parse_spec(
+        {
+            "name": "cond",
+            "dataset": {"name": "mnist5k"},
+            "family": list(CONDITIONAL),
+            "epochs": 1,
+            "search": {"algorithm": "grid"},
+            "scheduler": {"name": "none"},
+            "fixed": {
+                "n_z": 16,
+                "batch_size": 200,
+                "fid_samples": 200,
+                "classifier_feedback": 0.5,
+                "acgan.base_channels": 8,
+                "cdcgan.base_channels": 8,
+                "cdcgan.label_input": "conv",
+                "cgan.hidden_units": 32,
+                "cgan.hidden_layers": 2,
+            },
+        }
+    )
     run = RunDir.of(str(tmp_path), "cond")
     outcome = run_sweep(spec, run, say=lambda _: None)
     assert (outcome.trials, outcome.finished, outcome.failed) == (3, 3, 0)
-    families = {row["trial_id"]: row["family"]
-                for row in Table(run.tables, "trials").read().to_pylist()}
-    epochs = {families[row["trial_id"]]: row
-              for row in Table(run.tables, "epochs").read().to_pylist()}
+    families = {
+        row["trial_id"]: row["family"] for row in Table(run.tables, "trials").read().to_pylist()
+    }
+    epochs = {
+        families[row["trial_id"]]: row for row in Table(run.tables, "epochs").read().to_pylist()
+    }
     assert set(epochs) == set(CONDITIONAL)
     for name, row in epochs.items():
         for metric in family_class(name).reported_metrics():

@@ -24,8 +24,10 @@ from trainables.datasets.embedded import PATCH_PHOTOS, read_mnist5k
 
 
 def assert_well_formed(data: ImageData, channels: int, side: int) -> None:
-    for images, labels in ((data.train_images, data.train_labels),
-                           (data.test_images, data.test_labels)):
+    for images, labels in (
+        (data.train_images, data.train_labels),
+        (data.test_images, data.test_labels),
+    ):
         assert images.dtype == np.uint8 and images.shape[1:] == (channels, side, side)
         assert labels.dtype == np.int64 and labels.shape == (len(images),)
         assert labels.size == 0 or 0 <= labels.min() <= labels.max() < data.num_classes
@@ -169,7 +171,8 @@ def test_idx_bad_magic_names_the_file(tmp_path):
     images.write_bytes(images.read_bytes()[:10])
     clear_dataset_cache()
     assert error_message({"name": "mnist", "root": str(tmp_path)}).startswith(
-        f"{images}: truncated IDX file")
+        f"{images}: truncated IDX file"
+    )
 
 
 @pytest.mark.parametrize("compress", [False, True])
@@ -239,8 +242,7 @@ def test_folder_with_class_subfolders(tmp_path):
     (tmp_path / "aardvark").mkdir()  # no images: not a class
     write_png(tmp_path / ".thumbnails" / "x.png", (8, 8), (0, 255, 0))  # hidden: skipped
 
-    data = load_dataset({"name": "folder", "root": str(tmp_path), "size": 8,
-                         "test_fraction": 0.2})
+    data = load_dataset({"name": "folder", "root": str(tmp_path), "size": 8, "test_fraction": 0.2})
     assert_well_formed(data, channels=3, side=8)
     assert data.num_classes == 2
     assert np.bincount(data.test_labels).tolist() == [2, 2]
@@ -249,16 +251,17 @@ def test_folder_with_class_subfolders(tmp_path):
 
     grey = load_dataset({"name": "folder", "root": str(tmp_path), "size": 4, "channels": 1})
     assert_well_formed(grey, channels=1, side=4)
-    assert fresh_fingerprint({"name": "folder", "root": str(tmp_path), "size": 4,
-                              "channels": 1}) == grey.fingerprint
+    assert (
+        fresh_fingerprint({"name": "folder", "root": str(tmp_path), "size": 4, "channels": 1})
+        == grey.fingerprint
+    )
 
 
 def test_folder_centre_crops_before_resizing(tmp_path):
     image = Image.new("RGB", (60, 20), (0, 0, 255))
     image.paste((255, 0, 0), (20, 0, 40, 20))  # the centre square is red, the sides blue
     image.save(tmp_path / "wide.png")
-    data = load_dataset({"name": "folder", "root": str(tmp_path), "size": 10,
-                         "test_fraction": 0})
+    data = load_dataset({"name": "folder", "root": str(tmp_path), "size": 10, "test_fraction": 0})
     assert data.num_classes == 1 and data.train_labels.tolist() == [0]
     assert (data.train_images[0, 0] == 255).all() and (data.train_images[0, 2] == 0).all()
 
@@ -277,7 +280,8 @@ def test_folder_without_images(tmp_path):
     assert message.startswith("dataset.root:") and str(tmp_path) in message
     missing = tmp_path / "nope"
     assert error_message({"name": "folder", "root": str(missing)}) == (
-        f"dataset.root: no such directory: {missing}")
+        f"dataset.root: no such directory: {missing}"
+    )
 
 
 # --- .npz -----------------------------------------------------------------------------------
@@ -291,16 +295,23 @@ def test_npz_single_pool_channel_last(tmp_path):
     assert_well_formed(data, channels=3, side=6)
     assert data.num_classes == 4
     assert (len(data.train_images), len(data.test_images)) == (16, 4)
-    first_train = int(np.flatnonzero((images.transpose(0, 3, 1, 2) == data.train_images[0])
-                                     .all(axis=(1, 2, 3)))[0])
+    first_train = int(
+        np.flatnonzero((images.transpose(0, 3, 1, 2) == data.train_images[0]).all(axis=(1, 2, 3)))[
+            0
+        ]
+    )
     assert labels[first_train] == data.train_labels[0]
 
 
 def test_npz_given_splits_float_and_grey(tmp_path):
     train = np.linspace(0, 1, 5 * 4 * 4).reshape(5, 4, 4)
     test = np.zeros((2, 1, 4, 4), dtype=np.uint8)
-    np.savez(tmp_path / "splits.npz", train_images=train, test_images=test,
-             train_labels=np.array([0, 1, 2, 1, 0]))
+    np.savez(
+        tmp_path / "splits.npz",
+        train_images=train,
+        test_images=test,
+        train_labels=np.array([0, 1, 2, 1, 0]),
+    )
     data = load_dataset({"name": "npz", "path": str(tmp_path / "splits.npz")})
     assert_well_formed(data, channels=1, side=4)
     assert data.num_classes == 3
@@ -319,7 +330,8 @@ def test_npz_errors_name_the_file(tmp_path):
     junk.write_bytes(b"junk")
     assert error_message({"name": "npz", "path": str(junk)}) == f"{junk}: not a .npz archive"
     assert error_message({"name": "npz", "path": str(tmp_path / "x.npz")}).startswith(
-        "dataset.path: no such file")
+        "dataset.path: no such file"
+    )
 
 
 # --- spec validation ------------------------------------------------------------------------

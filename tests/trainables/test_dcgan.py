@@ -43,8 +43,7 @@ def test_every_depth_gives_the_image_shape_and_one_logit(shape, layers, upsample
 
 
 def test_batchnorm_false_leaves_no_batchnorm_modules():
-    with_bn, without = dcgan(g_layers=4, d_layers=4), dcgan(g_layers=4, d_layers=4,
-                                                            batchnorm=False)
+    with_bn, without = dcgan(g_layers=4, d_layers=4), dcgan(g_layers=4, d_layers=4, batchnorm=False)
     # G: all but the output layer; D: all but the first and the final whole-map convolution
     assert count(with_bn.generator, nn.BatchNorm2d) == 3
     assert count(with_bn.discriminator, nn.BatchNorm2d) == 2
@@ -143,14 +142,17 @@ def test_checkpoint_round_trip_reproduces_samples():
 # --- configuration --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("config", "key"), [
-    ({"bogus": 1}, "bogus"),
-    ({"g_layers": 1}, "g_layers"),
-    ({"d_layers": 7}, "d_layers"),
-    ({"upsample": "bilinear"}, "upsample"),
-    ({"real_label": 0.4}, "real_label"),
-    ({"batchnorm": 1}, "batchnorm"),
-])
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"bogus": 1}, "bogus"),
+        ({"g_layers": 1}, "g_layers"),
+        ({"d_layers": 7}, "d_layers"),
+        ({"upsample": "bilinear"}, "upsample"),
+        ({"real_label": 0.4}, "real_label"),
+        ({"batchnorm": 1}, "batchnorm"),
+    ],
+)
 def test_bad_hyperparameters_raise_naming_the_key(config, key):
     with pytest.raises(ValueError, match=key):
         dcgan(**config)
@@ -158,8 +160,7 @@ def test_bad_hyperparameters_raise_naming_the_key(config, key):
 
 def test_resolve_config_fills_defaults_and_converts_ints_for_floats():
     resolved = resolve_config(COMMON_PARAMS, {"lr": 1, "batch_size": 32})
-    assert resolved == {"lr": 1.0, "beta1": 0.5, "batch_size": 32, "seed": 0,
-                        "fid_samples": 1000}
+    assert resolved == {"lr": 1.0, "beta1": 0.5, "batch_size": 32, "seed": 0, "fid_samples": 1000}
     assert type(resolved["lr"]) is float and type(resolved["batch_size"]) is int
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from orchestrator.errors import SpecError
-from orchestrator.spec import parse_spec
+from orchestrator.sweep.spec import parse_spec
 from trainables.device import amp_dtype, loss_scaler, mixed_precision, release, select_device
 from trainables.families import family_class
 
@@ -47,8 +47,9 @@ def test_a_loss_scaler_gives_the_same_update_as_plain_steps(family):
     for model in (plain, scaled):
         model.train_step(real, labels)
     # The generator's gradients were unscaled before its step (Adam alone would hide a 2**10).
-    for mine, theirs in zip(plain.generator.parameters(), scaled.generator.parameters(),
-                            strict=True):
+    for mine, theirs in zip(
+        plain.generator.parameters(), scaled.generator.parameters(), strict=True
+    ):
         assert torch.allclose(mine.grad, theirs.grad, rtol=1e-5, atol=1e-8)
     for name, module in plain.modules().items():
         if isinstance(module, torch.nn.Module):

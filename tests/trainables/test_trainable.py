@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from orchestrator.runs import RunDir
-from orchestrator.spec import parse_spec
-from orchestrator.sweep import run_sweep
+from orchestrator.sweep.spec import parse_spec
+from orchestrator.sweep.tuner import run_sweep
 from orchestrator.tables import Table
 from trainables.trainable import STATE_FILE, generate
 
@@ -17,12 +17,24 @@ pytestmark = pytest.mark.slow
 
 
 def test_one_epoch_reports_metrics_and_a_resumable_checkpoint(tmp_path, ray_address):
-    spec = parse_spec({
-        "name": "one", "dataset": {"name": "mnist5k"}, "family": "dcgan", "epochs": 1,
-        "search": {"algorithm": "grid"}, "scheduler": {"name": "none"},
-        "fixed": {"base_channels": 8, "n_z": 16, "batch_size": 100, "fid_samples": 300,
-                  "g_layers": 3, "seed": 3},
-    })
+    spec = parse_spec(
+        {
+            "name": "one",
+            "dataset": {"name": "mnist5k"},
+            "family": "dcgan",
+            "epochs": 1,
+            "search": {"algorithm": "grid"},
+            "scheduler": {"name": "none"},
+            "fixed": {
+                "base_channels": 8,
+                "n_z": 16,
+                "batch_size": 100,
+                "fid_samples": 300,
+                "g_layers": 3,
+                "seed": 3,
+            },
+        }
+    )
     run = RunDir.of(str(tmp_path), "one")
     outcome = run_sweep(spec, run, say=lambda _: None)
     assert (outcome.trials, outcome.finished, outcome.failed) == (1, 1, 0)
@@ -42,10 +54,13 @@ def test_one_epoch_reports_metrics_and_a_resumable_checkpoint(tmp_path, ray_addr
 def test_generate_is_deterministic_and_in_unit_range():
     from trainables.families import family_class
 
-    model = family_class("dcgan")({"base_channels": 8, "n_z": 16}, (1, 28, 28), 10,
-                                  torch.device("cpu"))
-    first, second = generate(model, 7, seed=5, num_classes=10, batch=3), \
-        generate(model, 7, seed=5, num_classes=10, batch=7)
+    model = family_class("dcgan")(
+        {"base_channels": 8, "n_z": 16}, (1, 28, 28), 10, torch.device("cpu")
+    )
+    first, second = (
+        generate(model, 7, seed=5, num_classes=10, batch=3),
+        generate(model, 7, seed=5, num_classes=10, batch=7),
+    )
     assert first.shape == (7, 1, 28, 28)
     # Same latents whatever the batching; convolutions may round differently per batch size.
     assert torch.allclose(first, second, atol=1e-5)
@@ -55,8 +70,9 @@ def test_generate_is_deterministic_and_in_unit_range():
 def test_generate_from_a_start_gives_those_rows_of_the_whole_draw():
     from trainables.families import family_class
 
-    model = family_class("cdcgan")({"base_channels": 8, "n_z": 16}, (1, 28, 28), 10,
-                                   torch.device("cpu"))
+    model = family_class("cdcgan")(
+        {"base_channels": 8, "n_z": 16}, (1, 28, 28), 10, torch.device("cpu")
+    )
     whole = generate(model, 11, seed=2, num_classes=10, batch=4)
     tail = generate(model, 11, seed=2, num_classes=10, batch=4, start=8)
     assert tail.shape == (3, 1, 28, 28)

@@ -106,7 +106,8 @@ def test_kl_is_the_closed_form_for_a_diagonal_gaussian():
     by_hand = 0.5 * (3.25 - math.log(4) + 0.25 - math.log(0.25))
     assert gaussian_kl(mu, logvar)[0].item() == pytest.approx(by_hand, rel=1e-6)
     reference = torch.distributions.kl_divergence(
-        torch.distributions.Normal(mu, sigma), torch.distributions.Normal(0.0, 1.0)).sum(1)
+        torch.distributions.Normal(mu, sigma), torch.distributions.Normal(0.0, 1.0)
+    ).sum(1)
     torch.testing.assert_close(gaussian_kl(mu, logvar), reference)
 
 
@@ -140,8 +141,7 @@ def test_reparameterisation_has_the_encoded_mean_and_standard_deviation():
 def test_mse_reconstruction_is_zero_for_a_perfect_reconstruction():
     target = torch.tensor([0.1, 0.25, 0.5, 0.75, 0.9]).repeat(2, 1, 5, 1)  # (2, 1, 5, 5)
     perfect = torch.logit(target)
-    assert reconstruction_loss(perfect, target, "mse").tolist() == pytest.approx([0, 0],
-                                                                                  abs=1e-10)
+    assert reconstruction_loss(perfect, target, "mse").tolist() == pytest.approx([0, 0], abs=1e-10)
     off = reconstruction_loss(torch.logit(target.clamp(0.1, 0.75)), target, "mse")
     assert off.tolist() == pytest.approx([5 * 0.15**2] * 2, rel=1e-4)  # summed over pixels
 
@@ -215,8 +215,9 @@ def test_checkpoint_round_trip_reproduces_samples(family):
     with torch.no_grad():
         assert not torch.equal(fresh.sample(z, labels), trained.sample(z, labels))
         fresh.load_state_dict(state)
-        torch.testing.assert_close(fresh.sample(z, labels), trained.sample(z, labels),
-                                   rtol=0, atol=0)
+        torch.testing.assert_close(
+            fresh.sample(z, labels), trained.sample(z, labels), rtol=0, atol=0
+        )
     assert fresh.opt.state_dict()["state"][0]["step"] == 3
     assert torch.equal(fresh.rng.get_state(), trained.rng.get_state())
 
@@ -234,7 +235,7 @@ def test_cvae_samples_depend_on_the_label_row_by_row():
         assert len({tuple(im.flatten().tolist()) for im in images}) == 10
         # row i is decided by label i alone
         for i in (0, 7):
-            torch.testing.assert_close(images[i:i + 1], model.sample(z[:1], torch.tensor([i])))
+            torch.testing.assert_close(images[i : i + 1], model.sample(z[:1], torch.tensor([i])))
         swapped = model.sample(z[:2], torch.tensor([7, 0]))
         torch.testing.assert_close(swapped, images[[7, 0]])
 
@@ -268,15 +269,18 @@ def test_cvae_learns_to_honour_labels():
 
 
 @pytest.mark.parametrize("family", ["vae", "cvae"])
-@pytest.mark.parametrize(("config", "key"), [
-    ({"bogus": 1}, "bogus"),
-    ({"n_z": 0}, "n_z"),
-    ({"hidden": 0}, "hidden"),
-    ({"recon": "l1"}, "recon"),
-    ({"kl_weight": -0.1}, "kl_weight"),
-    ({"activation": "tanh"}, "activation"),
-    ({"g_layers": 3}, "g_layers"),  # a GAN knob: the VAE's depth is the report's, fixed
-])
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"bogus": 1}, "bogus"),
+        ({"n_z": 0}, "n_z"),
+        ({"hidden": 0}, "hidden"),
+        ({"recon": "l1"}, "recon"),
+        ({"kl_weight": -0.1}, "kl_weight"),
+        ({"activation": "tanh"}, "activation"),
+        ({"g_layers": 3}, "g_layers"),  # a GAN knob: the VAE's depth is the report's, fixed
+    ],
+)
 def test_bad_hyperparameters_raise_naming_the_key(family, config, key):
     with pytest.raises(ValueError, match=key):
         make(family, **config)
@@ -286,9 +290,17 @@ def test_defaults():
     config = make("vae").config
     assert config["n_z"] == 8  # SMALL
     defaults = {k: p.default for k, p in family_class("vae").params.items()}
-    assert defaults == {"n_z": 16, "base_channels": 64, "hidden": 128, "activation": "relu",
-                        "maxout_pieces": 2, "upsample": "transposed", "batchnorm": False,
-                        "recon": "bce", "kl_weight": 1.0}
+    assert defaults == {
+        "n_z": 16,
+        "base_channels": 64,
+        "hidden": 128,
+        "activation": "relu",
+        "maxout_pieces": 2,
+        "upsample": "transposed",
+        "batchnorm": False,
+        "recon": "bce",
+        "kl_weight": 1.0,
+    }
     cvae = family_class("cvae").params
     assert set(cvae) == {*family_class("vae").params, "classifier_feedback"}
     assert cvae["classifier_feedback"].default == 0.0
@@ -329,5 +341,7 @@ def test_cvae_classifier_feedback_moves_only_the_decoder():
     step(fed, batch())
     for a, b in zip(plain.encoder.parameters(), fed.encoder.parameters(), strict=True):
         torch.testing.assert_close(a, b)
-    assert any(not torch.equal(a, b)
-               for a, b in zip(plain.decoder.parameters(), fed.decoder.parameters(), strict=True))
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(plain.decoder.parameters(), fed.decoder.parameters(), strict=True)
+    )

@@ -129,14 +129,15 @@ def test_gp_critic_loss_adds_the_weighted_penalty_linearly():
     """One critic step from the same weights and random draws: d_loss = -wasserstein +
     gp_weight * penalty with one penalty > 0 for every weight (at initialisation the critic's
     input gradients are far from unit norm)."""
-    runs = {w: step(wgan(constraint="gp", gp_weight=w, n_critic=1), batch())[0]
-            for w in (0.0, 10.0, 20.0)}
+    runs = {
+        w: step(wgan(constraint="gp", gp_weight=w, n_critic=1), batch())[0]
+        for w in (0.0, 10.0, 20.0)
+    }
     assert len({r["wasserstein"] for r in runs.values()}) == 1
     assert runs[0.0]["d_loss"] == pytest.approx(-runs[0.0]["wasserstein"], abs=1e-7)
     penalty = (runs[10.0]["d_loss"] + runs[10.0]["wasserstein"]) / 10
     assert penalty > 1e-3
-    assert runs[20.0]["d_loss"] + runs[20.0]["wasserstein"] == pytest.approx(20 * penalty,
-                                                                              rel=1e-4)
+    assert runs[20.0]["d_loss"] + runs[20.0]["wasserstein"] == pytest.approx(20 * penalty, rel=1e-4)
 
 
 class Linear(nn.Module):
@@ -213,17 +214,20 @@ def test_checkpoint_round_trip_reproduces_samples(constraint):
 # --- configuration --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("config", "key"), [
-    ({"bogus": 1}, "bogus"),
-    ({"n_critic": 0}, "n_critic"),
-    ({"n_critic": 2.0}, "n_critic"),
-    ({"constraint": "spectral"}, "constraint"),
-    ({"clip": 0.0}, "clip"),
-    ({"gp_weight": -1.0}, "gp_weight"),
-    ({"optimizer": "sgd"}, "optimizer"),
-    ({"g_layers": 1}, "g_layers"),
-    ({"d_steps": 2}, "d_steps"),  # DCGAN's knob; WGAN's is n_critic
-])
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"bogus": 1}, "bogus"),
+        ({"n_critic": 0}, "n_critic"),
+        ({"n_critic": 2.0}, "n_critic"),
+        ({"constraint": "spectral"}, "constraint"),
+        ({"clip": 0.0}, "clip"),
+        ({"gp_weight": -1.0}, "gp_weight"),
+        ({"optimizer": "sgd"}, "optimizer"),
+        ({"g_layers": 1}, "g_layers"),
+        ({"d_steps": 2}, "d_steps"),  # DCGAN's knob; WGAN's is n_critic
+    ],
+)
 def test_bad_hyperparameters_raise_naming_the_key(config, key):
     with pytest.raises(ValueError, match=key):
         wgan(**config)
@@ -233,7 +237,14 @@ def test_shared_conv_knobs_are_the_base_declarations():
     from trainables.families.base import CONV_PARAMS
 
     params = family_class("wgan").params
-    for key in ("g_layers", "d_layers", "base_channels", "n_z", "upsample", "activation",
-                "maxout_pieces"):
+    for key in (
+        "g_layers",
+        "d_layers",
+        "base_channels",
+        "n_z",
+        "upsample",
+        "activation",
+        "maxout_pieces",
+    ):
         assert params[key] is CONV_PARAMS[key]
     assert params["batchnorm"].default is True and params["batchnorm"].kind is bool

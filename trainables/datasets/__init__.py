@@ -93,8 +93,9 @@ def clear_dataset_cache() -> None:
 def _validate(spec: Mapping[str, Any]) -> None:
     name = spec.get("name")
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise DatasetError(f"dataset.name: unknown dataset {name!r}; "
-                           f"choose one of {', '.join(dataset_names())}")
+        raise DatasetError(
+            f"dataset.name: unknown dataset {name!r}; choose one of {', '.join(dataset_names())}"
+        )
     entry = _REGISTRY[name]
     for key, value in spec.items():
         if key == "name":

@@ -38,8 +38,13 @@ class ImageData:
         if self.train_images.shape[1:] != self.test_images.shape[1:]:
             raise DatasetError(f"{self.name}: train and test images differ in shape")
         if not self.fingerprint:
-            object.__setattr__(self, "fingerprint", fingerprint_arrays(
-                self.train_images, self.train_labels, self.test_images, self.test_labels))
+            object.__setattr__(
+                self,
+                "fingerprint",
+                fingerprint_arrays(
+                    self.train_images, self.train_labels, self.test_images, self.test_labels
+                ),
+            )
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -61,10 +61,12 @@ def load_digits(size: int | None = None) -> ImageData:
     bunch = sklearn_digits()
     images = np.rint(bunch.images * (255 / 16)).astype(np.uint8)
     if size is not None and size != 8:
-        images = np.stack([
-            np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
-            for image in images
-        ])
+        images = np.stack(
+            [
+                np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
+                for image in images
+            ]
+        )
     return split_dataset(
         "digits", images[:, None], bunch.target, 10, test_fraction=0.2, seed=SPLIT_SEED
     )

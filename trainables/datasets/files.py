@@ -60,13 +60,16 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     ndim = magic & 0xFF  # the magic's low byte counts the dimensions
     header_size = 4 + 4 * ndim
     if len(data) < header_size:
-        raise DatasetError(f"{path}: truncated IDX file ({len(data)} bytes, header needs "
-                           f"{header_size})")
+        raise DatasetError(
+            f"{path}: truncated IDX file ({len(data)} bytes, header needs {header_size})"
+        )
     shape = struct.unpack(f">{ndim}I", data[4:header_size])
     expected = int(np.prod(shape))
     if len(data) - header_size != expected:
-        raise DatasetError(f"{path}: truncated or oversized IDX file: header {shape} promises "
-                           f"{expected} bytes of data, found {len(data) - header_size}")
+        raise DatasetError(
+            f"{path}: truncated or oversized IDX file: header {shape} promises "
+            f"{expected} bytes of data, found {len(data) - header_size}"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(shape)
 
 
@@ -96,11 +99,14 @@ def load_idx_dataset(name: str, root: str, download: bool = False) -> ImageData:
         files = _find_idx_files(base / class_name / "raw")
     if files is None:
         if not download and not base.is_dir():
-            raise DatasetError(f"dataset.root: no such directory: {base} "
-                               f"(set download: true to fetch {name})")
+            raise DatasetError(
+                f"dataset.root: no such directory: {base} (set download: true to fetch {name})"
+            )
         looked_in = ", ".join(str(directory) for directory in directories)
-        raise DatasetError(f"dataset.root: no {name} IDX files ({IDX_FILES['train_images']}"
-                           f"[.gz] etc.) in {looked_in}; set download: true to fetch them")
+        raise DatasetError(
+            f"dataset.root: no {name} IDX files ({IDX_FILES['train_images']}"
+            f"[.gz] etc.) in {looked_in}; set download: true to fetch them"
+        )
     arrays = {
         role: read_idx(path, IDX_IMAGES_MAGIC if role.endswith("images") else IDX_LABELS_MAGIC)
         for role, path in files.items()
@@ -108,8 +114,10 @@ def load_idx_dataset(name: str, root: str, download: bool = False) -> ImageData:
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if len(images) != len(labels):
-            raise DatasetError(f"{files[f'{split}_labels']}: {len(labels)} labels for "
-                               f"{len(images)} images in {files[f'{split}_images']}")
+            raise DatasetError(
+                f"{files[f'{split}_labels']}: {len(labels)} labels for "
+                f"{len(images)} images in {files[f'{split}_images']}"
+            )
         if labels.size and labels.max() >= 10:
             raise DatasetError(f"{files[f'{split}_labels']}: label {labels.max()} out of 0..9")
     return ImageData(
@@ -129,8 +137,9 @@ def _download_with_torchvision(name: str, root: Path) -> None:
     try:
         dataset_class(str(root), train=True, download=True)
     except (OSError, RuntimeError) as exc:
-        raise DatasetError(f"dataset.download: could not download {name} into {root}: "
-                           f"{_one_line(exc)}") from exc
+        raise DatasetError(
+            f"dataset.download: could not download {name} into {root}: {_one_line(exc)}"
+        ) from exc
 
 
 # --- CIFAR-10 -------------------------------------------------------------------------------
@@ -144,13 +153,18 @@ def load_cifar10(root: str) -> ImageData:
     base = _existing_dir(root)
     batch_names = [f"data_batch_{index}" for index in range(1, 6)] + ["test_batch"]
     directory = next(
-        (candidate for candidate in (base, base / "cifar-10-batches-py")
-         if all((candidate / batch).is_file() for batch in batch_names)),
+        (
+            candidate
+            for candidate in (base, base / "cifar-10-batches-py")
+            if all((candidate / batch).is_file() for batch in batch_names)
+        ),
         None,
     )
     if directory is None:
-        raise DatasetError(f"dataset.root: no CIFAR-10 batches (data_batch_1..5, test_batch) in "
-                           f"{base} or {base / 'cifar-10-batches-py'}")
+        raise DatasetError(
+            f"dataset.root: no CIFAR-10 batches (data_batch_1..5, test_batch) in "
+            f"{base} or {base / 'cifar-10-batches-py'}"
+        )
     train = [_read_cifar_batch(directory / batch) for batch in batch_names[:-1]]
     test_images, test_labels = _read_cifar_batch(directory / "test_batch")
     return ImageData(
@@ -168,13 +182,21 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with open(path, "rb") as stream:
             batch = pickle.load(stream, encoding="bytes")
         # Batches written by Python 2 have bytes keys; accept str keys too.
-        batch = {key.decode() if isinstance(key, bytes) else key: value
-                 for key, value in batch.items()}
+        batch = {
+            key.decode() if isinstance(key, bytes) else key: value for key, value in batch.items()
+        }
         data = np.asarray(batch["data"], dtype=np.uint8)
         labels = np.asarray(batch["labels"], dtype=np.int64)
         images = data.reshape(len(data), 3, 32, 32)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, KeyError, TypeError,
-            ValueError) as exc:
+    except (
+        OSError,
+        EOFError,
+        pickle.UnpicklingError,
+        AttributeError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as exc:
         raise DatasetError(f"{path}: not a CIFAR-10 batch: {_one_line(exc)}") from exc
     in_range = labels.size == 0 or 0 <= labels.min() <= labels.max() < 10
     if labels.shape != (len(images),) or not in_range:
@@ -201,10 +223,14 @@ def load_folder(
         raise DatasetError(f"dataset.size: must be positive, got {size}")
     if not 0 <= test_fraction < 1:
         raise DatasetError(f"dataset.test_fraction: must be in [0, 1), got {test_fraction}")
-    subfolders = (entry for entry in sorted(base.iterdir())
-                  if entry.is_dir() and not entry.name.startswith("."))
-    classes = {folder: files for folder in subfolders
-               if (files := image_files(folder, recursive=True))}
+    subfolders = (
+        entry
+        for entry in sorted(base.iterdir())
+        if entry.is_dir() and not entry.name.startswith(".")
+    )
+    classes = {
+        folder: files for folder in subfolders if (files := image_files(folder, recursive=True))
+    }
     if image_files(base, recursive=False) or not classes:
         classes = {base: image_files(base, recursive=True)}
     paths = [path for files in classes.values() for path in files]
@@ -216,8 +242,12 @@ def load_folder(
         pixels = list(pool.map(lambda path: _read_square_image(path, size, mode), paths))
     images = np.stack(pixels).reshape(len(paths), size, size, channels).transpose(0, 3, 1, 2)
     return split_dataset(
-        "folder", np.ascontiguousarray(images), np.array(labels), len(classes),
-        test_fraction, seed=SPLIT_SEED,
+        "folder",
+        np.ascontiguousarray(images),
+        np.array(labels),
+        len(classes),
+        test_fraction,
+        seed=SPLIT_SEED,
     )
 
 
@@ -225,8 +255,10 @@ def image_files(directory: Path, recursive: bool) -> list[Path]:
     """Image files (by suffix) in ``directory``, sorted; hidden files and folders skipped."""
     candidates = directory.rglob("*") if recursive else directory.iterdir()
     return sorted(
-        path for path in candidates
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+        path
+        for path in candidates
+        if path.suffix.lower() in IMAGE_SUFFIXES
+        and path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(directory).parts)
     )
 
@@ -283,8 +315,10 @@ def load_npz(path: str, test_fraction: float = 0.2) -> ImageData:
         num_classes = max(int(labels.max(initial=0)) for _, labels in splits) + 1
         return ImageData("npz", *splits[0], *splits[1], num_classes=num_classes)
     if "images" not in arrays:
-        raise DatasetError(f"{file}: needs an 'images' or 'train_images' array, found: "
-                           f"{', '.join(arrays) or 'none'}")
+        raise DatasetError(
+            f"{file}: needs an 'images' or 'train_images' array, found: "
+            f"{', '.join(arrays) or 'none'}"
+        )
     images, labels = _npz_split(file, arrays, "")
     num_classes = int(labels.max(initial=0)) + 1
     return split_dataset("npz", images, labels, num_classes, test_fraction, seed=SPLIT_SEED)
@@ -297,8 +331,9 @@ def _npz_split(file: Path, arrays: dict[str, np.ndarray], prefix: str) -> tuple[
         return images, np.zeros(len(images), dtype=np.int64)
     labels = arrays[key]
     if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
-        raise DatasetError(f"{file}: '{key}' must be {len(images)} integers, got "
-                           f"{labels.dtype} {labels.shape}")
+        raise DatasetError(
+            f"{file}: '{key}' must be {len(images)} integers, got {labels.dtype} {labels.shape}"
+        )
     if labels.size and labels.min() < 0:
         raise DatasetError(f"{file}: '{key}' has negative labels")
     return images, labels.astype(np.int64)
@@ -310,8 +345,9 @@ def _as_nchw_uint8(file: Path, key: str, images: np.ndarray) -> np.ndarray:
     elif images.ndim == 4 and images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
         images = images.transpose(0, 3, 1, 2)
     elif images.ndim != 4:
-        raise DatasetError(f"{file}: '{key}' must be (N,H,W), (N,H,W,C) or (N,C,H,W), "
-                           f"got shape {images.shape}")
+        raise DatasetError(
+            f"{file}: '{key}' must be (N,H,W), (N,H,W,C) or (N,C,H,W), got shape {images.shape}"
+        )
     if images.shape[1] not in (1, 3):
         raise DatasetError(f"{file}: '{key}' has {images.shape[1]} channels, expected 1 or 3")
     if images.dtype == np.uint8:

@@ -51,9 +51,11 @@ class ACGAN(ConditionalAdversarialFamily):
         c = self.config
         with seeded(c["seed"]):
             self.generator = LabelConcat(
-                generator_from(c, image_shape, c["n_z"] + num_classes), num_classes).to(device)
+                generator_from(c, image_shape, c["n_z"] + num_classes), num_classes
+            ).to(device)
             self.discriminator = discriminator_from(
-                c, image_shape, out_features=1 + num_classes).to(device)
+                c, image_shape, out_features=1 + num_classes
+            ).to(device)
             self.generator.apply(dcgan_init)
             self.discriminator.apply(dcgan_init)
         self.build_optimisers()
@@ -64,16 +66,19 @@ class ACGAN(ConditionalAdversarialFamily):
 
     def discriminator_loss(self, real, real_labels, fake, fake_labels):
         real_out, fake_out = self.discriminator(real), self.discriminator(fake)
-        source = discriminator_source_loss(real_out[:, :1], fake_out[:, :1],
-                                           self.config["real_label"])
+        source = discriminator_source_loss(
+            real_out[:, :1], fake_out[:, :1], self.config["real_label"]
+        )
         real_classes = real_out[:, 1:]
-        classes = F.cross_entropy(real_classes, real_labels) + \
-            F.cross_entropy(fake_out[:, 1:], fake_labels)
+        classes = F.cross_entropy(real_classes, real_labels) + F.cross_entropy(
+            fake_out[:, 1:], fake_labels
+        )
         accuracy = (real_classes.argmax(dim=1) == real_labels).float().mean().item()
         return source + classes, {"d_class_acc": accuracy}
 
     def generator_loss(self, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         out = self.discriminator(fake)
-        loss = generator_source_loss(out[:, :1], self.config["gen_loss"]) + \
-            F.cross_entropy(out[:, 1:], labels)
+        loss = generator_source_loss(out[:, :1], self.config["gen_loss"]) + F.cross_entropy(
+            out[:, 1:], labels
+        )
         return loss + self.classifier_feedback_loss(fake, labels)

@@ -43,8 +43,12 @@ ADVERSARIAL_PARAMS: dict[str, Param] = {
 # Families with ``conditional = True``.
 CONDITIONAL_PARAMS: dict[str, Param] = {
     "classifier_feedback": Param(
-        float, 0.0, "alpha: alpha * CE(judge(G(z, y)), y) is added to G's loss (0 = off)",
-        low=0.0, high=100.0),
+        float,
+        0.0,
+        "alpha: alpha * CE(judge(G(z, y)), y) is added to G's loss (0 = off)",
+        low=0.0,
+        high=100.0,
+    ),
 }
 
 
@@ -64,8 +68,10 @@ def family_class(name: str) -> type[Family]:
     return FAMILIES[name]
 
 
-_NO_JUDGE = ("classifier_feedback > 0 needs the dataset's judge classifier: call "
-             "attach_judge(model) with a trained LeNet, or set classifier_feedback to 0")
+_NO_JUDGE = (
+    "classifier_feedback > 0 needs the dataset's judge classifier: call "
+    "attach_judge(model) with a trained LeNet, or set classifier_feedback to 0"
+)
 
 
 def discriminator_source_loss(
@@ -74,8 +80,9 @@ def discriminator_source_loss(
     """BCE of real logits against ``real_label`` (one-sided smoothing) plus fake logits against 0:
     the negated source log-likelihood L_S that D maximises."""
     target = torch.full_like(real_logits, real_label)
-    return F.binary_cross_entropy_with_logits(real_logits, target) + \
-        F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return F.binary_cross_entropy_with_logits(
+        real_logits, target
+    ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
 
 def generator_source_loss(fake_logits: torch.Tensor, gen_loss: str) -> torch.Tensor:
@@ -252,8 +259,12 @@ class AdversarialFamily(Family):
         return self.config["d_steps"]
 
     def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
-        return {"generator": self.generator, "discriminator": self.discriminator,
-                "opt_g": self.opt_g, "opt_d": self.opt_d}
+        return {
+            "generator": self.generator,
+            "discriminator": self.discriminator,
+            "opt_g": self.opt_g,
+            "opt_d": self.opt_d,
+        }
 
     def sample(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.generator(z)
@@ -269,7 +280,10 @@ class AdversarialFamily(Family):
         return torch.randint(self.num_classes, (n,), generator=self.rng).to(self.device)
 
     def discriminator_loss(
-        self, real: torch.Tensor, real_labels: torch.Tensor, fake: torch.Tensor,
+        self,
+        real: torch.Tensor,
+        real_labels: torch.Tensor,
+        fake: torch.Tensor,
         fake_labels: torch.Tensor | None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """D's loss on a real and a (detached) fake batch, and per-step metrics to average."""

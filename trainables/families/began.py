@@ -89,12 +89,13 @@ def distance_terms(
     reference: torch.Tensor, reconstruction: torch.Tensor, names, reduction: str = "mean"
 ) -> dict[str, torch.Tensor]:
     """The named distances (keys of :data:`DISTANCES`) between images on [0, 1]."""
-    return {name: DISTANCES[name](reference, reconstruction, reduction=reduction)
-            for name in names}
+    return {name: DISTANCES[name](reference, reconstruction, reduction=reduction) for name in names}
 
 
 def mixed_distance(
-    reference: torch.Tensor, reconstruction: torch.Tensor, betas: Mapping[str, float],
+    reference: torch.Tensor,
+    reconstruction: torch.Tensor,
+    betas: Mapping[str, float],
     reduction: str = "mean",
 ) -> torch.Tensor:
     """The report's Eq. 6: ``sum_d beta_d d(reference, reconstruction) / sum_d beta_d`` over
@@ -102,8 +103,10 @@ def mixed_distance(
     ``reduction="none"``, else the batch mean. Distances with beta 0 are not computed."""
     unknown = sorted(set(betas) - set(DISTANCES))
     if unknown or any(b < 0 for b in betas.values()) or sum(betas.values()) <= 0:
-        raise ValueError(f"betas must be non-negative weights of {', '.join(DISTANCES)}, "
-                         f"not all 0; got {dict(betas)}")
+        raise ValueError(
+            f"betas must be non-negative weights of {', '.join(DISTANCES)}, "
+            f"not all 0; got {dict(betas)}"
+        )
     used = {name: b for name, b in betas.items() if b > 0}
     terms = distance_terms(reference, reconstruction, used, reduction)
     return sum(b * terms[name] for name, b in used.items()) / sum(used.values())
@@ -131,15 +134,18 @@ def began_encoder(in_shape: tuple[int, int, int], width: int, hidden: int) -> nn
     return nn.Sequential(*stack)
 
 
-def began_decoder(hidden: int, out_shape: tuple[int, int, int], width: int,
-                  bounded: bool = True) -> nn.Sequential:
+def began_decoder(
+    hidden: int, out_shape: tuple[int, int, int], width: int, bounded: bool = True
+) -> nn.Sequential:
     """h or z (N, hidden) -> images (N, C, H, W), through tanh onto [-1, 1] when ``bounded``
     (the generator), else unbounded (the autoencoder); see the module docstring."""
     channels, size, _ = out_shape
     scales = doublings(size, size, MIN_MAP)
     smallest = size // 2**scales
-    stack: list[nn.Module] = [nn.Linear(hidden, width * smallest * smallest),
-                              nn.Unflatten(1, (width, smallest, smallest))]
+    stack: list[nn.Module] = [
+        nn.Linear(hidden, width * smallest * smallest),
+        nn.Unflatten(1, (width, smallest, smallest)),
+    ]
     for i in range(scales + 1):
         stack += [_conv(width, width), _conv(width, width)]
         if i < scales:
@@ -149,53 +155,79 @@ def began_decoder(hidden: int, out_shape: tuple[int, int, int], width: int,
 
 
 def _weight(name: str, default: float) -> Param:
-    return Param(float, default, f"beta of the {name} distance in the autoencoder loss",
-                 low=0.0, high=1e3)
+    return Param(
+        float, default, f"beta of the {name} distance in the autoencoder loss", low=0.0, high=1e3
+    )
 
 
 @register
 class BEGAN(Family):
     name = "began"
     params = {
-        "n_z": replace(CONV_PARAMS["n_z"], default=64,
-                       help="latent size N_z, also the autoencoder's hidden size N_h"),
+        "n_z": replace(
+            CONV_PARAMS["n_z"],
+            default=64,
+            help="latent size N_z, also the autoencoder's hidden size N_h",
+        ),
         # A laptop's scale (docs/decisions.md, "BEGAN"); the papers' n is 64 or 128.
-        "base_channels": replace(CONV_PARAMS["base_channels"], default=16, help=(
-            "filters n: the encoder's scale i has (i + 1) n, the decoders n")),
-        "batch_size": replace(COMMON_PARAMS["batch_size"], default=16,
-                              help="images per step (the report's 16)"),
-        "lr": replace(COMMON_PARAMS["lr"], default=8e-5,
-                      help="Adam learning rate of both networks (before decay)"),
+        "base_channels": replace(
+            CONV_PARAMS["base_channels"],
+            default=16,
+            help=("filters n: the encoder's scale i has (i + 1) n, the decoders n"),
+        ),
+        "batch_size": replace(
+            COMMON_PARAMS["batch_size"], default=16, help="images per step (the report's 16)"
+        ),
+        "lr": replace(
+            COMMON_PARAMS["lr"],
+            default=8e-5,
+            help="Adam learning rate of both networks (before decay)",
+        ),
         "gamma": Param(float, 0.5, "equilibrium E[L(G(z))] = gamma E[L(x)]", low=0.0, high=1.0),
         "lambda_k": Param(float, 0.001, "learning rate of k_t", low=0.0, high=1.0),
         "beta_l1": _weight("l1", 1.0),
         "beta_gmsm": _weight("GMSM", 0.0),
         "beta_chrom": _weight("chrominance", 0.0),
-        "betas": Param(str, "", "the three betas at once, l1-gmsm-chrom, e.g. '1-1-0' "
-                       "(empty: use beta_l1, beta_gmsm, beta_chrom)", rule=_betas_rule),
+        "betas": Param(
+            str,
+            "",
+            "the three betas at once, l1-gmsm-chrom, e.g. '1-1-0' "
+            "(empty: use beta_l1, beta_gmsm, beta_chrom)",
+            rule=_betas_rule,
+        ),
         "lr_decay_every": Param(int, 100_000, "halve lr every this many steps", low=1),
         "lr_floor": Param(float, 2e-5, "lr never decays below this", low=0.0, high=1.0),
     }
-    extra_metrics = ("k_t", "m_global",
-                     *(f"{name}_{kind}" for name in DISTANCES for kind in ("real", "fake")))
+    extra_metrics = (
+        "k_t",
+        "m_global",
+        *(f"{name}_{kind}" for name in DISTANCES for kind in ("real", "fake")),
+    )
 
     @classmethod
-    def resolve(cls, config: Mapping[str, Any],
-                image_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
+    def resolve(
+        cls, config: Mapping[str, Any], image_shape: tuple[int, int, int] | None = None
+    ) -> dict[str, Any]:
         resolved = super().resolve(config, image_shape)
         if resolved["betas"]:
             for name, value in parse_betas(resolved["betas"]).items():
                 knob = WEIGHT_KNOBS[name]
                 if knob in config and float(config[knob]) != value:
-                    raise ValueError(f"betas {resolved['betas']!r} sets {knob} to {value:g}, "
-                                     f"but {knob} is {config[knob]}: give each weight once")
+                    raise ValueError(
+                        f"betas {resolved['betas']!r} sets {knob} to {value:g}, "
+                        f"but {knob} is {config[knob]}: give each weight once"
+                    )
                 resolved[knob] = value
         if not any(resolved[knob] > 0 for knob in WEIGHT_KNOBS.values()):
-            raise ValueError("beta_l1, beta_gmsm and beta_chrom are all 0: give at least one "
-                             "distance a positive weight")
+            raise ValueError(
+                "beta_l1, beta_gmsm and beta_chrom are all 0: give at least one "
+                "distance a positive weight"
+            )
         if image_shape is not None and image_shape[0] != 3 and resolved["beta_chrom"] > 0:
-            raise ValueError(f"beta_chrom > 0 needs colour (3-channel) images, these have "
-                             f"{image_shape[0]}: grey images carry no chrominance")
+            raise ValueError(
+                f"beta_chrom > 0 needs colour (3-channel) images, these have "
+                f"{image_shape[0]}: grey images carry no chrominance"
+            )
         return resolved
 
     def __init__(self, config: dict[str, Any], image_shape, num_classes, device) -> None:
@@ -203,10 +235,12 @@ class BEGAN(Family):
         c = self.config
         with seeded(c["seed"]):
             self.generator = began_decoder(c["n_z"], image_shape, c["base_channels"]).to(device)
-            self.discriminator = nn.Sequential(OrderedDict(
-                encoder=began_encoder(image_shape, c["base_channels"], c["n_z"]),
-                decoder=began_decoder(c["n_z"], image_shape, c["base_channels"],
-                                      bounded=False))).to(device)
+            self.discriminator = nn.Sequential(
+                OrderedDict(
+                    encoder=began_encoder(image_shape, c["base_channels"], c["n_z"]),
+                    decoder=began_decoder(c["n_z"], image_shape, c["base_channels"], bounded=False),
+                )
+            ).to(device)
         adam = {"lr": c["lr"], "betas": (c["beta1"], 0.999)}
         self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), **adam)
@@ -225,8 +259,12 @@ class BEGAN(Family):
         return (u * 2 - 1).to(self.device)
 
     def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
-        return {"generator": self.generator, "discriminator": self.discriminator,
-                "opt_g": self.opt_g, "opt_d": self.opt_d}
+        return {
+            "generator": self.generator,
+            "discriminator": self.discriminator,
+            "opt_g": self.opt_g,
+            "opt_d": self.opt_d,
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "k_t": self.k, "steps": self.steps}
@@ -241,8 +279,9 @@ class BEGAN(Family):
     def current_lr(self) -> float:
         """``lr / 2^(steps // lr_decay_every)``, not below ``min(lr, lr_floor)``."""
         c = self.config
-        return max(c["lr"] * 0.5 ** (self.steps // c["lr_decay_every"]),
-                   min(c["lr"], c["lr_floor"]))
+        return max(
+            c["lr"] * 0.5 ** (self.steps // c["lr_decay_every"]), min(c["lr"], c["lr_floor"])
+        )
 
     def train_step(self, real: list[torch.Tensor], labels: list[torch.Tensor]) -> dict[str, float]:
         x = real[-1]
@@ -253,8 +292,10 @@ class BEGAN(Family):
         # the GMSM's squared gradients underflow to 0, where sqrt's gradient is infinite.
         originals = [(x + 1) / 2, (fake.float() + 1) / 2]
         reconstructions = [(self.discriminator(v).float() + 1) / 2 for v in (x, fake)]
-        loss_real, loss_fake = (mixed_distance(v, r, self.betas)
-                                for v, r in zip(originals, reconstructions, strict=True))
+        loss_real, loss_fake = (
+            mixed_distance(v, r, self.betas)
+            for v, r in zip(originals, reconstructions, strict=True)
+        )
 
         lr = self.current_lr()
         for opt in (self.opt_d, self.opt_g):
@@ -278,17 +319,24 @@ class BEGAN(Family):
 
         l_real, l_fake = loss_real.item(), loss_fake.item()
         balance = self.config["gamma"] * l_real - l_fake
-        losses = {"d_loss": l_real - self.k * l_fake, "g_loss": l_fake,
-                  "m_global": l_real + abs(balance)}
+        losses = {
+            "d_loss": l_real - self.k * l_fake,
+            "g_loss": l_fake,
+            "m_global": l_real + abs(balance),
+        }
         self.check_finite(losses)
         self.k = min(max(self.k + self.config["lambda_k"] * balance, 0.0), 1.0)
         self.steps += 1
-        return {**losses, "k_t": self.k,
-                **self._distance_means(torch.cat(originals), torch.cat(reconstructions), n)}
+        return {
+            **losses,
+            "k_t": self.k,
+            **self._distance_means(torch.cat(originals), torch.cat(reconstructions), n),
+        }
 
     @torch.no_grad()
-    def _distance_means(self, originals: torch.Tensor, reconstructions: torch.Tensor,
-                        n: int) -> dict[str, float]:
+    def _distance_means(
+        self, originals: torch.Tensor, reconstructions: torch.Tensor, n: int
+    ) -> dict[str, float]:
         """Each distance's mean over the real (first ``n``) and the generated images."""
         names = [name for name in DISTANCES if name != "chrom" or self.colour]
         terms = distance_terms(originals.detach(), reconstructions.detach(), names, "none")

@@ -38,9 +38,13 @@ class CDCGAN(ConditionalAdversarialFamily):
         **CONV_PARAMS,
         **ADVERSARIAL_PARAMS,
         "label_input": Param(
-            str, "concat", "how D reads the label: one-hot planes concatenated to the image "
+            str,
+            "concat",
+            "how D reads the label: one-hot planes concatenated to the image "
             "(concat) or through their own input conv, concatenated to the image's first-layer "
-            "output (conv)", choices=("concat", "conv")),
+            "output (conv)",
+            choices=("concat", "conv"),
+        ),
         **CONDITIONAL_PARAMS,
     }
 
@@ -50,15 +54,21 @@ class CDCGAN(ConditionalAdversarialFamily):
         channels, size, width = image_shape
         with seeded(c["seed"]):
             self.generator = LabelConcat(
-                generator_from(c, image_shape, c["n_z"] + num_classes), num_classes).to(device)
+                generator_from(c, image_shape, c["n_z"] + num_classes), num_classes
+            ).to(device)
             if c["label_input"] == "concat":
                 net = discriminator_from(c, (channels + num_classes, size, width))
                 label_layer = None
             else:
                 net = discriminator_from(c, image_shape, side_channels=c["base_channels"])
                 label_layer = discriminator_input_layer(
-                    num_classes, size, c["d_layers"], c["base_channels"], c["activation"],
-                    c["maxout_pieces"])
+                    num_classes,
+                    size,
+                    c["d_layers"],
+                    c["base_channels"],
+                    c["activation"],
+                    c["maxout_pieces"],
+                )
             self.discriminator = LabelledDiscriminator(net, num_classes, label_layer).to(device)
             self.generator.apply(dcgan_init)
             self.discriminator.apply(dcgan_init)

@@ -35,8 +35,9 @@ from trainables.params import Param
 class CGAN(ConditionalAdversarialFamily):
     name = "cgan"
     params = {
-        "hidden_layers": Param(int, 3, "hidden fully connected layers in G and in D",
-                               low=1, high=8),
+        "hidden_layers": Param(
+            int, 3, "hidden fully connected layers in G and in D", low=1, high=8
+        ),
         "hidden_units": Param(int, 256, "units per hidden layer (G and D)", low=1, high=8192),
         **{key: CONV_PARAMS[key] for key in ("batchnorm", "n_z", "activation", "maxout_pieces")},
         **ADVERSARIAL_PARAMS,
@@ -48,12 +49,29 @@ class CGAN(ConditionalAdversarialFamily):
         c = self.config
         layers, units = c["hidden_layers"], c["hidden_units"]
         with seeded(c["seed"]):
-            self.generator = LabelConcat(dense_generator(
-                c["n_z"] + num_classes, image_shape, layers, units, c["batchnorm"],
-                c["activation"], c["maxout_pieces"]), num_classes).to(device)
-            self.discriminator = LabelConcat(dense_discriminator(
-                math.prod(image_shape) + num_classes, layers, units, c["batchnorm"],
-                c["activation"], pieces=c["maxout_pieces"]), num_classes).to(device)
+            self.generator = LabelConcat(
+                dense_generator(
+                    c["n_z"] + num_classes,
+                    image_shape,
+                    layers,
+                    units,
+                    c["batchnorm"],
+                    c["activation"],
+                    c["maxout_pieces"],
+                ),
+                num_classes,
+            ).to(device)
+            self.discriminator = LabelConcat(
+                dense_discriminator(
+                    math.prod(image_shape) + num_classes,
+                    layers,
+                    units,
+                    c["batchnorm"],
+                    c["activation"],
+                    pieces=c["maxout_pieces"],
+                ),
+                num_classes,
+            ).to(device)
             self.generator.apply(dcgan_init)
             self.discriminator.apply(dcgan_init)
         self.build_optimisers()

@@ -53,14 +53,19 @@ def doublings(size: int, layers: int, min_stem: int = 3) -> int:
     """How many of ``layers - 1`` layers can halve ``size`` exactly, keeping the stem >=
     ``min_stem``."""
     count = 0
-    while (count < layers - 1 and size % 2 ** (count + 1) == 0
-           and size // 2 ** (count + 1) >= min_stem):
+    while (
+        count < layers - 1 and size % 2 ** (count + 1) == 0 and size // 2 ** (count + 1) >= min_stem
+    ):
         count += 1
     return count
 
 
 def _block(
-    conv: Callable[[int], nn.Module], out_channels: int, batchnorm: bool, act: str, role: str,
+    conv: Callable[[int], nn.Module],
+    out_channels: int,
+    batchnorm: bool,
+    act: str,
+    role: str,
     pieces: int,
 ) -> nn.Sequential:
     module, factor = activation(act, role, pieces)
@@ -72,8 +77,14 @@ def _block(
 
 
 def conv_generator(
-    in_features: int, out_shape: tuple[int, int, int], layers: int, base_channels: int,
-    batchnorm: bool, upsample: str, act: str, pieces: int = 2,
+    in_features: int,
+    out_shape: tuple[int, int, int],
+    layers: int,
+    base_channels: int,
+    batchnorm: bool,
+    upsample: str,
+    act: str,
+    pieces: int = 2,
 ) -> nn.Sequential:
     """z (N, in_features) -> images (N, C, H, W) in [-1, 1] through ``layers`` conv layers.
 
@@ -84,18 +95,28 @@ def conv_generator(
     channels_out, size, _ = out_shape
     ups = doublings(size, layers)
     stem = size // 2**ups
-    widths = [min(base_channels * 2 ** (layers - 2 - j), base_channels * 8)
-              for j in range(layers - 1)]
+    widths = [
+        min(base_channels * 2 ** (layers - 2 - j), base_channels * 8) for j in range(layers - 1)
+    ]
 
     def up(cin: int) -> Callable[[int], nn.Module]:
         if upsample == "nearest":
             return lambda cout: nn.Sequential(
-                nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1))
+                nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1)
+            )
         return lambda cout: nn.ConvTranspose2d(cin, cout, 4, 2, 1)
 
-    stack: list[nn.Module] = [nn.Unflatten(1, (in_features, 1, 1)), _block(
-        lambda cout: nn.ConvTranspose2d(in_features, cout, stem, 1, 0),
-        widths[0], batchnorm, act, "g", pieces)]
+    stack: list[nn.Module] = [
+        nn.Unflatten(1, (in_features, 1, 1)),
+        _block(
+            lambda cout: nn.ConvTranspose2d(in_features, cout, stem, 1, 0),
+            widths[0],
+            batchnorm,
+            act,
+            "g",
+            pieces,
+        ),
+    ]
     same = layers - 1 - ups
     for j in range(1, layers - 1):
         cin = widths[j - 1]
@@ -107,8 +128,14 @@ def conv_generator(
 
 
 def conv_discriminator(
-    in_shape: tuple[int, int, int], layers: int, base_channels: int, batchnorm: bool, act: str,
-    out_features: int = 1, pieces: int = 2, side_channels: int = 0,
+    in_shape: tuple[int, int, int],
+    layers: int,
+    base_channels: int,
+    batchnorm: bool,
+    act: str,
+    out_features: int = 1,
+    pieces: int = 2,
+    side_channels: int = 0,
 ) -> nn.Sequential:
     """images (N, C, H, W) -> (N, out_features) logits through ``layers`` conv layers.
 
@@ -137,7 +164,12 @@ def conv_discriminator(
 
 
 def discriminator_input_layer(
-    in_channels: int, size: int, layers: int, base_channels: int, act: str, pieces: int = 2,
+    in_channels: int,
+    size: int,
+    layers: int,
+    base_channels: int,
+    act: str,
+    pieces: int = 2,
 ) -> nn.Sequential:
     """A layer with the geometry of :func:`conv_discriminator`'s first one (same kernel, stride,
     output size and ``base_channels`` width, no batch-norm) reading ``in_channels`` maps of
@@ -161,8 +193,13 @@ def _dense_block(
 
 
 def dense_generator(
-    in_features: int, out_shape: tuple[int, int, int], layers: int, units: int,
-    batchnorm: bool, act: str, pieces: int = 2,
+    in_features: int,
+    out_shape: tuple[int, int, int],
+    layers: int,
+    units: int,
+    batchnorm: bool,
+    act: str,
+    pieces: int = 2,
 ) -> nn.Sequential:
     """(N, in_features) -> images (N, C, H, W) in [-1, 1]: ``layers`` hidden fully connected
     layers of ``units`` units (each with optional batch-norm and the activation), then a
@@ -178,8 +215,13 @@ def dense_generator(
 
 
 def dense_discriminator(
-    in_features: int, layers: int, units: int, batchnorm: bool, act: str,
-    out_features: int = 1, pieces: int = 2,
+    in_features: int,
+    layers: int,
+    units: int,
+    batchnorm: bool,
+    act: str,
+    out_features: int = 1,
+    pieces: int = 2,
 ) -> nn.Sequential:
     """(N, ...) flattened to (N, in_features) -> (N, out_features) logits: ``layers`` hidden
     fully connected layers of ``units`` units with the activation, batch-norm (when on) on all
@@ -250,22 +292,41 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
-def generator_from(config: Mapping[str, Any], out_shape: tuple[int, int, int],
-                   in_features: int | None = None) -> nn.Sequential:
+def generator_from(
+    config: Mapping[str, Any], out_shape: tuple[int, int, int], in_features: int | None = None
+) -> nn.Sequential:
     """:func:`conv_generator` with the shared conv knobs of a resolved family config."""
     c = config
     return conv_generator(
-        c["n_z"] if in_features is None else in_features, out_shape, c["g_layers"],
-        c["base_channels"], c["batchnorm"], c["upsample"], c["activation"], c["maxout_pieces"])
+        c["n_z"] if in_features is None else in_features,
+        out_shape,
+        c["g_layers"],
+        c["base_channels"],
+        c["batchnorm"],
+        c["upsample"],
+        c["activation"],
+        c["maxout_pieces"],
+    )
 
 
-def discriminator_from(config: Mapping[str, Any], in_shape: tuple[int, int, int],
-                       out_features: int = 1, side_channels: int = 0) -> nn.Sequential:
+def discriminator_from(
+    config: Mapping[str, Any],
+    in_shape: tuple[int, int, int],
+    out_features: int = 1,
+    side_channels: int = 0,
+) -> nn.Sequential:
     """:func:`conv_discriminator` with the shared conv knobs of a resolved family config."""
     c = config
     return conv_discriminator(
-        in_shape, c["d_layers"], c["base_channels"], c["batchnorm"], c["activation"],
-        out_features=out_features, pieces=c["maxout_pieces"], side_channels=side_channels)
+        in_shape,
+        c["d_layers"],
+        c["base_channels"],
+        c["batchnorm"],
+        c["activation"],
+        out_features=out_features,
+        pieces=c["maxout_pieces"],
+        side_channels=side_channels,
+    )
 
 
 def dcgan_init(module: nn.Module) -> None:

@@ -90,8 +90,17 @@ def _conv_block(conv: nn.Module, channels: int, batchnorm: bool, act: nn.Module)
 class ConvEncoder(nn.Module):
     """(N, C, H, W) -> (mu, logvar), each (N, n_z)."""
 
-    def __init__(self, in_channels: int, size: int, width: int, hidden: int, n_z: int,
-                 batchnorm: bool, act: str, pieces: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        size: int,
+        width: int,
+        hidden: int,
+        n_z: int,
+        batchnorm: bool,
+        act: str,
+        pieces: int,
+    ) -> None:
         super().__init__()
         downs = doublings(size, ENCODER_CONVS)
         blocks, cin = [], in_channels
@@ -106,7 +115,8 @@ class ConvEncoder(nn.Module):
         stem = size // 2**downs
         module, factor = activation(act, "d", pieces)
         self.features = nn.Sequential(
-            *blocks, nn.Flatten(), nn.Linear(width * stem * stem, hidden * factor), module)
+            *blocks, nn.Flatten(), nn.Linear(width * stem * stem, hidden * factor), module
+        )
         self.mu = nn.Linear(hidden, n_z)
         self.logvar = nn.Linear(hidden, n_z)
 
@@ -115,8 +125,16 @@ class ConvEncoder(nn.Module):
         return self.mu(h), self.logvar(h)
 
 
-def conv_decoder(in_features: int, out_shape: tuple[int, int, int], width: int, hidden: int,
-                 batchnorm: bool, upsample: str, act: str, pieces: int) -> nn.Sequential:
+def conv_decoder(
+    in_features: int,
+    out_shape: tuple[int, int, int],
+    width: int,
+    hidden: int,
+    batchnorm: bool,
+    upsample: str,
+    act: str,
+    pieces: int,
+) -> nn.Sequential:
     """(N, in_features) -> per-pixel logits (N, C, H, W)."""
     channels, size, _ = out_shape
     ups = doublings(size, ENCODER_CONVS)
@@ -124,16 +142,21 @@ def conv_decoder(in_features: int, out_shape: tuple[int, int, int], width: int, 
     dense1, f1 = activation(act, "g", pieces)
     dense2, f2 = activation(act, "g", pieces)
     layers: list[nn.Module] = [
-        nn.Linear(in_features, hidden * f1), dense1,
-        nn.Linear(hidden, width * stem * stem * f2), dense2,
-        nn.Unflatten(1, (width, stem, stem))]
+        nn.Linear(in_features, hidden * f1),
+        dense1,
+        nn.Linear(hidden, width * stem * stem * f2),
+        dense2,
+        nn.Unflatten(1, (width, stem, stem)),
+    ]
     for j in range(DECODER_TRANSPOSED):
         module, factor = activation(act, "g", pieces)
         if j < DECODER_TRANSPOSED - ups:
             conv: nn.Module = nn.ConvTranspose2d(width, width * factor, 3, 1, 1)
         elif upsample == "nearest":
-            conv = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                                 nn.Conv2d(width, width * factor, 3, 1, 1))
+            conv = nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(width, width * factor, 3, 1, 1),
+            )
         else:
             conv = nn.ConvTranspose2d(width, width * factor, 4, 2, 1)
         layers.append(_conv_block(conv, width * factor, batchnorm, module))
@@ -146,23 +169,31 @@ class VAE(Family):
     name = "vae"
     params = {
         "n_z": replace(CONV_PARAMS["n_z"], default=16),
-        "base_channels": replace(CONV_PARAMS["base_channels"],
-                                 help="channels of every encoder/decoder conv layer"),
+        "base_channels": replace(
+            CONV_PARAMS["base_channels"], help="channels of every encoder/decoder conv layer"
+        ),
         "hidden": Param(
-            int, 128, "units of the dense layer between the convs and the latent", low=1,
-            high=65536),
-        "activation": replace(CONV_PARAMS["activation"], default="relu",
-                              help="hidden activation ('dcgan': LeakyReLU(0.2) in the "
-                                   "encoder, ReLU in the decoder)"),
+            int, 128, "units of the dense layer between the convs and the latent", low=1, high=65536
+        ),
+        "activation": replace(
+            CONV_PARAMS["activation"],
+            default="relu",
+            help="hidden activation ('dcgan': LeakyReLU(0.2) in the encoder, ReLU in the decoder)",
+        ),
         "maxout_pieces": CONV_PARAMS["maxout_pieces"],
         "upsample": replace(CONV_PARAMS["upsample"], help="decoder upsampling"),
-        "batchnorm": replace(CONV_PARAMS["batchnorm"], default=False,
-                             help="batch-norm after the hidden conv layers"),
+        "batchnorm": replace(
+            CONV_PARAMS["batchnorm"], default=False, help="batch-norm after the hidden conv layers"
+        ),
         "recon": Param(
-            str, "bce", "reconstruction loss on [0, 1] pixels, summed over pixels",
-            choices=("bce", "mse")),
+            str,
+            "bce",
+            "reconstruction loss on [0, 1] pixels, summed over pixels",
+            choices=("bce", "mse"),
+        ),
         "kl_weight": Param(
-            float, 1.0, "weight of KL(q(z|x) || N(0, I)) in the loss", low=0.0, high=1e3),
+            float, 1.0, "weight of KL(q(z|x) || N(0, I)) in the loss", low=0.0, high=1e3
+        ),
     }
     losses = ("loss", "recon", "kl")
 
@@ -173,14 +204,30 @@ class VAE(Family):
         labels = num_classes if self.conditional else 0
         with seeded(c["seed"]):
             self.encoder = ConvEncoder(
-                channels + labels, size, c["base_channels"], c["hidden"], c["n_z"],
-                c["batchnorm"], c["activation"], c["maxout_pieces"]).to(device)
+                channels + labels,
+                size,
+                c["base_channels"],
+                c["hidden"],
+                c["n_z"],
+                c["batchnorm"],
+                c["activation"],
+                c["maxout_pieces"],
+            ).to(device)
             self.decoder = conv_decoder(
-                c["n_z"] + labels, image_shape, c["base_channels"], c["hidden"], c["batchnorm"],
-                c["upsample"], c["activation"], c["maxout_pieces"]).to(device)
+                c["n_z"] + labels,
+                image_shape,
+                c["base_channels"],
+                c["hidden"],
+                c["batchnorm"],
+                c["upsample"],
+                c["activation"],
+                c["maxout_pieces"],
+            ).to(device)
         self.opt = torch.optim.Adam(
             [*self.encoder.parameters(), *self.decoder.parameters()],
-            lr=c["lr"], betas=(c["beta1"], 0.999))
+            lr=c["lr"],
+            betas=(c["beta1"], 0.999),
+        )
 
     @property
     def latent_dim(self) -> int:
@@ -212,8 +259,10 @@ class VAE(Family):
         return torch.sigmoid(self.decode_logits(z, labels)) * 2 - 1
 
     def train_step(self, real: list[torch.Tensor], labels: list[torch.Tensor]) -> dict[str, float]:
-        steps = [self._step(batch, batch_labels)
-                 for batch, batch_labels in zip(real, labels, strict=True)]
+        steps = [
+            self._step(batch, batch_labels)
+            for batch, batch_labels in zip(real, labels, strict=True)
+        ]
         losses = {name: sum(s[name] for s in steps) / len(steps) for name in self.losses}
         self.check_finite(losses)
         return losses
@@ -222,7 +271,8 @@ class VAE(Family):
         mu, logvar = self.encode(real, labels)
         z = reparameterise(mu, logvar, self.rng)
         recon = reconstruction_loss(
-            self.decode_logits(z, labels), (real + 1) / 2, self.config["recon"]).mean()
+            self.decode_logits(z, labels), (real + 1) / 2, self.config["recon"]
+        ).mean()
         kl = gaussian_kl(mu, logvar).mean()
         loss = recon + self.config["kl_weight"] * kl
         if self.config.get("classifier_feedback", 0.0) > 0:

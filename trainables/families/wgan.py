@@ -47,7 +47,9 @@ ADAM_BETA2 = 0.9  # WGAN-GP
 
 
 def gradient_penalty(
-    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """WGAN-GP penalty ``mean_i (||grad_x D(x_i)||_2 - 1)^2`` at ``x_i = e_i real_i +
@@ -75,18 +77,37 @@ class WGAN(Family):
     name = "wgan"
     params = {
         **CONV_PARAMS,
-        "batchnorm": replace(CONV_PARAMS["batchnorm"], help=(
-            "batch-norm in G and (all but the first layer of) the critic; under gp the "
-            "critic gets layer norm instead")),
+        "batchnorm": replace(
+            CONV_PARAMS["batchnorm"],
+            help=(
+                "batch-norm in G and (all but the first layer of) the critic; under gp the "
+                "critic gets layer norm instead"
+            ),
+        ),
         "n_critic": Param(int, 5, "critic steps per generator step", low=1, high=100),
-        "constraint": Param(str, "clip", "critic Lipschitz constraint: weight clipping or "
-                            "gradient penalty", choices=("clip", "gp")),
-        "clip": Param(float, 0.01, "clip every critic parameter to [-clip, clip] after each "
-                      "critic step (constraint: clip)", low=1e-6, high=10.0),
-        "gp_weight": Param(float, 10.0, "gradient penalty weight lambda (constraint: gp)",
-                           low=0.0, high=1e4),
-        "optimizer": Param(str, "rmsprop", "optimiser of both networks (adam: betas "
-                           "(beta1, 0.9))", choices=("rmsprop", "adam")),
+        "constraint": Param(
+            str,
+            "clip",
+            "critic Lipschitz constraint: weight clipping or gradient penalty",
+            choices=("clip", "gp"),
+        ),
+        "clip": Param(
+            float,
+            0.01,
+            "clip every critic parameter to [-clip, clip] after each "
+            "critic step (constraint: clip)",
+            low=1e-6,
+            high=10.0,
+        ),
+        "gp_weight": Param(
+            float, 10.0, "gradient penalty weight lambda (constraint: gp)", low=0.0, high=1e4
+        ),
+        "optimizer": Param(
+            str,
+            "rmsprop",
+            "optimiser of both networks (adam: betas (beta1, 0.9))",
+            choices=("rmsprop", "adam"),
+        ),
     }
     extra_metrics = ("wasserstein",)
 
@@ -119,8 +140,12 @@ class WGAN(Family):
         return self.config["n_critic"]
 
     def modules(self):
-        return {"generator": self.generator, "critic": self.critic,
-                "opt_g": self.opt_g, "opt_d": self.opt_d}
+        return {
+            "generator": self.generator,
+            "critic": self.critic,
+            "opt_g": self.opt_g,
+            "opt_d": self.opt_d,
+        }
 
     def sample(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.generator(z)
@@ -133,8 +158,11 @@ class WGAN(Family):
             self.optimise(self.opt_g, g_loss)
         finally:
             self.critic.requires_grad_(True)
-        losses = {"d_loss": sum(critic_losses) / len(critic_losses), "g_loss": g_loss.item(),
-                  "wasserstein": sum(estimates) / len(estimates)}
+        losses = {
+            "d_loss": sum(critic_losses) / len(critic_losses),
+            "g_loss": g_loss.item(),
+            "wasserstein": sum(estimates) / len(estimates),
+        }
         self.check_finite(losses)
         return losses
 
@@ -148,7 +176,8 @@ class WGAN(Family):
         loss = -estimate
         if self.config["constraint"] == "gp":
             loss = loss + self.config["gp_weight"] * gradient_penalty(
-                self.critic, real, fake, self.rng)
+                self.critic, real, fake, self.rng
+            )
         self.optimise(self.opt_d, loss)
         if self.config["constraint"] == "clip":
             bound = self.config["clip"]

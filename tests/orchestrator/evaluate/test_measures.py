@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from orchestrator import cli
 from orchestrator.errors import UserError
+from orchestrator.evaluate import commands as cli
+from orchestrator.evaluate.context import MeasureContext
+from orchestrator.evaluate.measures import METRICS, render_values
 from orchestrator.image_sets import load_image_set, match_shapes, subsample
-from orchestrator.measure import METRICS, MeasureContext, judge_of, lenet_judge, render_values
+from orchestrator.judges import judge_of, lenet_judge
 from trainables.datasets import ImageData, load_dataset
 
 
@@ -28,7 +30,7 @@ def mnist() -> ImageData:
 @pytest.fixture(scope="module")
 def context(mnist) -> MeasureContext:
     provider, name = lenet_judge(None, mnist)
-    return MeasureContext(judge=provider, judge_name=name, device="cpu")
+    return MeasureContext(load_judge=provider, judge_name=name, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +51,18 @@ def different(same) -> np.ndarray:
 
 
 def test_every_metric_names_its_values_in_its_summary():
-    assert list(METRICS) == ["fid", "kid", "is", "c2st", "c2st_features", "sharpness",
-                             "color_kl", "label_accuracy", "nn", "iqa"]
+    assert list(METRICS) == [
+        "fid",
+        "kid",
+        "is",
+        "c2st",
+        "c2st_features",
+        "sharpness",
+        "color_kl",
+        "label_accuracy",
+        "nn",
+        "iqa",
+    ]
     assert ", ".join(METRICS) == cli._METRIC_NAMES  # what `ganorch metrics --help` lists
     for name, metric in METRICS.items():
         assert metric.summary.startswith(f"{name}: ")
@@ -77,9 +89,10 @@ def test_too_few_images_and_a_judge_of_another_shape_are_user_errors(context, re
     with pytest.raises(UserError, match="fid needs at least 2 images in B"):
         METRICS["fid"](real, real[:1], context)
     with pytest.raises(UserError, match="LeNet judge takes 1x28x28 images, these are 1x32x32"):
-        METRICS["fid"](np.zeros((4, 1, 32, 32), np.uint8), np.zeros((4, 1, 32, 32), np.uint8),
-                       context)
-    no_judge = MeasureContext(judge=lenet_judge(None, None)[0])
+        METRICS["fid"](
+            np.zeros((4, 1, 32, 32), np.uint8), np.zeros((4, 1, 32, 32), np.uint8), context
+        )
+    no_judge = MeasureContext(load_judge=lenet_judge(None, None)[0])
     with pytest.raises(UserError, match="--judge DATASET"):
         METRICS["fid"](real, real, no_judge)
     with pytest.raises(UserError, match="unknown extractor"):
@@ -95,13 +108,18 @@ def test_lenet_judge_prefers_the_named_dataset(mnist):
 def test_render_values_as_table_and_json():
     values = {"kid_mean": 0.00123456789, "n": 7, "bad": float("nan")}
     assert render_values(values, "table").splitlines() == [
-        "kid_mean  0.00123457", "n         7", "bad       nan"]
+        "kid_mean  0.00123457",
+        "n         7",
+        "bad       nan",
+    ]
     assert render_values(values, "json").replace(" ", "").replace("\n", "") == (
-        '{"kid_mean":0.00123456789,"n":7,"bad":null}')
+        '{"kid_mean":0.00123456789,"n":7,"bad":null}'
+    )
 
 
-def test_kid_is_near_zero_for_one_distribution_and_larger_for_another(context, real, same,
-                                                                       different):
+def test_kid_is_near_zero_for_one_distribution_and_larger_for_another(
+    context, real, same, different
+):
     pytest.importorskip("evaluators.kid")
     near = METRICS["kid"](real, same, context)
     far = METRICS["kid"](real, different, context)
@@ -126,12 +144,18 @@ def test_inception_score_does_not_depend_on_the_order_of_class_sorted_input(cont
     assert METRICS["is"](real, by_class, context)["is_mean"] == pytest.approx(shuffled, rel=0.1)
 
 
-def test_c2st_cannot_tell_one_distribution_apart_but_can_tell_shifted_digits(context, real,
-                                                                              same, different):
+def test_c2st_cannot_tell_one_distribution_apart_but_can_tell_shifted_digits(
+    context, real, same, different
+):
     pytest.importorskip("evaluators.c2st")
     null = METRICS["c2st"](real, same, context)
-    assert set(null) == {"c2st_accuracy", "c2st_accuracy_real", "c2st_accuracy_generated",
-                         "c2st_p_value", "c2st_n_test"}
+    assert set(null) == {
+        "c2st_accuracy",
+        "c2st_accuracy_real",
+        "c2st_accuracy_generated",
+        "c2st_p_value",
+        "c2st_n_test",
+    }
     assert null["c2st_accuracy"] < 0.7
     shifted = METRICS["c2st"](real, different, context)
     assert shifted["c2st_accuracy"] > 0.9 and shifted["c2st_p_value"] < 1e-6
@@ -142,8 +166,12 @@ def test_c2st_cannot_tell_one_distribution_apart_but_can_tell_shifted_digits(con
 def test_sharpness_of_each_set_and_color_kl_of_identical_sets(context, real, same):
     pytest.importorskip("evaluators.pixel_stats")
     values = METRICS["sharpness"](real, same, context)
-    assert set(values) == {"sharpness_real", "sharpness_real_std", "sharpness_generated",
-                           "sharpness_generated_std"}
+    assert set(values) == {
+        "sharpness_real",
+        "sharpness_real_std",
+        "sharpness_generated",
+        "sharpness_generated_std",
+    }
     assert values["sharpness_real"] > 0
     flat = np.zeros_like(same)
     assert METRICS["sharpness"](real, flat, context)["sharpness_generated"] == 0.0
@@ -164,8 +192,9 @@ def test_dataset_names_default_to_the_test_split(mnist):
 
 def test_npz_archives_with_train_and_test_arrays_need_a_split(tmp_path):
     path = tmp_path / "both.npz"
-    np.savez(path, train_images=np.zeros((5, 8, 8), np.uint8),
-             test_images=np.ones((3, 8, 8), np.float32))
+    np.savez(
+        path, train_images=np.zeros((5, 8, 8), np.uint8), test_images=np.ones((3, 8, 8), np.float32)
+    )
     with pytest.raises(UserError, match="both.npz:train or .*both.npz:test"):
         load_image_set(str(path))
     assert load_image_set(f"{path}:test").images.max() == 255  # float [0, 1] -> uint8
@@ -201,13 +230,13 @@ def test_label_accuracy_of_real_digits_with_their_labels_and_shuffled_ones(mnist
     provider, _ = lenet_judge(None, mnist)
     images = np.array(mnist.test_images[:200])
     labels = np.array(mnist.test_labels[:200])
-    context = MeasureContext(judge=provider, device="cpu", labels=labels)
+    context = MeasureContext(load_judge=provider, device="cpu", labels=labels)
     right = METRICS["label_accuracy"](images, images, context)["label_accuracy"]
-    context = MeasureContext(judge=provider, device="cpu", labels=np.roll(labels, 1))
+    context = MeasureContext(load_judge=provider, device="cpu", labels=np.roll(labels, 1))
     wrong = METRICS["label_accuracy"](images, images, context)["label_accuracy"]
     assert right > 0.8 and wrong < 0.3
     with pytest.raises(UserError, match="needs the conditioning labels"):
-        METRICS["label_accuracy"](images, images, MeasureContext(judge=provider))
+        METRICS["label_accuracy"](images, images, MeasureContext(load_judge=provider))
 
 
 def test_nn_flags_copies_of_the_training_set(mnist):

@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from orchestrator.errors import SpecError
-from orchestrator.space import (
+from orchestrator.sweep.space import (
     Choice,
     DefineByRun,
     IntRange,
@@ -15,7 +15,7 @@ from orchestrator.space import (
     family_config,
     grid_points,
 )
-from orchestrator.spec import parse_spec
+from orchestrator.sweep.spec import parse_spec
 
 BASE = {"name": "q", "dataset": {"name": "mnist5k"}, "epochs": 1}
 
@@ -44,8 +44,9 @@ def test_define_by_run_samples_only_the_drawn_familys_keys():
         assert ("a.x" in trial.params) == (family == "a")
         assert ("b.y" in trial.params) == (family == "b")
         assert "lr" in trial.params
-        assert fixed == ({"family": "a", "a.z": 1, "n": 7} if family == "a"
-                         else {"family": "b", "n": 7})
+        assert fixed == (
+            {"family": "a", "a.z": 1, "n": 7} if family == "a" else {"family": "b", "n": 7}
+        )
         study.tell(trial, 1.0)
     assert seen == {"a", "b"}
 
@@ -53,8 +54,7 @@ def test_define_by_run_samples_only_the_drawn_familys_keys():
 def test_single_family_define_by_run_draws_no_family():
     study = optuna.create_study()
     trial = study.ask()
-    assert DefineByRun({"lr": LogUniform(1e-4, 1e-2)}, {}, ("dcgan",))(trial) == {
-        "family": "dcgan"}
+    assert DefineByRun({"lr": LogUniform(1e-4, 1e-2)}, {}, ("dcgan",))(trial) == {"family": "dcgan"}
     assert set(trial.params) == {"lr"}
 
 
@@ -67,21 +67,29 @@ def test_grid_points_multiply_within_each_family_only():
 
 
 def test_spec_with_a_family_list_validates_prefixed_keys():
-    spec = parse_spec({**BASE, "family": ["dcgan"],
-                       "space": {"dcgan.d_steps": [1, 2]}})
+    spec = parse_spec({**BASE, "family": ["dcgan"], "space": {"dcgan.d_steps": [1, 2]}})
     assert spec.family == ("dcgan",)
     assert spec.to_dict()["family"] == "dcgan"
 
 
-@pytest.mark.parametrize(("fields", "key", "words"), [
-    ({"family": []}, "family", "expected a family name"),
-    ({"family": ["dcgan", "dcgan"]}, "family", "twice"),
-    ({"family": ["dcgan", "nope"]}, "family", "unknown family 'nope'"),
-    ({"family": "dcgan", "space": {"wgan.n_critic": [1]}}, "space.wgan.n_critic",
-     "not in this spec's family list"),
-    ({"family": "dcgan", "space": {"dcgan.gamma": [1]}}, "space.dcgan.gamma",
-     "not a hyperparameter of family 'dcgan'"),
-])
+@pytest.mark.parametrize(
+    ("fields", "key", "words"),
+    [
+        ({"family": []}, "family", "expected a family name"),
+        ({"family": ["dcgan", "dcgan"]}, "family", "twice"),
+        ({"family": ["dcgan", "nope"]}, "family", "unknown family 'nope'"),
+        (
+            {"family": "dcgan", "space": {"wgan.n_critic": [1]}},
+            "space.wgan.n_critic",
+            "not in this spec's family list",
+        ),
+        (
+            {"family": "dcgan", "space": {"dcgan.gamma": [1]}},
+            "space.dcgan.gamma",
+            "not a hyperparameter of family 'dcgan'",
+        ),
+    ],
+)
 def test_family_list_errors(fields, key, words):
     with pytest.raises(SpecError) as caught:
         parse_spec({**BASE, **fields})
@@ -91,8 +99,10 @@ def test_family_list_errors(fields, key, words):
 def test_a_plain_key_must_exist_in_every_listed_family():
     with pytest.raises(SpecError) as caught:
         parse_spec({**BASE, "family": ["dcgan", "wgan"], "space": {"n_critic": [2, 5]}})
-    assert str(caught.value) == ("space.n_critic: family dcgan has no 'n_critic'; "
-                                 "write wgan.n_critic to set it only where it exists")
+    assert str(caught.value) == (
+        "space.n_critic: family dcgan has no 'n_critic'; "
+        "write wgan.n_critic to set it only where it exists"
+    )
 
 
 def test_a_sweep_may_only_optimise_a_metric_every_family_reports():

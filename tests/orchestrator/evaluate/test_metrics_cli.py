@@ -15,7 +15,7 @@ from PIL import Image
 
 from trainables.datasets import load_dataset
 
-from ..conftest import run_cli
+from ...conftest import run_cli
 
 
 def metrics(*args: str, env: dict[str, str] | None = None):
@@ -58,7 +58,8 @@ def digit_files(digits, tmp_path_factory) -> dict[str, Path]:
     for index, image in enumerate(digits[:, 0]):
         Image.fromarray(image).save(grey / f"{index:03d}.png")
         Image.fromarray(np.repeat(image[..., None], 3, axis=2)).save(
-            rgb / "nested" / f"{index:03d}.png")
+            rgb / "nested" / f"{index:03d}.png"
+        )
     np.savez(root / "digits.npz", images=digits[:, 0])
     return {"grey": grey, "rgb": rgb, "npz": root / "digits.npz"}
 
@@ -71,8 +72,10 @@ def test_fid_between_the_mnist5k_splits_is_small():
 
 
 def test_folder_rgb_folder_and_npz_of_the_same_images_give_the_same_fid(digit_files):
-    grey, npz = (value(metrics("fid", "mnist5k:train", str(digit_files[kind])), "fid")
-                 for kind in ("grey", "npz"))
+    grey, npz = (
+        value(metrics("fid", "mnist5k:train", str(digit_files[kind])), "fid")
+        for kind in ("grey", "npz")
+    )
     assert grey > 0 and npz == pytest.approx(grey, rel=1e-6)
     # Neither set is a dataset: the judge is the one --judge names. RGB files of grey digits
     # load as the same grey images, so the distance is zero.
@@ -102,8 +105,17 @@ def test_fid_with_inception_weights_given_by_path(tmp_path, digits):
     for index, image in enumerate(colour_images(6)):
         Image.fromarray(image).save(colour / f"{index}.png")
     np.savez(tmp_path / "rgb.npz", images=np.repeat(digits[:6], 3, axis=1))
-    result = metrics("fid", str(colour), str(tmp_path / "rgb.npz"), "--extractor", "inception",
-                     "--inception-weights", str(weights), "--format", "json")
+    result = metrics(
+        "fid",
+        str(colour),
+        str(tmp_path / "rgb.npz"),
+        "--extractor",
+        "inception",
+        "--inception-weights",
+        str(weights),
+        "--format",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     fid = json.loads(result.stdout)["fid"]
     assert math.isfinite(fid) and fid > 0
@@ -133,36 +145,55 @@ def bad_inputs(tmp_path_factory, digit_files) -> dict[str, Path]:
     colour.mkdir()
     for index, image in enumerate(colour_images(3)):
         Image.fromarray(image).save(colour / f"{index}.png")
-    return {"colour": colour, "broken": broken, "mixed": mixed, "small": root / "small.npz",
-            "one": root / "one.npz", "text": root / "text.npz", **digit_files}
+    return {
+        "colour": colour,
+        "broken": broken,
+        "mixed": mixed,
+        "small": root / "small.npz",
+        "one": root / "one.npz",
+        "text": root / "text.npz",
+        **digit_files,
+    }
 
 
-@pytest.mark.parametrize(("args", "fragments"), [
-    (("fid", "{missing}", "mnist5k:test"), ["no such file or folder"]),
-    (("fid", "{broken}", "mnist5k:test"), ["bad.png", "unreadable image"]),
-    (("fid", "{mixed}", "mnist5k:test"), ["images differ in size"]),
-    (("fid", "{text}", "mnist5k:test"), ["not a .npz archive"]),
-    (("fid", "nosuchset:test", "mnist5k:test"), ["'nosuchset' is not a dataset", "mnist5k"]),
-    (("fid", "mnist5k:valid", "mnist5k:test"), ["unknown split 'valid'"]),
-    (("fid", "mnist", "mnist5k:test"), ["needs options"]),
-    (("fid", "mnist5k:test", "{small}"), ["image shapes differ", "1x28x28", "1x16x16"]),
-    (("fid", "{colour}", "{npz}", "--extractor", "inception"),
-     ["image shapes differ", "3x28x28", "1x28x28"]),
-    (("fid", "mnist5k:test", "{one}"), ["fid needs at least 2 images", "got 1"]),
-    (("is", "mnist5k:test", "{one}"), ["is needs at least 10 images"]),
-    (("fid", "{grey}", "{npz}"), ["needs a judge", "--judge DATASET"]),
-    (("fid", "{grey}", "{npz}", "--judge", "nosuchset"), ["'nosuchset' is not a dataset"]),
-    (("fid", "mnist5k:train", "mnist5k:test", "--extractor", "inception"),
-     ["Inception weights not found", "{hub}", "never downloads"]),
-    (("fid", "mnist5k:train", "mnist5k:test", "--extractor", "vgg"), ["unknown extractor"]),
-    (("fidd", "mnist5k:train", "mnist5k:test"), ["unknown metric 'fidd'", "fid, kid, is"]),
-    (("fid", "mnist5k:train", "mnist5k:test", "--format", "xml"), ["unknown format"]),
-    (("fid", "mnist5k:train", "mnist5k:test", "--n", "0"), ["--n"]),
-], ids=lambda item: "-".join(item) if isinstance(item, tuple) else None)
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("fid", "{missing}", "mnist5k:test"), ["no such file or folder"]),
+        (("fid", "{broken}", "mnist5k:test"), ["bad.png", "unreadable image"]),
+        (("fid", "{mixed}", "mnist5k:test"), ["images differ in size"]),
+        (("fid", "{text}", "mnist5k:test"), ["not a .npz archive"]),
+        (("fid", "nosuchset:test", "mnist5k:test"), ["'nosuchset' is not a dataset", "mnist5k"]),
+        (("fid", "mnist5k:valid", "mnist5k:test"), ["unknown split 'valid'"]),
+        (("fid", "mnist", "mnist5k:test"), ["needs options"]),
+        (("fid", "mnist5k:test", "{small}"), ["image shapes differ", "1x28x28", "1x16x16"]),
+        (
+            ("fid", "{colour}", "{npz}", "--extractor", "inception"),
+            ["image shapes differ", "3x28x28", "1x28x28"],
+        ),
+        (("fid", "mnist5k:test", "{one}"), ["fid needs at least 2 images", "got 1"]),
+        (("is", "mnist5k:test", "{one}"), ["is needs at least 10 images"]),
+        (("fid", "{grey}", "{npz}"), ["needs a judge", "--judge DATASET"]),
+        (("fid", "{grey}", "{npz}", "--judge", "nosuchset"), ["'nosuchset' is not a dataset"]),
+        (
+            ("fid", "mnist5k:train", "mnist5k:test", "--extractor", "inception"),
+            ["Inception weights not found", "{hub}", "never downloads"],
+        ),
+        (("fid", "mnist5k:train", "mnist5k:test", "--extractor", "vgg"), ["unknown extractor"]),
+        (("fidd", "mnist5k:train", "mnist5k:test"), ["unknown metric 'fidd'", "fid, kid, is"]),
+        (("fid", "mnist5k:train", "mnist5k:test", "--format", "xml"), ["unknown format"]),
+        (("fid", "mnist5k:train", "mnist5k:test", "--n", "0"), ["--n"]),
+    ],
+    ids=lambda item: "-".join(item) if isinstance(item, tuple) else None,
+)
 def test_bad_input_is_one_line_and_exit_2(args, fragments, bad_inputs, tmp_path):
     hub = tmp_path / "torch-home" / "hub" / "checkpoints" / "pt_inception-2015-12-05-6726825d.pth"
-    names = {**{key: str(path) for key, path in bad_inputs.items()},
-             "missing": str(tmp_path / "absent" / "x.npz"), "hub": str(hub)}
-    result = metrics(*(arg.format(**names) for arg in args),
-                     env={"TORCH_HOME": str(tmp_path / "torch-home")})
+    names = {
+        **{key: str(path) for key, path in bad_inputs.items()},
+        "missing": str(tmp_path / "absent" / "x.npz"),
+        "hub": str(hub),
+    }
+    result = metrics(
+        *(arg.format(**names) for arg in args), env={"TORCH_HOME": str(tmp_path / "torch-home")}
+    )
     assert_one_line_error(result, *(fragment.format(**names) for fragment in fragments))

@@ -14,20 +14,32 @@ import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from orchestrator.augment import draw_pool
-from orchestrator.measure import judge_of
+from orchestrator.augment.cells import draw_pool
+from orchestrator.judges import judge_of
 from orchestrator.tables import Table
 from trainables.checkpoints import load_generator
 from trainables.datasets import load_dataset
 
-from ..conftest import GANORCH, run_cli
+from ...conftest import GANORCH, run_cli
 from .test_augment import save_generator
 
 pytestmark = pytest.mark.slow
 
 STRATEGIES = ("mix", "filter", "finetune", "source")
-GRID = ("--dataset", "mnist5k", "--real", "10,50", "--generated", "0,10", "--seeds", "1",
-        "--epochs", "2", "--actors", "2")
+GRID = (
+    "--dataset",
+    "mnist5k",
+    "--real",
+    "10,50",
+    "--generated",
+    "0,10",
+    "--seeds",
+    "1",
+    "--epochs",
+    "2",
+    "--actors",
+    "2",
+)
 
 
 def grid(runs: Path, address: str, *args: str) -> subprocess.CompletedProcess:
@@ -38,8 +50,9 @@ def grid(runs: Path, address: str, *args: str) -> subprocess.CompletedProcess:
 
 def _shard_workers_of_this_session() -> list[int]:
     """Pids of ``ray::ShardWorker`` processes descended from this test process's Ray."""
-    table = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True,
-                           check=True).stdout.splitlines()
+    table = subprocess.run(
+        ["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     parent, title = {}, {}
     for line in table:
         pid, ppid, *args = line.split(None, 2)
@@ -64,9 +77,12 @@ def finished(tmp_path_factory, ray_address):
     runs = tmp / "runs"
     args = ("aug", "--generator", str(generator), *GRID)
     driver = subprocess.Popen(
-        [str(GANORCH), "grid", "augment", *args, "--runs-dir", str(runs),
-         "--address", ray_address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        stdin=subprocess.DEVNULL)
+        [str(GANORCH), "grid", "augment", *args, "--runs-dir", str(runs), "--address", ray_address],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     table = Table(str(runs / "aug" / "tables"), "augment")
     deadline = time.monotonic() + 180
     while not table.fragments() and driver.poll() is None and time.monotonic() < deadline:
@@ -100,8 +116,9 @@ def test_every_cell_of_every_strategy_once_despite_the_killed_actor(finished):
 def test_filter_kept_exactly_the_samples_the_judge_labels_as_conditioned(finished):
     run, generator, _, _ = finished
     # The untrained generator's labels are mostly wrong; redraw its pool to count the right ones.
-    pool = draw_pool(load_generator(generator), judge_of(load_dataset({"name": "mnist5k"}))
-                     .build(), 400, seed=0)
+    pool = draw_pool(
+        load_generator(generator), judge_of(load_dataset({"name": "mnist5k"})).build(), 400, seed=0
+    )
     agreeing = int((pool.judge_labels == pool.labels).sum())
     assert 0 < agreeing < 400
     rows = pq.read_table(run / "tables" / "augment").to_pylist()
@@ -114,16 +131,26 @@ def test_filter_kept_exactly_the_samples_the_judge_labels_as_conditioned(finishe
 def test_figures_tensorboard_and_pivot(finished):
     run, _, _, _ = finished
     figures = sorted((run / "artifacts" / "augment").glob("*.png"))
-    assert [f.name for f in figures] == sorted(f"ck-{s}-{kind}.png" for s in STRATEGIES
-                                               for kind in ("contour", "by-generated",
-                                                            "by-real"))
+    assert [f.name for f in figures] == sorted(
+        f"ck-{s}-{kind}.png" for s in STRATEGIES for kind in ("contour", "by-generated", "by-real")
+    )
     assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for f in figures)
     events = EventAccumulator(str(run / "tb" / "augment" / "ck"), size_guidance={"images": 0})
     events.Reload()
     assert "augment/mix/contour" in events.Tags()["images"]
     assert len(events.Tags()["images"]) == 12
-    shown = run_cli("results", "show", "aug", "--table", "augment", "--pivot", "--format", "csv",
-                    "--runs-dir", str(run.parent))
+    shown = run_cli(
+        "results",
+        "show",
+        "aug",
+        "--table",
+        "augment",
+        "--pivot",
+        "--format",
+        "csv",
+        "--runs-dir",
+        str(run.parent),
+    )
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0] == "generator,strategy,n_real,gen=0,gen=400,seeds"
@@ -134,9 +161,19 @@ def test_rerun_from_a_spec_file_is_a_no_op(finished, ray_address, tmp_path):
     run, generator, _, _ = finished
     before = Table(str(run / "tables"), "augment").fragments()
     spec = tmp_path / "grid.yaml"
-    spec.write_text(yaml.safe_dump({
-        "run": "aug", "generator": str(generator), "dataset": {"name": "mnist5k"},
-        "real": [10, 50], "generated": [0, 10], "seeds": 1, "epochs": 2}))
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "run": "aug",
+                "generator": str(generator),
+                "dataset": {"name": "mnist5k"},
+                "real": [10, 50],
+                "generated": [0, 10],
+                "seeds": 1,
+                "epochs": 2,
+            }
+        )
+    )
     result = grid(run.parent, ray_address, "--spec", str(spec), "--actors", "2")
     assert result.returncode == 0, result.stderr
     assert "0 trained now, 16 already done" in result.stderr
@@ -153,9 +190,13 @@ def test_rerun_with_other_settings_is_refused(finished, ray_address):
 
 def test_bad_options_are_one_line_errors(tmp_path, ray_address):
     generator = save_generator(tmp_path / "ck")
-    for extra, message in [(("--strategies", "mix,blend", "--dataset", "mnist5k"),
-                            "error: --strategies: unknown strategy 'blend'"),
-                           ((), "has no spec.yaml naming its dataset; name it with --dataset")]:
+    for extra, message in [
+        (
+            ("--strategies", "mix,blend", "--dataset", "mnist5k"),
+            "error: --strategies: unknown strategy 'blend'",
+        ),
+        ((), "has no spec.yaml naming its dataset; name it with --dataset"),
+    ]:
         result = grid(tmp_path / "runs", ray_address, "r", "--generator", str(generator), *extra)
         assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
         assert message in result.stderr

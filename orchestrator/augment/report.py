@@ -41,8 +41,10 @@ def cell_means(rows: Iterable[dict[str, Any]]) -> list[CellMean]:
         if row.get("error") is None and value is not None and math.isfinite(value):
             key = (row["generator"], row["strategy"], row["n_real"], row["n_generated"])
             groups[key].append(value)
-    return [CellMean(*key, float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
-                     len(v)) for key, v in sorted(groups.items())]
+    return [
+        CellMean(*key, float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, len(v))
+        for key, v in sorted(groups.items())
+    ]
 
 
 def pivot_augment(data: pa.Table) -> pa.Table:
@@ -54,9 +56,16 @@ def pivot_augment(data: pa.Table) -> pa.Table:
     generated = sorted({m.n_generated for m in means})
     rows: dict[tuple, dict[str, Any]] = {}
     for m in means:
-        row = rows.setdefault((m.generator, m.strategy, m.n_real), {
-            "generator": m.generator, "strategy": m.strategy, "n_real": m.n_real,
-            **{f"gen={g}": None for g in generated}, "seeds": 0})
+        row = rows.setdefault(
+            (m.generator, m.strategy, m.n_real),
+            {
+                "generator": m.generator,
+                "strategy": m.strategy,
+                "n_real": m.n_real,
+                **{f"gen={g}": None for g in generated},
+                "seeds": 0,
+            },
+        )
         row[f"gen={m.n_generated}"] = m.mean
         row["seeds"] = max(row["seeds"], m.seeds)
     return pa.Table.from_pylist(list(rows.values()))
@@ -67,8 +76,13 @@ def figure_prefix(generator: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", generator)
 
 
-def write_figures(rows: list[dict[str, Any]], out_dir: Path, tb_dir: Path, generator: str,
-                  tensorboard: bool = True) -> list[Path]:
+def write_figures(
+    rows: list[dict[str, Any]],
+    out_dir: Path,
+    tb_dir: Path,
+    generator: str,
+    tensorboard: bool = True,
+) -> list[Path]:
     """PNG figures per strategy into ``out_dir`` (and, with ``tensorboard``, the same images
     into an event file under ``tb_dir/<generator>``); returns the PNG paths."""
     import matplotlib
@@ -83,8 +97,11 @@ def write_figures(rows: list[dict[str, Any]], out_dir: Path, tb_dir: Path, gener
     paths: list[Path] = []
     for strategy in sorted({m.strategy for m in means}):
         cells = [m for m in means if m.strategy == strategy]
-        for kind, draw in (("contour", _contour), ("by-generated", _by_generated),
-                           ("by-real", _by_real)):
+        for kind, draw in (
+            ("contour", _contour),
+            ("by-generated", _by_generated),
+            ("by-real", _by_real),
+        ):
             figure = draw(cells, f"{generator} · {strategy}")
             if figure is None:
                 continue
@@ -137,9 +154,15 @@ def _contour(cells: list[CellMean], title: str):
     for i in range(len(real)):
         for j in range(len(generated)):
             if np.isfinite(mean[i, j]):  # the measured value at each grid point
-                axes.text(j, i, f"{mean[i, j]:.3f}", ha="center", va="center", fontsize=7,
-                          bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.7,
-                                "lw": 0})
+                axes.text(
+                    j,
+                    i,
+                    f"{mean[i, j]:.3f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.7, "lw": 0},
+                )
     _ticks(axes, generated, real)
     axes.set(xlim=(-0.15, len(generated) - 0.85), ylim=(-0.15, len(real) - 0.85))
     axes.set(xlabel="generated images", ylabel="real images", title=title)
@@ -148,26 +171,41 @@ def _contour(cells: list[CellMean], title: str):
 
 def _by_generated(cells: list[CellMean], title: str):
     real, generated, mean, std = _grid(cells)
-    return _lines(generated, [(f"{r} real", mean[i], std[i]) for i, r in enumerate(real)],
-                  "generated images", title)
+    return _lines(
+        generated,
+        [(f"{r} real", mean[i], std[i]) for i, r in enumerate(real)],
+        "generated images",
+        title,
+    )
 
 
 def _by_real(cells: list[CellMean], title: str):
     real, generated, mean, std = _grid(cells)
-    return _lines(real, [(f"{g} generated", mean[:, j], std[:, j])
-                         for j, g in enumerate(generated)], "real images", title)
+    return _lines(
+        real,
+        [(f"{g} generated", mean[:, j], std[:, j]) for j, g in enumerate(generated)],
+        "real images",
+        title,
+    )
 
 
-def _lines(sizes: list[int], series: list[tuple[str, np.ndarray, np.ndarray]], xlabel: str,
-           title: str):
+def _lines(
+    sizes: list[int], series: list[tuple[str, np.ndarray, np.ndarray]], xlabel: str, title: str
+):
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
     for label, values, spread in series:
         shown = np.isfinite(values)
         if shown.any():
-            axes.errorbar(np.arange(len(sizes))[shown], values[shown], yerr=spread[shown],
-                          marker="o", capsize=3, label=label)
+            axes.errorbar(
+                np.arange(len(sizes))[shown],
+                values[shown],
+                yerr=spread[shown],
+                marker="o",
+                capsize=3,
+                label=label,
+            )
     _ticks(axes, sizes, None)
     axes.set(xlabel=xlabel, ylabel="test accuracy", title=title)
     axes.grid(alpha=0.3)

@@ -12,25 +12,33 @@ from typing import Any
 
 from ray import tune
 
-from orchestrator.display import clock
-from orchestrator.space import family_config
+from orchestrator.errors import error_line
+from orchestrator.progress import StatusLine
+from orchestrator.sweep.space import family_config
 from orchestrator.tables import Table
 from trainables.families import family_class
 
 # What Tune adds to every result that is bookkeeping rather than a measurement.
 _TUNE_FIELDS = {
-    "timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date",
-    "time_this_iter_s", "pid", "hostname", "node_ip", "time_since_restore",
-    "iterations_since_restore", "config", "experiment_tag", "should_checkpoint",
+    "timestamp",
+    "checkpoint_dir_name",
+    "done",
+    "training_iteration",
+    "trial_id",
+    "date",
+    "time_this_iter_s",
+    "pid",
+    "hostname",
+    "node_ip",
+    "time_since_restore",
+    "iterations_since_restore",
+    "config",
+    "experiment_tag",
+    "should_checkpoint",
 }
-# Where the trial ran (orchestrator.sweep._placement): Ray's node id and the GPU share it held.
+# Where the trial ran (orchestrator.sweep.tuner._placement): Ray's node id and the GPU share
+# it held.
 PLACEMENT_FIELDS = ("node_id", "gpus")
-
-
-def error_line(text: str) -> str:
-    """The last line of an error text (exception type and message), at most 500 chars."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:500] if lines else "trial failed (no error message recorded)"
 
 
 def _trial_error_text(trial: Any) -> str:
@@ -49,9 +57,17 @@ class TableRecorder(tune.Callback):
     Checkpoint paths are Tune's paths on its storage filesystem; ``storage_prefix`` (e.g.
     ``s3://``) makes them URIs when that filesystem is an object store."""
 
-    def __init__(self, tables_root: str, run: str, metric: str, mode: str,
-                 max_epochs: int, dataset: str, fingerprint: str,
-                 storage_prefix: str = "") -> None:
+    def __init__(
+        self,
+        tables_root: str,
+        run: str,
+        metric: str,
+        mode: str,
+        max_epochs: int,
+        dataset: str,
+        fingerprint: str,
+        storage_prefix: str = "",
+    ) -> None:
         self.tables_root, self.run = tables_root, run
         self.metric, self.mode, self.max_epochs = metric, mode, max_epochs
         self.dataset, self.fingerprint = dataset, fingerprint
@@ -74,9 +90,15 @@ class TableRecorder(tune.Callback):
         latest = trial.checkpoint
         # A starting trial has no epochs yet: skip reading the epochs table for it.
         best = {} if status == "RUNNING" else self.best_epochs().get(trial.trial_id, {})
-        row = self.trial_row(trial.trial_id, status, trial.last_result or {}, best,
-                             self.storage_prefix + latest.path if latest else None,
-                             trial.config, error)
+        row = self.trial_row(
+            trial.trial_id,
+            status,
+            trial.last_result or {},
+            best,
+            self.storage_prefix + latest.path if latest else None,
+            trial.config,
+            error,
+        )
         Table(self.tables_root, "trials").append([row])
 
     def best_epochs(self) -> dict[str, dict[str, Any]]:
@@ -91,9 +113,16 @@ class TableRecorder(tune.Callback):
                 best[row["trial_id"]] = row
         return best
 
-    def trial_row(self, trial_id: str, status: str, last: dict[str, Any],
-                  best: dict[str, Any], last_checkpoint: str | None, config: dict[str, Any],
-                  error: str | None = None) -> dict[str, Any]:
+    def trial_row(
+        self,
+        trial_id: str,
+        status: str,
+        last: dict[str, Any],
+        best: dict[str, Any],
+        last_checkpoint: str | None,
+        config: dict[str, Any],
+        error: str | None = None,
+    ) -> dict[str, Any]:
         """The trials-table row: identity, outcome, best/last metrics, checkpoints, config.
 
         ``best`` is the trial's best epochs-table row ({} if none); ``checkpoint`` is that
@@ -121,8 +150,12 @@ class TableRecorder(tune.Callback):
             "dataset_fingerprint": self.fingerprint,
         }
         for name, value in last.items():
-            if (name not in _TUNE_FIELDS and name not in (self.metric, "epoch", *PLACEMENT_FIELDS)
-                    and _is_number(value) and not name.startswith("best_")):
+            if (
+                name not in _TUNE_FIELDS
+                and name not in (self.metric, "epoch", *PLACEMENT_FIELDS)
+                and _is_number(value)
+                and not name.startswith("best_")
+            ):
                 row[f"last_{name}"] = float(value)
         # Every knob of the trial's family, defaults included; a config the family rejects is
         # recorded as given (that trial errored).
@@ -154,20 +187,16 @@ def _finite_or_none(value: Any) -> float | None:
 
 
 class ProgressLine(tune.Callback):
-    """``[name] trials 3/8 · running 2 · done 1 · failed 0 · best fid 41.2 · 1:05 · ETA ~2:10``.
-
-    Rewritten in place on a terminal; on a pipe, a line whenever the counts change.
-    """
+    """``[name] trials 3/8 · running 2 · done 1 · failed 0 · best fid 41.2 · 1:05 · ETA ~2:10``
+    (see :class:`~orchestrator.progress.StatusLine`)."""
 
     def __init__(self, name: str, total: int, epochs: int, metric: str, mode: str) -> None:
         self.name, self.total, self.epochs = name, total, epochs
         self.metric, self.mode = metric, mode
-        self._started = time.monotonic()
-        self._last_text = ""
-        self._last_print = 0.0
+        self._line = StatusLine(pipe_final=False)
 
     def setup(self, **info) -> None:
-        self._started = time.monotonic()
+        self._line.started = time.monotonic()
 
     def on_step_end(self, iteration, trials, **info) -> None:
         self._show(trials, final=False)
@@ -178,13 +207,12 @@ class ProgressLine(tune.Callback):
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         where = f" (trace: {trial.error_file})" if trial.error_file else ""
         line = error_line(_trial_error_text(trial))
-        sys.stderr.write(("\n" if sys.stderr.isatty() else "")
-                         + f"[{self.name}] trial {trial.trial_id} failed: {line}{where}\n")
+        sys.stderr.write(
+            ("\n" if sys.stderr.isatty() else "")
+            + f"[{self.name}] trial {trial.trial_id} failed: {line}{where}\n"
+        )
 
     def _show(self, trials: list[Any], final: bool) -> None:
-        now = time.monotonic()
-        if not final and now - self._last_print < 1.0:
-            return
         counts = {"RUNNING": 0, "TERMINATED": 0, "ERROR": 0}
         for trial in trials:
             counts[trial.status] = counts.get(trial.status, 0) + 1
@@ -192,20 +220,9 @@ class ProgressLine(tune.Callback):
         values = [v for v in values if _finite_or_none(v) is not None]
         best = (min if self.mode == "min" else max)(values) if values else None
         finished = counts["TERMINATED"] + counts["ERROR"]
-        elapsed = now - self._started
-        text = (f"[{self.name}] trials {finished}/{self.total} · running {counts['RUNNING']} · "
-                f"done {counts['TERMINATED']} · failed {counts['ERROR']} · best {self.metric} "
-                f"{'-' if best is None else f'{best:.4g}'}")
-        tty = sys.stderr.isatty()
-        changed = text != self._last_text
-        if 0 < finished < self.total and not final:
-            eta = elapsed / finished * (self.total - finished)
-            text_eta = f" · {clock(elapsed)} · ETA ~{clock(eta)}"
-        else:
-            text_eta = f" · {clock(elapsed)}"
-        if tty:
-            sys.stderr.write("\r\033[K" + text + text_eta + ("\n" if final else ""))
-        elif changed:
-            sys.stderr.write(text + text_eta + "\n")
-        sys.stderr.flush()
-        self._last_text, self._last_print = text, now
+        text = (
+            f"[{self.name}] trials {finished}/{self.total} · running {counts['RUNNING']} · "
+            f"done {counts['TERMINATED']} · failed {counts['ERROR']} · best {self.metric} "
+            f"{'-' if best is None else f'{best:.4g}'}"
+        )
+        self._line.show(text, done=finished, remaining=self.total - finished, final=final)

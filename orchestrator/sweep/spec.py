@@ -6,7 +6,6 @@ so nothing starts on a spec that would fail an hour into a sweep.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,7 +14,18 @@ from typing import Any
 import yaml
 
 from orchestrator.errors import SpecError
-from orchestrator.space import (
+from orchestrator.spec_checks import (
+    as_choice,
+    as_dataset,
+    as_integer,
+    as_mapping,
+    as_name,
+    as_number,
+    as_string,
+    no_unknown_keys,
+    read_spec_file,
+)
+from orchestrator.sweep.space import (
     Choice,
     Dimension,
     IntRange,
@@ -25,14 +35,12 @@ from orchestrator.space import (
     grid_points,
     to_yaml,
 )
-from trainables.datasets import DATASET_OPTIONS, REQUIRED_OPTIONS
 from trainables.device import AMP_MODES
 from trainables.families import FAMILIES, family_class
 from trainables.params import Param
 
 ALGORITHMS = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "none")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
@@ -100,8 +108,13 @@ class ExperimentSpec:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-def load_spec(path: str | Path, *, name: str | None = None, samples: int | None = None,
-              epochs: int | None = None) -> ExperimentSpec:
+def load_spec(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    samples: int | None = None,
+    epochs: int | None = None,
+) -> ExperimentSpec:
     """Read and validate a spec file; the overrides replace its name, search.samples and
     epochs (a smoke run: samples 1, epochs 1). A grace period longer than the overridden
     epochs is shortened to them: ASHA cannot wait longer than a trial runs."""
@@ -109,9 +122,9 @@ def load_spec(path: str | Path, *, name: str | None = None, samples: int | None 
     if name:
         raw["name"] = name
     if samples is not None:
-        _section_of(raw, "search")["samples"] = _integer("search.samples", samples, low=1)
+        _section_of(raw, "search")["samples"] = as_integer("search.samples", samples, low=1)
     if epochs is not None:
-        raw["epochs"] = _integer("epochs", epochs, low=1)
+        raw["epochs"] = as_integer("epochs", epochs, low=1)
         scheduler = _section_of(raw, "scheduler")
         grace = scheduler.get("grace_period")
         if isinstance(grace, int) and not isinstance(grace, bool) and grace > epochs:
@@ -129,92 +142,112 @@ def _section_of(raw: dict[str, Any], key: str) -> dict[str, Any]:
     return section
 
 
-def read_spec_file(path: str | Path) -> dict[str, Any]:
-    """The mapping a YAML spec file holds; SpecError when it is unreadable or not a mapping."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SpecError("", f"cannot read spec {path}: {exc.strerror or exc}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise SpecError("", f"{path} is not valid YAML{line}") from None
-    if not isinstance(raw, dict):
-        raise SpecError("", f"{path} must hold a mapping of spec keys")
-    return raw
-
-
 def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
     """Validate a spec mapping; the first problem raises SpecError naming its key."""
-    _no_unknown_keys("", raw, {f for f in ExperimentSpec.__dataclass_fields__})
+    no_unknown_keys("", raw, {f for f in ExperimentSpec.__dataclass_fields__})
     for key in ("name", "dataset", "family", "epochs"):
         if key not in raw:
             raise SpecError(key, "required key is missing")
-    name = _string("name", raw["name"])
-    if not NAME_PATTERN.match(name):
-        raise SpecError("name", f"use letters, digits, '.', '_' and '-' only, got {name!r}")
+    name = as_name("name", raw["name"])
     families = _families(raw["family"])
-    metric = _section("metric", raw.get("metric", {}), MetricSpec, {
-        "name": lambda k, v: _choice(k, v, _metric_names(families)),
-        "mode": lambda k, v: _choice(k, v, ("min", "max")),
-    })
-    search = _section("search", raw.get("search", {}), SearchSpec, {
-        "algorithm": lambda k, v: _choice(k, v, ALGORITHMS),
-        "samples": lambda k, v: _integer(k, v, low=1),
-        "max_concurrent": lambda k, v: None if v is None else _integer(k, v, low=1),
-        "seed": lambda k, v: _integer(k, v, low=0),
-    })
-    scheduler = _section("scheduler", raw.get("scheduler", {}), SchedulerSpec, {
-        "name": lambda k, v: _choice(k, v, SCHEDULERS),
-        "grace_period": lambda k, v: _integer(k, v, low=1),
-        "reduction_factor": lambda k, v: _number(k, v, above=1.0),
-    })
-    resources = _section("resources", raw.get("resources", {}), ResourceSpec, {
-        "cpu": lambda k, v: _number(k, v, above=0.0),
-        "gpu": lambda k, v: _number(k, v, low=0.0),
-    })
-    space = _mapping("space", raw.get("space", {}))
-    fixed = _mapping("fixed", raw.get("fixed", {}))
+    sections = _sections(raw, families)
+    space = as_mapping("space", raw.get("space", {}))
+    fixed = as_mapping("fixed", raw.get("fixed", {}))
     for key in sorted(set(space) & set(fixed)):
         raise SpecError(f"space.{key}", "is also in fixed; give it in one place")
     spec = ExperimentSpec(
         name=name,
-        dataset=_dataset(raw["dataset"]),
+        dataset=as_dataset(raw["dataset"]),
         family=families,
-        epochs=_integer("epochs", raw["epochs"], low=1),
-        metric=metric,
-        search=search,
-        scheduler=scheduler,
-        resources=resources,
-        space={k: _dimension(f"space.{k}", v, _param(f"space.{k}", k, families))
-               for k, v in space.items()},
-        fixed={k: _fixed_value(f"fixed.{k}", v, _param(f"fixed.{k}", k, families))
-               for k, v in fixed.items()},
-        description=_string("description", raw.get("description", "")),
-        amp=_choice("amp", raw.get("amp", "off"), AMP_MODES),
-        max_failures=_integer("max_failures", raw.get("max_failures", 0), low=0),
+        epochs=as_integer("epochs", raw["epochs"], low=1),
+        **sections,
+        space={
+            k: _dimension(f"space.{k}", v, _param(f"space.{k}", k, families))
+            for k, v in space.items()
+        },
+        fixed={
+            k: _fixed_value(f"fixed.{k}", v, _param(f"fixed.{k}", k, families))
+            for k, v in fixed.items()
+        },
+        description=as_string("description", raw.get("description", "")),
+        amp=as_choice("amp", raw.get("amp", "off"), AMP_MODES),
+        max_failures=as_integer("max_failures", raw.get("max_failures", 0), low=0),
     )
-    if spec.search.algorithm == "grid":
-        for key, dimension in spec.space.items():
-            if isinstance(dimension, Uniform | LogUniform):
-                raise SpecError(f"space.{key}", "grid search needs a list or an int range, "
-                                "not a continuous range")
-        check_grid_points(spec)
-    if spec.resources.gpu > 1 and not spec.resources.gpu.is_integer():
-        # Ray packs fractions of one GPU; a trial never spans part of a second one.
-        raise SpecError("resources.gpu", f"above 1 must be a whole number, got "
-                        f"{spec.resources.gpu:g}")
-    if spec.scheduler.name == "asha" and spec.scheduler.grace_period > spec.epochs:
-        raise SpecError("scheduler.grace_period",
-                        f"{spec.scheduler.grace_period} exceeds epochs ({spec.epochs})")
+    _check_across_keys(spec)
     return spec
 
 
-def check_grid_points(spec: ExperimentSpec,
-                      image_shape: tuple[int, int, int] | None = None) -> None:
+def _sections(raw: Mapping[str, Any], families: tuple[str, ...]) -> dict[str, Any]:
+    """The metric, search, scheduler and resources sections, defaults filled in."""
+    return {
+        "metric": _section(
+            "metric",
+            raw.get("metric", {}),
+            MetricSpec,
+            {
+                "name": lambda k, v: as_choice(k, v, _metric_names(families)),
+                "mode": lambda k, v: as_choice(k, v, ("min", "max")),
+            },
+        ),
+        "search": _section(
+            "search",
+            raw.get("search", {}),
+            SearchSpec,
+            {
+                "algorithm": lambda k, v: as_choice(k, v, ALGORITHMS),
+                "samples": lambda k, v: as_integer(k, v, low=1),
+                "max_concurrent": lambda k, v: None if v is None else as_integer(k, v, low=1),
+                "seed": lambda k, v: as_integer(k, v, low=0),
+            },
+        ),
+        "scheduler": _section(
+            "scheduler",
+            raw.get("scheduler", {}),
+            SchedulerSpec,
+            {
+                "name": lambda k, v: as_choice(k, v, SCHEDULERS),
+                "grace_period": lambda k, v: as_integer(k, v, low=1),
+                "reduction_factor": lambda k, v: as_number(k, v, above=1.0),
+            },
+        ),
+        "resources": _section(
+            "resources",
+            raw.get("resources", {}),
+            ResourceSpec,
+            {
+                "cpu": lambda k, v: as_number(k, v, above=0.0),
+                "gpu": lambda k, v: as_number(k, v, low=0.0),
+            },
+        ),
+    }
+
+
+def _check_across_keys(spec: ExperimentSpec) -> None:
+    """The rules that tie keys together: a grid search over discrete dimensions whose points
+    its families accept, whole GPUs above one, a grace period within the epochs."""
+    if spec.search.algorithm == "grid":
+        for key, dimension in spec.space.items():
+            if isinstance(dimension, Uniform | LogUniform):
+                raise SpecError(
+                    f"space.{key}",
+                    "grid search needs a list or an int range, not a continuous range",
+                )
+        check_grid_points(spec)
+    if spec.resources.gpu > 1 and not spec.resources.gpu.is_integer():
+        # Ray packs fractions of one GPU; a trial never spans part of a second one.
+        raise SpecError(
+            "resources.gpu", f"above 1 must be a whole number, got {spec.resources.gpu:g}"
+        )
+    if spec.scheduler.name == "asha" and spec.scheduler.grace_period > spec.epochs:
+        raise SpecError(
+            "scheduler.grace_period",
+            f"{spec.scheduler.grace_period} exceeds epochs ({spec.epochs})",
+        )
+
+
+def check_grid_points(
+    spec: ExperimentSpec, image_shape: tuple[int, int, int] | None = None
+) -> None:
     """Every point of a grid search must be a config its family accepts: the rules across
     knobs (e.g. BEGAN's weights), and about the images when their shape is known."""
     if spec.search.algorithm != "grid":
@@ -248,78 +281,10 @@ def _metric_names(families: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(m for m in first if all(m in other for other in rest))
 
 
-def _no_unknown_keys(path: str, raw: Mapping[str, Any], allowed: set[str]) -> None:
-    for key in raw:
-        if key not in allowed:
-            where = f"{path}.{key}" if path else str(key)
-            raise SpecError(where, f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-
 def _section(path: str, raw: Any, cls: type, checks: dict[str, Any]) -> Any:
-    raw = _mapping(path, raw)
-    _no_unknown_keys(path, raw, set(checks))
+    raw = as_mapping(path, raw)
+    no_unknown_keys(path, raw, set(checks))
     return cls(**{key: checks[key](f"{path}.{key}", value) for key, value in raw.items()})
-
-
-def _mapping(path: str, value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise SpecError(path, f"expected a mapping, got {value!r}")
-    return value
-
-
-def _string(path: str, value: Any) -> str:
-    if not isinstance(value, str) or not value and path != "description":
-        raise SpecError(path, f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _choice(path: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise SpecError(path, f"expected one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _integer(path: str, value: Any, low: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(path, f"expected an integer, got {value!r}")
-    if low is not None and value < low:
-        raise SpecError(path, f"must be >= {low}, got {value}")
-    return value
-
-
-def _number(path: str, value: Any, low: float | None = None, above: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(path, f"expected a number, got {value!r}")
-    if low is not None and value < low:
-        raise SpecError(path, f"must be >= {low}, got {value}")
-    if above is not None and value <= above:
-        raise SpecError(path, f"must be > {above}, got {value}")
-    return float(value)
-
-
-def _dataset(value: Any) -> dict[str, Any]:
-    raw = _mapping("dataset", value)
-    name = raw.get("name")
-    if name not in DATASET_OPTIONS:
-        raise SpecError("dataset.name", f"unknown dataset {name!r} "
-                        f"(known: {', '.join(sorted(DATASET_OPTIONS))})")
-    options = DATASET_OPTIONS[name]
-    _no_unknown_keys("dataset", raw, {"name", *options})
-    for key in sorted(REQUIRED_OPTIONS.get(name, ())):
-        if key not in raw:
-            raise SpecError(f"dataset.{key}", f"required for dataset {name!r}")
-    for key, expected in options.items():
-        if key in raw and (isinstance(raw[key], bool) and expected is not bool
-                           or not isinstance(raw[key], expected)):
-            raise SpecError(f"dataset.{key}", f"expected {_type_name(expected)}, got {raw[key]!r}")
-    return dict(raw)
-
-
-def _type_name(expected: type | tuple[type, ...]) -> str:
-    kinds = expected if isinstance(expected, tuple) else (expected,)
-    return " or ".join(kind.__name__ for kind in kinds)
 
 
 def _param(path: str, key: str, families: tuple[str, ...]) -> Param:
@@ -331,20 +296,24 @@ def _param(path: str, key: str, families: tuple[str, ...]) -> Param:
             raise SpecError(path, f"family {family!r} is not in this spec's family list")
         params = family_class(family).all_params()
         if name not in params:
-            raise SpecError(path, f"not a hyperparameter of family {family!r} "
-                            f"(known: {', '.join(sorted(params))})")
+            raise SpecError(
+                path,
+                f"not a hyperparameter of family {family!r} (known: {', '.join(sorted(params))})",
+            )
         return params[name]
     having = [f for f in families if key in family_class(f).all_params()]
     if not having:
         params = family_class(families[0]).all_params()
         known = f" (known: {', '.join(sorted(params))})" if len(families) == 1 else ""
-        raise SpecError(path, f"not a hyperparameter of family "
-                        f"{' or '.join(map(repr, families))}{known}")
+        raise SpecError(
+            path, f"not a hyperparameter of family {' or '.join(map(repr, families))}{known}"
+        )
     if len(having) < len(families):
         hint = ", ".join(f"{f}.{key}" for f in having)
         missing = ", ".join(f for f in families if f not in having)
-        raise SpecError(path, f"family {missing} has no {key!r}; write {hint} to set it "
-                        "only where it exists")
+        raise SpecError(
+            path, f"family {missing} has no {key!r}; write {hint} to set it only where it exists"
+        )
     kinds = {family_class(f).all_params()[key].kind for f in families}
     if len(kinds) > 1:
         raise SpecError(path, "means different types in different families; prefix it")
@@ -365,29 +334,40 @@ def _dimension(path: str, value: Any, param: Param) -> Dimension:
             raise SpecError(path, "empty list of choices")
         return Choice(tuple(_fixed_value(path, v, param) for v in value))
     if not isinstance(value, dict) or len(value) != 1:
-        raise SpecError(path, "expected a list of choices or one of "
-                        f"{{int|uniform|loguniform: [low, high]}}, got {value!r}")
-    (kind, bounds), = value.items()
+        raise SpecError(
+            path,
+            "expected a list of choices or one of "
+            f"{{int|uniform|loguniform: [low, high]}}, got {value!r}",
+        )
+    ((kind, bounds),) = value.items()
     if kind not in ("int", "uniform", "loguniform"):
         raise SpecError(path, f"unknown range kind {kind!r} (use int, uniform or loguniform)")
-    if (not isinstance(bounds, list) or len(bounds) != 2
-            or any(isinstance(b, bool) or not isinstance(b, int | float) for b in bounds)):
+    if (
+        not isinstance(bounds, list)
+        or len(bounds) != 2
+        or any(isinstance(b, bool) or not isinstance(b, int | float) for b in bounds)
+    ):
         raise SpecError(path, f"{kind} needs [low, high], got {bounds!r}")
     low, high = bounds
     if low >= high:
         raise SpecError(path, f"empty range [{low}, {high}]")
     if kind == "int":
         if param.kind is not int or not all(isinstance(b, int) for b in bounds):
-            raise SpecError(path, f"int range needs an integer hyperparameter and integer bounds, "
-                            f"got {bounds!r}")
+            raise SpecError(
+                path,
+                f"int range needs an integer hyperparameter and integer bounds, got {bounds!r}",
+            )
         dimension: Dimension = IntRange(low, high)
     else:
         if param.kind is not float:
             raise SpecError(path, f"{kind} range needs a float hyperparameter")
         if kind == "loguniform" and low <= 0:
             raise SpecError(path, f"loguniform needs low > 0, got {low}")
-        dimension = Uniform(float(low), float(high)) if kind == "uniform" \
+        dimension = (
+            Uniform(float(low), float(high))
+            if kind == "uniform"
             else LogUniform(float(low), float(high))
+        )
     for bound in (low, high):
         reason = param.check(float(bound) if param.kind is float else bound)
         if reason:

@@ -13,15 +13,16 @@ import yaml
 from ray import tune
 
 from evaluators.judges import Judge
-from orchestrator.callbacks import ProgressLine, TableRecorder, epoch_row, error_line
 from orchestrator.cluster import connect, probe
-from orchestrator.errors import UserError
-from orchestrator.measure import judge_of
+from orchestrator.errors import UserError, error_line
+from orchestrator.image_sets import dataset_errors
+from orchestrator.judges import judge_of
 from orchestrator.runs import RunDir
-from orchestrator.space import DefineByRun, family_config, grid_points
-from orchestrator.spec import ExperimentSpec, check_grid_points
+from orchestrator.sweep.callbacks import ProgressLine, TableRecorder, epoch_row
+from orchestrator.sweep.space import DefineByRun, family_config, grid_points
+from orchestrator.sweep.spec import ExperimentSpec, check_grid_points
 from orchestrator.tables import Table
-from trainables.datasets import DatasetError, ImageData, load_dataset
+from trainables.datasets import ImageData, load_dataset
 from trainables.trainable import TrialSettings, run_trial
 
 
@@ -32,47 +33,58 @@ class SweepOutcome:
     failed: int
     best_trial: str | None
     best_value: float | None
-    resumed: bool
 
 
 def prepare_dataset(spec: ExperimentSpec) -> tuple[ImageData, Judge]:
     """Load the spec's dataset once and its LeNet judge (trained once per fingerprint); grid
     points the family refuses for these images (e.g. a colour weight on grey images) are
     refused before the judge is trained."""
-    try:
+    with dataset_errors():
         data = load_dataset(spec.dataset)
-    except DatasetError as exc:
-        raise UserError(str(exc)) from None
     check_grid_points(spec, data.shape)
     return data, judge_of(data)
 
 
-def run_sweep(spec: ExperimentSpec, run: RunDir, *, address: str | None = None,
-              restart: bool = False, say: Callable[[str], None] = print) -> SweepOutcome:
+def run_sweep(
+    spec: ExperimentSpec,
+    run: RunDir,
+    *,
+    address: str | None = None,
+    restart: bool = False,
+    say: Callable[[str], None] = print,
+) -> SweepOutcome:
     """Run (or resume) the sweep of ``spec`` in ``run``; tables are complete when it returns."""
     probe(address)  # an unreachable cluster fails before the dataset and judge are prepared
     data, judge = prepare_dataset(spec)
     resuming = _prepare_folder(spec, run, restart)
-    say(f"dataset {spec.dataset['name']}: {len(data.train_images)} train / "
+    say(
+        f"dataset {spec.dataset['name']}: {len(data.train_images)} train / "
         f"{len(data.test_images)} test images {data.shape}, fingerprint {data.fingerprint}; "
-        f"LeNet judge test accuracy {judge.test_accuracy:.1%}")
+        f"LeNet judge test accuracy {judge.test_accuracy:.1%}"
+    )
     connect(address)
     trainable = _trainable(spec, run, data, judge)
     if resuming:
         say(f"resuming run {run.name!r} from {run.shown(run.experiment)}")
-        tuner = tune.Tuner.restore(run.experiment, trainable=trainable,
-                                   resume_unfinished=True, resume_errored=False,
-                                   storage_filesystem=run.fs)
+        tuner = tune.Tuner.restore(
+            run.experiment,
+            trainable=trainable,
+            resume_unfinished=True,
+            resume_errored=False,
+            storage_filesystem=run.fs,
+        )
     else:
-        say(f"starting run {run.name!r}: {spec.num_trials} trials of {', '.join(spec.family)}, "
+        say(
+            f"starting run {run.name!r}: {spec.num_trials} trials of {', '.join(spec.family)}, "
             f"{spec.epochs} epochs, {spec.search.algorithm} search, scheduler "
-            f"{spec.scheduler.name}, in {run.shown()}")
+            f"{spec.scheduler.name}, in {run.shown()}"
+        )
         tuner = _new_tuner(spec, run, data, trainable)
     grid = tuner.fit()
     _reconcile(spec, run, data, grid)
     for name in ("trials", "epochs"):
         Table(run.tables, name).compact()
-    return _outcome(spec, run, resuming)
+    return _outcome(spec, run)
 
 
 def _prepare_folder(spec: ExperimentSpec, run: RunDir, restart: bool) -> bool:
@@ -85,9 +97,11 @@ def _prepare_folder(spec: ExperimentSpec, run: RunDir, restart: bool) -> bool:
         previous = yaml.safe_load(text)
         if previous != spec.to_dict():
             changed = "; ".join(_differences(previous, spec.to_dict()))
-            raise UserError(f"run {run.name!r} exists with a different spec ({changed}; "
-                            f"{run.shown(run.path('spec.yaml'))}); pass --restart to start it "
-                            "over or --name for a new run")
+            raise UserError(
+                f"run {run.name!r} exists with a different spec ({changed}; "
+                f"{run.shown(run.path('spec.yaml'))}); pass --restart to start it "
+                "over or --name for a new run"
+            )
     run.write_text("spec.yaml", spec.to_yaml())
     return tune.Tuner.can_restore(run.experiment, storage_filesystem=run.fs)
 
@@ -96,9 +110,13 @@ def _differences(before: Any, now: Any, key: str = "") -> list[str]:
     """``key: before there, now here`` for each value that differs, nested keys dotted (so
     a refusal says e.g. that the earlier run was an ``--epochs 1`` smoke run)."""
     if isinstance(before, dict) and isinstance(now, dict):
-        return [line for k in dict.fromkeys([*before, *now])
-                for line in _differences(before.get(k, _UNSET), now.get(k, _UNSET),
-                                         f"{key}.{k}" if key else k)]
+        return [
+            line
+            for k in dict.fromkeys([*before, *now])
+            for line in _differences(
+                before.get(k, _UNSET), now.get(k, _UNSET), f"{key}.{k}" if key else k
+            )
+        ]
     if before == now:
         return []
     return [f"{key}: {before!r} there, {now!r} here"]
@@ -112,9 +130,14 @@ class _Unset:
 _UNSET = _Unset()
 
 
-def _run_one_trial(config: dict[str, Any], data: ImageData, judge: Judge,
-                   settings: TrialSettings, tb_root: str,
-                   tb_store: pafs.FileSystem | None) -> None:
+def _run_one_trial(
+    config: dict[str, Any],
+    data: ImageData,
+    judge: Judge,
+    settings: TrialSettings,
+    tb_root: str,
+    tb_store: pafs.FileSystem | None,
+) -> None:
     """What Ray runs per trial: resolve the family, name the TensorBoard folder, hand over.
 
     With the run in an object store (``tb_store``), the trial writes its event files into a
@@ -127,8 +150,12 @@ def _run_one_trial(config: dict[str, Any], data: ImageData, judge: Judge,
         run_trial(hyperparameters, data, judge, replace(settings, log_dir=folder))
         return
     with tempfile.TemporaryDirectory(prefix="ganorch-tb-") as local:
-        run_trial(hyperparameters, data, judge,
-                  replace(settings, log_dir=local, log_copy=(tb_store, folder)))
+        run_trial(
+            hyperparameters,
+            data,
+            judge,
+            replace(settings, log_dir=local, log_copy=(tb_store, folder)),
+        )
 
 
 def _placement() -> dict[str, str | float]:
@@ -136,17 +163,28 @@ def _placement() -> dict[str, str | float]:
     import ray
 
     context = ray.get_runtime_context()
-    return {"node_id": context.get_node_id(),
-            "gpus": float(context.get_assigned_resources().get("GPU", 0.0))}
+    return {
+        "node_id": context.get_node_id(),
+        "gpus": float(context.get_assigned_resources().get("GPU", 0.0)),
+    }
 
 
 def _trainable(spec: ExperimentSpec, run: RunDir, data: ImageData, judge: Judge):
     settings = TrialSettings(
-        family=spec.family[0], epochs=spec.epochs, gpus=spec.resources.gpu, amp=spec.amp,
-        num_threads=max(1, math.floor(spec.resources.cpu)))
-    with_data = tune.with_parameters(_run_one_trial, data=data, judge=judge, settings=settings,
-                                     tb_root=run.path("tb"),
-                                     tb_store=run.fs if run.remote else None)
+        family=spec.family[0],
+        epochs=spec.epochs,
+        gpus=spec.resources.gpu,
+        amp=spec.amp,
+        num_threads=max(1, math.floor(spec.resources.cpu)),
+    )
+    with_data = tune.with_parameters(
+        _run_one_trial,
+        data=data,
+        judge=judge,
+        settings=settings,
+        tb_root=run.path("tb"),
+        tb_store=run.fs if run.remote else None,
+    )
     return tune.with_resources(with_data, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 
@@ -162,42 +200,64 @@ def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) ->
         import optuna
         from ray.tune.search.optuna import OptunaSearch
 
-        sampler = (optuna.samplers.TPESampler(seed=spec.search.seed)
-                   if spec.search.algorithm == "optuna"
-                   else optuna.samplers.RandomSampler(seed=spec.search.seed))
+        sampler = (
+            optuna.samplers.TPESampler(seed=spec.search.seed)
+            if spec.search.algorithm == "optuna"
+            else optuna.samplers.RandomSampler(seed=spec.search.seed)
+        )
         space = DefineByRun(spec.space, spec.fixed, spec.family)
         search_alg = OptunaSearch(space=space, metric=metric, mode=mode, sampler=sampler)
     scheduler = None
     if spec.scheduler.name == "asha":
         from ray.tune.schedulers import ASHAScheduler
 
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=spec.epochs,
-                                  grace_period=spec.scheduler.grace_period,
-                                  reduction_factor=spec.scheduler.reduction_factor)
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=spec.epochs,
+            grace_period=spec.scheduler.grace_period,
+            reduction_factor=spec.scheduler.reduction_factor,
+        )
     recorder = _recorder(spec, run, data)
     progress = ProgressLine(run.name, spec.num_trials, spec.epochs, metric, mode)
     return tune.Tuner(
         trainable,
         param_space=param_space,
         tune_config=tune.TuneConfig(
-            metric=metric, mode=mode, search_alg=search_alg, scheduler=scheduler,
+            metric=metric,
+            mode=mode,
+            search_alg=search_alg,
+            scheduler=scheduler,
             num_samples=spec.search.samples,
-            max_concurrent_trials=spec.search.max_concurrent, reuse_actors=False),
+            max_concurrent_trials=spec.search.max_concurrent,
+            reuse_actors=False,
+        ),
         run_config=tune.RunConfig(
-            name=run.name, storage_path=run.storage, storage_filesystem=run.fs, verbose=0,
+            name=run.name,
+            storage_path=run.storage,
+            storage_filesystem=run.fs,
+            verbose=0,
             callbacks=[recorder, progress],
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=1, checkpoint_score_attribute=metric,
-                checkpoint_score_order=mode)),
+                num_to_keep=1, checkpoint_score_attribute=metric, checkpoint_score_order=mode
+            ),
+        ),
     )
 
 
 def _recorder(spec: ExperimentSpec, run: RunDir, data: ImageData) -> TableRecorder:
     """Tables name checkpoints as ``run.shown`` does: a local path or an object-store URI."""
     prefix = run.shown("")
-    return TableRecorder(run.tables, run.name, spec.metric.name, spec.metric.mode, spec.epochs,
-                         spec.dataset["name"], data.fingerprint, storage_prefix=prefix)
+    return TableRecorder(
+        run.tables,
+        run.name,
+        spec.metric.name,
+        spec.metric.mode,
+        spec.epochs,
+        spec.dataset["name"],
+        data.fingerprint,
+        storage_prefix=prefix,
+    )
 
 
 def _reconcile(spec: ExperimentSpec, run: RunDir, data: ImageData, grid: Any) -> None:
@@ -207,8 +267,17 @@ def _reconcile(spec: ExperimentSpec, run: RunDir, data: ImageData, grid: Any) ->
     epochs = Table(run.tables, "epochs")
     have = epochs.existing_keys()
     trials = Table(run.tables, "trials").read()
-    status = dict(zip(trials.column("trial_id").to_pylist(),
-                      trials.column("status").to_pylist(), strict=True)) if trials.num_rows else {}
+    status = (
+        dict(
+            zip(
+                trials.column("trial_id").to_pylist(),
+                trials.column("status").to_pylist(),
+                strict=True,
+            )
+        )
+        if trials.num_rows
+        else {}
+    )
     finished = []
     for result in grid:
         frame = result.metrics_dataframe
@@ -216,22 +285,34 @@ def _reconcile(spec: ExperimentSpec, run: RunDir, data: ImageData, grid: Any) ->
         trial_id = result.metrics.get("trial_id") or (records[-1]["trial_id"] if records else None)
         if trial_id is None:
             continue
-        epochs.append([epoch_row(trial_id, r, run.shown(result.path)) for r in records
-                       if (trial_id, int(r.get("training_iteration", 0))) not in have])
+        epochs.append(
+            [
+                epoch_row(trial_id, r, run.shown(result.path))
+                for r in records
+                if (trial_id, int(r.get("training_iteration", 0))) not in have
+            ]
+        )
         final = "ERROR" if result.error else "TERMINATED"
         if status.get(trial_id) != final:
             finished.append((trial_id, final, result))
     best = recorder.best_epochs() if finished else {}  # one read, after the epochs are in
-    Table(run.tables, "trials").append([
-        recorder.trial_row(
-            trial_id, final, result.metrics or {}, best.get(trial_id, {}),
-            run.shown(result.checkpoint.path) if result.checkpoint else None,
-            result.config or {},
-            error_line(str(result.error)) if result.error else None)
-        for trial_id, final, result in finished])
+    Table(run.tables, "trials").append(
+        [
+            recorder.trial_row(
+                trial_id,
+                final,
+                result.metrics or {},
+                best.get(trial_id, {}),
+                run.shown(result.checkpoint.path) if result.checkpoint else None,
+                result.config or {},
+                error_line(str(result.error)) if result.error else None,
+            )
+            for trial_id, final, result in finished
+        ]
+    )
 
 
-def _outcome(spec: ExperimentSpec, run: RunDir, resumed: bool) -> SweepOutcome:
+def _outcome(spec: ExperimentSpec, run: RunDir) -> SweepOutcome:
     trials = Table(run.tables, "trials").read().to_pylist()
     best_column = f"best_{spec.metric.name}"
     scored = [t for t in trials if t.get(best_column) is not None]
@@ -243,5 +324,4 @@ def _outcome(spec: ExperimentSpec, run: RunDir, resumed: bool) -> SweepOutcome:
         failed=sum(t["status"] == "ERROR" for t in trials),
         best_trial=best["trial_id"] if best else None,
         best_value=best[best_column] if best else None,
-        resumed=resumed,
     )

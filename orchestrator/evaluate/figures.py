@@ -9,12 +9,9 @@ checkpoints, ``interpolation`` (slerp between latent pairs, one class per row).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from orchestrator.evaluation import EvalGenerator, EvalJob
 
 SHEET_SAMPLES = 64
 NEIGHBOUR_ROWS = 8
@@ -23,8 +20,12 @@ SMOOTHGRAD_COPIES = 16  # noisy copies per image: enough for a readable sheet, c
 INTERPOLATION_ROWS, INTERPOLATION_STEPS = 4, 8
 
 
-def sheets(job: EvalJob, generator: EvalGenerator, images: np.ndarray) -> dict[str, np.ndarray]:
-    """Sheet name -> uint8 (H, W, 3) image."""
+def sheets(
+    images: np.ndarray, real: np.ndarray, train: np.ndarray, model: Any | None
+) -> dict[str, np.ndarray]:
+    """Sheet name -> uint8 (H, W, 3) image, from a generator's samples ``images``, the real
+    test subset ``real``, the training split ``train`` and, for a trial checkpoint, its
+    ``model`` (None for external samples and the reference)."""
     import torch
 
     from evaluators.c2st import c2st
@@ -36,45 +37,58 @@ def sheets(job: EvalJob, generator: EvalGenerator, images: np.ndarray) -> dict[s
     out = {"samples": image_grid(shown, nrow=8)}
     rows = shown[:NEIGHBOUR_ROWS]
     if len(rows) >= 2:
-        report = nearest_neighbours(rows, job.data.train_images, job.real(0), k=4)
-        out["neighbours"] = neighbour_sheet(rows, job.data.train_images, report)
+        report = nearest_neighbours(rows, train, real, k=4)
+        out["neighbours"] = neighbour_sheet(rows, train, report)
     if len(images) >= 8:
-        result = c2st(job.real(0), images, seed=0)
+        result = c2st(real, images, seed=0)
         inputs = result.test_inputs[:SMOOTHGRAD_IMAGES]
-        maps = smoothgrad(result.model, inputs, result.test_labels[:SMOOTHGRAD_IMAGES],
-                          samples=SMOOTHGRAD_COPIES)
+        maps = smoothgrad(
+            result.model, inputs, result.test_labels[:SMOOTHGRAD_IMAGES], samples=SMOOTHGRAD_COPIES
+        )
         out["c2st_smoothgrad"] = smoothgrad_sheet(inputs, maps)
-    if generator.kind == "trial":
+    if model is not None:
         from evaluators.interpolation import interpolation_sheet
 
-        model = job.model(generator)
         latents = model.latent(2 * INTERPOLATION_ROWS, torch.Generator().manual_seed(0))
-        labels = (torch.arange(INTERPOLATION_ROWS * INTERPOLATION_STEPS, device=model.device)
-                  // INTERPOLATION_STEPS) % model.num_classes
+        labels = (
+            torch.arange(INTERPOLATION_ROWS * INTERPOLATION_STEPS, device=model.device)
+            // INTERPOLATION_STEPS
+        ) % model.num_classes
 
         def sample(z: torch.Tensor) -> torch.Tensor:
             return model.sample(z.to(model.device), labels).add(1).div(2).clamp(0, 1).cpu()
 
         out["interpolation"] = interpolation_sheet(
-            sample, latents[:INTERPOLATION_ROWS].cpu(), latents[INTERPOLATION_ROWS:].cpu(),
-            steps=INTERPOLATION_STEPS)
+            sample,
+            latents[:INTERPOLATION_ROWS].cpu(),
+            latents[INTERPOLATION_ROWS:].cpu(),
+            steps=INTERPOLATION_STEPS,
+        )
     return out
 
 
-def write_figures(job: EvalJob, generator: EvalGenerator, images: np.ndarray) -> int:
-    """Write the generator's sheets as PNGs and TensorBoard images; returns how many."""
+def write_figures(
+    images: np.ndarray,
+    *,
+    real: np.ndarray,
+    train: np.ndarray,
+    model: Any | None,
+    artifacts: str,
+    tb: str,
+) -> int:
+    """Write the :func:`sheets` as PNGs into the folder ``artifacts`` and as images of an
+    event file in the folder ``tb`` (local paths or URIs); returns how many."""
     from PIL import Image
     from torch.utils.tensorboard import SummaryWriter
 
-    from orchestrator.runs import join, local_folder
+    from orchestrator.runs import local_folder
 
-    made = sheets(job, generator, images)
-    with local_folder(join(job.settings.artifacts, generator.label)) as folder:
+    made = sheets(images, real, train, model)
+    with local_folder(artifacts) as folder:
         for name, sheet in made.items():
             Image.fromarray(sheet).save(folder / f"{name}.png")
     # One event folder per generator: figure shards of different generators never share a file.
-    with local_folder(join(job.settings.tb, generator.label)) as folder, \
-            SummaryWriter(str(folder)) as writer:
+    with local_folder(tb) as folder, SummaryWriter(str(folder)) as writer:
         for name, sheet in made.items():
             writer.add_image(f"eval/{name}", sheet, 0, dataformats="HWC")
     return len(made)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from evaluators.judges.lenet import LeNet
-from orchestrator.augment import (
+from orchestrator.augment.cells import (
     POOL_BLOCK,
     Cell,
     RetrainJob,
@@ -20,8 +20,8 @@ from orchestrator.augment import (
     draw_pool,
     plan_cells,
 )
-from orchestrator.augment_report import pivot_augment
-from orchestrator.augment_spec import AugmentSpec, load_augment_spec, parse_augment_spec
+from orchestrator.augment.report import pivot_augment
+from orchestrator.augment.spec import AugmentSpec, load_augment_spec, parse_augment_spec
 from orchestrator.errors import SpecError
 from trainables.checkpoints import load_generator
 from trainables.datasets import load_dataset
@@ -32,10 +32,20 @@ from trainables.trainable import STATE_FILE
 def save_generator(folder: Path, family: str = "cdcgan") -> Path:
     """An untrained tiny generator saved as a trial checkpoint would be (no sweep needed)."""
     folder.mkdir(parents=True, exist_ok=True)
-    model = family_class(family)({"base_channels": 8, "n_z": 16}, (1, 28, 28), 10,
-                                 torch.device("cpu"))
-    torch.save({"model": model.state_dict(), "family": family, "config": model.config,
-                "image_shape": (1, 28, 28), "num_classes": 10, "epoch": 1}, folder / STATE_FILE)
+    model = family_class(family)(
+        {"base_channels": 8, "n_z": 16}, (1, 28, 28), 10, torch.device("cpu")
+    )
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "family": family,
+            "config": model.config,
+            "image_shape": (1, 28, 28),
+            "num_classes": 10,
+            "epoch": 1,
+        },
+        folder / STATE_FILE,
+    )
     return folder
 
 
@@ -52,37 +62,49 @@ def test_spec_defaults_are_the_reports_grid():
     assert spec.sizes("generated", 4000) == (0, 40, 400, 800, 2000, 4000)
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    ({"colour": 1}, "colour: unknown key"),
-    ({"strategies": ["mix", "blend"]}, "strategies: unknown strategy 'blend'"),
-    ({"strategies": ["mix", "mix"]}, "strategies: expected distinct"),
-    ({"real": [0, 120]}, "real: at most 100 percent"),
-    ({"unit": "count", "generated": [10.5]}, "generated: counts must be whole numbers"),
-    ({"real": []}, "real: expected a non-empty list"),
-    ({"generated": [-1]}, "generated: must be >= 0"),
-    ({"unit": "images"}, "unit: expected one of percent, count"),
-    ({"epochs": 1}, "epochs: finetune needs at least 2"),
-    ({"seeds": 0}, "seeds: must be >= 1"),
-    ({"real": [0], "generated": [0]}, "only the meaningless 0 real / 0 generated cell"),
-    ({"dataset": {"name": "mnist5k", "root": "/x"}}, "dataset.root: unknown key"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"colour": 1}, "colour: unknown key"),
+        ({"strategies": ["mix", "blend"]}, "strategies: unknown strategy 'blend'"),
+        ({"strategies": ["mix", "mix"]}, "strategies: expected distinct"),
+        ({"real": [0, 120]}, "real: at most 100 percent"),
+        ({"unit": "count", "generated": [10.5]}, "generated: counts must be whole numbers"),
+        ({"real": []}, "real: expected a non-empty list"),
+        ({"generated": [-1]}, "generated: must be >= 0"),
+        ({"unit": "images"}, "unit: expected one of percent, count"),
+        ({"epochs": 1}, "epochs: finetune needs at least 2"),
+        ({"seeds": 0}, "seeds: must be >= 1"),
+        ({"real": [0], "generated": [0]}, "only the meaningless 0 real / 0 generated cell"),
+        ({"dataset": {"name": "mnist5k", "root": "/x"}}, "dataset.root: unknown key"),
+    ],
+)
 def test_bad_spec_values_name_their_key(raw, message):
     with pytest.raises(SpecError, match=message):
         parse_augment_spec({"run": "r", "generator": "best", **raw})
 
 
 def test_counts_are_checked_against_the_training_split():
-    spec = parse_augment_spec({"run": "r", "generator": "g", "unit": "count",
-                               "real": [0, 100, 5000], "generated": [0, 9000]})
+    spec = parse_augment_spec(
+        {
+            "run": "r",
+            "generator": "g",
+            "unit": "count",
+            "real": [0, 100, 5000],
+            "generated": [0, 9000],
+        }
+    )
     assert spec.sizes("generated", 4000) == (0, 9000)  # generated images are not capped
-    with pytest.raises(SpecError, match="5000 real images asked for, the training split "
-                                        "holds 4000"):
+    with pytest.raises(
+        SpecError, match="5000 real images asked for, the training split holds 4000"
+    ):
         spec.sizes("real", 4000)
 
 
 def test_cells_skip_zero_by_zero_and_run_largest_first():
-    spec = AugmentSpec("r", "g", strategies=("mix", "source"), real=(0, 10, 50),
-                       generated=(0, 10), seeds=2)
+    spec = AugmentSpec(
+        "r", "g", strategies=("mix", "source"), real=(0, 10, 50), generated=(0, 10), seeds=2
+    )
     cells = plan_cells(spec, 1000)
     assert len(cells) == 2 * 2 * (3 * 2 - 1)
     assert Cell("mix", 0, 0, 0) not in cells and Cell("source", 500, 100, 1) in cells
@@ -139,24 +161,51 @@ def test_filter_cell_drops_the_images_whose_label_the_judge_disputes(mnist):
 
 
 def test_pivot_averages_seeds_per_cell_and_leaves_gaps_empty():
-    rows = [{"generator": "g", "strategy": "mix", "n_real": r, "n_generated": n, "seed": s,
-             "test_accuracy": acc, "error": None}
-            for r, n, s, acc in [(0, 40, 0, 0.2), (0, 40, 1, 0.4), (400, 0, 0, 0.8),
-                                 (400, 40, 0, 0.9), (400, 40, 1, math.nan)]]
+    rows = [
+        {
+            "generator": "g",
+            "strategy": "mix",
+            "n_real": r,
+            "n_generated": n,
+            "seed": s,
+            "test_accuracy": acc,
+            "error": None,
+        }
+        for r, n, s, acc in [
+            (0, 40, 0, 0.2),
+            (0, 40, 1, 0.4),
+            (400, 0, 0, 0.8),
+            (400, 40, 0, 0.9),
+            (400, 40, 1, math.nan),
+        ]
+    ]
     rows.append({**rows[0], "seed": 2, "test_accuracy": None, "error": "boom"})
     pivot = pivot_augment(pa.Table.from_pylist(rows)).to_pylist()
     assert pivot == [
-        {"generator": "g", "strategy": "mix", "n_real": 0, "gen=0": None,
-         "gen=40": pytest.approx(0.3), "seeds": 2},
-        {"generator": "g", "strategy": "mix", "n_real": 400, "gen=0": 0.8, "gen=40": 0.9,
-         "seeds": 1},
+        {
+            "generator": "g",
+            "strategy": "mix",
+            "n_real": 0,
+            "gen=0": None,
+            "gen=40": pytest.approx(0.3),
+            "seeds": 2,
+        },
+        {
+            "generator": "g",
+            "strategy": "mix",
+            "n_real": 400,
+            "gen=0": 0.8,
+            "gen=40": 0.9,
+            "seeds": 1,
+        },
     ]
 
 
 def test_example_specs_validate_and_the_mnist_one_is_the_reports_grid():
-    examples = Path(__file__).resolve().parents[2] / "examples"
+    examples = Path(__file__).resolve().parents[3] / "examples"
     for path in examples.glob("augment-*.yaml"):
         load_augment_spec(path, {})
-    assert load_augment_spec(examples / "augment-mnist.yaml", {}) == AugmentSpec("cgan-mnist",
-                                                                                  "best")
+    assert load_augment_spec(examples / "augment-mnist.yaml", {}) == AugmentSpec(
+        "cgan-mnist", "best"
+    )
     assert load_augment_spec(None, {"run": "x", "generator": "best", "seeds": 1}).seeds == 1

@@ -8,14 +8,17 @@ import pytest
 import yaml
 
 from orchestrator.errors import SpecError
-from orchestrator.space import Choice, IntRange, LogUniform, Uniform
-from orchestrator.spec import load_spec, parse_spec
+from orchestrator.sweep.space import Choice, IntRange, LogUniform, Uniform
+from orchestrator.sweep.spec import load_spec, parse_spec
 
-from ..conftest import run_cli, write_spec
+from ...conftest import run_cli, write_spec
 
 # Sweep specs; augment-*.yaml are grid specs (tests/orchestrator/test_augment.py checks them).
-EXAMPLES = sorted(p for p in Path(__file__).resolve().parents[2].joinpath("examples").glob("*.yaml")
-                  if not p.name.startswith("augment-"))
+EXAMPLES = sorted(
+    p
+    for p in Path(__file__).resolve().parents[3].joinpath("examples").glob("*.yaml")
+    if not p.name.startswith("augment-")
+)
 BASE = {"name": "q", "dataset": {"name": "mnist5k"}, "family": "dcgan", "epochs": 2}
 
 
@@ -29,8 +32,12 @@ def test_issue_example_parses_into_typed_dimensions():
         search={"algorithm": "optuna", "samples": 4, "max_concurrent": 2, "seed": 0},
         scheduler={"name": "asha", "grace_period": 1},
         resources={"cpu": 1, "gpu": 0.5},
-        space={"lr": {"loguniform": [2.0e-4, 2.0e-2]}, "batch_size": [50, 100],
-               "g_layers": {"int": [2, 4]}, "real_label": {"uniform": [0.8, 1]}},
+        space={
+            "lr": {"loguniform": [2.0e-4, 2.0e-2]},
+            "batch_size": [50, 100],
+            "g_layers": {"int": [2, 4]},
+            "real_label": {"uniform": [0.8, 1]},
+        },
         fixed={"n_z": 100},
     )
     assert spec.space["lr"] == LogUniform(2e-4, 2e-2)
@@ -41,50 +48,59 @@ def test_issue_example_parses_into_typed_dimensions():
 
 
 def test_resolved_spec_round_trips_through_yaml():
-    spec = spec_with(space={"lr": {"loguniform": [1e-4, 1e-2]}, "d_steps": [1, 2]},
-                     fixed={"real_label": 0.9})
+    spec = spec_with(
+        space={"lr": {"loguniform": [1e-4, 1e-2]}, "d_steps": [1, 2]}, fixed={"real_label": 0.9}
+    )
     again = parse_spec(yaml.safe_load(spec.to_yaml()))
     assert again == spec
 
 
 def test_float_choices_are_normalised_and_grid_counts_every_point():
-    spec = spec_with(search={"algorithm": "grid", "samples": 2},
-                     space={"lr": [1e-3, 1], "g_layers": {"int": [2, 4]}})
+    spec = spec_with(
+        search={"algorithm": "grid", "samples": 2},
+        space={"lr": [1e-3, 1], "g_layers": {"int": [2, 4]}},
+    )
     assert spec.space["lr"] == Choice((1e-3, 1.0))
     assert spec.num_trials == 2 * 3 * 2
 
 
-@pytest.mark.parametrize(("fields", "key", "words"), [
-    ({"colour": 1}, "colour", "unknown key"),
-    ({"epochs": 0}, "epochs", ">= 1"),
-    ({"epochs": "two"}, "epochs", "integer"),
-    ({"family": "stylegan9"}, "family", "unknown family"),
-    ({"name": "a b"}, "name", "letters"),
-    ({"dataset": {"name": "imagenet"}}, "dataset.name", "unknown dataset"),
-    ({"dataset": {"name": "mnist"}}, "dataset.root", "required"),
-    ({"dataset": {"name": "mnist5k", "size": 3}}, "dataset.size", "unknown key"),
-    ({"search": {"algorithm": "bayes"}}, "search.algorithm", "optuna"),
-    ({"search": {"samples": 0}}, "search.samples", ">= 1"),
-    ({"search": {"sample": 4}}, "search.sample", "unknown key"),
-    ({"scheduler": {"name": "pbt"}}, "scheduler.name", "asha"),
-    ({"scheduler": {"grace_period": 5}}, "scheduler.grace_period", "exceeds epochs"),
-    ({"resources": {"gpu": -1}}, "resources.gpu", ">= 0"),
-    ({"metric": {"name": "accuracy"}}, "metric.name", "fid"),
-    ({"space": {"lr": {"loguniform": [1e-2, 1e-4]}}}, "space.lr", "empty range"),
-    ({"space": {"lr": {"loguniform": [0, 1e-2]}}}, "space.lr", "low > 0"),
-    ({"space": {"lr": {"normal": [0, 1]}}}, "space.lr", "unknown range kind"),
-    ({"space": {"batch_size": []}}, "space.batch_size", "empty list"),
-    ({"space": {"g_layers": {"int": [1, 4]}}}, "space.g_layers", ">= 2"),
-    ({"space": {"g_layers": {"uniform": [2, 4]}}}, "space.g_layers", "float hyperparameter"),
-    ({"space": {"lr": {"int": [1, 4]}}}, "space.lr", "integer hyperparameter"),
-    ({"space": {"gamma": [0.5]}}, "space.gamma", "not a hyperparameter of family 'dcgan'"),
-    ({"space": {"upsample": ["bilinear"]}}, "space.upsample", "transposed"),
-    ({"fixed": {"batchnorm": "yes"}}, "fixed.batchnorm", "expected bool"),
-    ({"fixed": {"n_z": 0}}, "fixed.n_z", ">= 1"),
-    ({"space": {"n_z": [8]}, "fixed": {"n_z": 8}}, "space.n_z", "also in fixed"),
-    ({"search": {"algorithm": "grid"}, "space": {"lr": {"uniform": [0.1, 0.2]}}},
-     "space.lr", "grid search"),
-])
+@pytest.mark.parametrize(
+    ("fields", "key", "words"),
+    [
+        ({"colour": 1}, "colour", "unknown key"),
+        ({"epochs": 0}, "epochs", ">= 1"),
+        ({"epochs": "two"}, "epochs", "integer"),
+        ({"family": "stylegan9"}, "family", "unknown family"),
+        ({"name": "a b"}, "name", "letters"),
+        ({"dataset": {"name": "imagenet"}}, "dataset.name", "unknown dataset"),
+        ({"dataset": {"name": "mnist"}}, "dataset.root", "required"),
+        ({"dataset": {"name": "mnist5k", "size": 3}}, "dataset.size", "unknown key"),
+        ({"search": {"algorithm": "bayes"}}, "search.algorithm", "optuna"),
+        ({"search": {"samples": 0}}, "search.samples", ">= 1"),
+        ({"search": {"sample": 4}}, "search.sample", "unknown key"),
+        ({"scheduler": {"name": "pbt"}}, "scheduler.name", "asha"),
+        ({"scheduler": {"grace_period": 5}}, "scheduler.grace_period", "exceeds epochs"),
+        ({"resources": {"gpu": -1}}, "resources.gpu", ">= 0"),
+        ({"metric": {"name": "accuracy"}}, "metric.name", "fid"),
+        ({"space": {"lr": {"loguniform": [1e-2, 1e-4]}}}, "space.lr", "empty range"),
+        ({"space": {"lr": {"loguniform": [0, 1e-2]}}}, "space.lr", "low > 0"),
+        ({"space": {"lr": {"normal": [0, 1]}}}, "space.lr", "unknown range kind"),
+        ({"space": {"batch_size": []}}, "space.batch_size", "empty list"),
+        ({"space": {"g_layers": {"int": [1, 4]}}}, "space.g_layers", ">= 2"),
+        ({"space": {"g_layers": {"uniform": [2, 4]}}}, "space.g_layers", "float hyperparameter"),
+        ({"space": {"lr": {"int": [1, 4]}}}, "space.lr", "integer hyperparameter"),
+        ({"space": {"gamma": [0.5]}}, "space.gamma", "not a hyperparameter of family 'dcgan'"),
+        ({"space": {"upsample": ["bilinear"]}}, "space.upsample", "transposed"),
+        ({"fixed": {"batchnorm": "yes"}}, "fixed.batchnorm", "expected bool"),
+        ({"fixed": {"n_z": 0}}, "fixed.n_z", ">= 1"),
+        ({"space": {"n_z": [8]}, "fixed": {"n_z": 8}}, "space.n_z", "also in fixed"),
+        (
+            {"search": {"algorithm": "grid"}, "space": {"lr": {"uniform": [0.1, 0.2]}}},
+            "space.lr",
+            "grid search",
+        ),
+    ],
+)
 def test_bad_specs_name_their_key(fields, key, words):
     with pytest.raises(SpecError) as caught:
         spec_with(**fields)
@@ -104,14 +120,23 @@ def test_began_betas_strings_give_the_reports_combinations_in_a_grid():
     assert spec.space["betas"] == Choice(tuple(combos))
 
 
-@pytest.mark.parametrize(("fields", "key", "words"), [
-    ({"space": {"beta_l1": [0.0, 1.0]}}, "space",
-     "began grid point beta_l1=0.0: beta_l1, beta_gmsm and beta_chrom are all 0"),
-    ({"space": {"betas": ["1-0-0", "0-0-0"]}}, "space", "grid point betas=0-0-0"),
-    ({"fixed": {"betas": "2-1-0", "beta_l1": 1.0}}, "fixed",
-     "began: betas '2-1-0' sets beta_l1 to 2, but beta_l1 is 1.0"),
-    ({"space": {"betas": ["1-1-0", "1-1"]}}, "space.betas", "l1-gmsm-chrom"),
-])
+@pytest.mark.parametrize(
+    ("fields", "key", "words"),
+    [
+        (
+            {"space": {"beta_l1": [0.0, 1.0]}},
+            "space",
+            "began grid point beta_l1=0.0: beta_l1, beta_gmsm and beta_chrom are all 0",
+        ),
+        ({"space": {"betas": ["1-0-0", "0-0-0"]}}, "space", "grid point betas=0-0-0"),
+        (
+            {"fixed": {"betas": "2-1-0", "beta_l1": 1.0}},
+            "fixed",
+            "began: betas '2-1-0' sets beta_l1 to 2, but beta_l1 is 1.0",
+        ),
+        ({"space": {"betas": ["1-1-0", "1-1"]}}, "space.betas", "l1-gmsm-chrom"),
+    ],
+)
 def test_grid_points_a_family_refuses_are_spec_errors(fields, key, words):
     with pytest.raises(SpecError) as caught:
         spec_with(**BEGAN_GRID, **fields)
@@ -120,8 +145,9 @@ def test_grid_points_a_family_refuses_are_spec_errors(fields, key, words):
 
 
 def test_points_are_only_enumerated_under_grid_search():
-    spec = spec_with(family="began", search={"algorithm": "random", "samples": 2},
-                     space={"beta_l1": [0.0, 1.0]})  # a trial drawing 0 fails on its own
+    spec = spec_with(
+        family="began", search={"algorithm": "random", "samples": 2}, space={"beta_l1": [0.0, 1.0]}
+    )  # a trial drawing 0 fails on its own
     assert spec.num_trials == 2
 
 
@@ -145,21 +171,29 @@ def test_overrides_replace_name_samples_and_epochs(tmp_path):
 
 
 def test_an_epochs_override_shortens_a_longer_grace_period(tmp_path):
-    path = write_spec(tmp_path / "s.yaml", epochs=10, search={"algorithm": "optuna"},
-                      scheduler={"name": "asha", "grace_period": 3})
+    path = write_spec(
+        tmp_path / "s.yaml",
+        epochs=10,
+        search={"algorithm": "optuna"},
+        scheduler={"name": "asha", "grace_period": 3},
+    )
     assert load_spec(path, epochs=2).scheduler.grace_period == 2
     assert load_spec(path, epochs=5).scheduler.grace_period == 3
     # written by hand, the same grace period is a mistake in the spec
     with pytest.raises(SpecError, match="grace_period: 3 exceeds epochs"):
-        load_spec(write_spec(tmp_path / "t.yaml", epochs=2,
-                             scheduler={"name": "asha", "grace_period": 3}))
+        load_spec(
+            write_spec(tmp_path / "t.yaml", epochs=2, scheduler={"name": "asha", "grace_period": 3})
+        )
 
 
-@pytest.mark.parametrize(("override", "words"), [
-    ({"epochs": 0}, "epochs: must be >= 1, got 0"),
-    ({"epochs": "2"}, "epochs: expected an integer, got '2'"),
-    ({"samples": 0}, "search.samples: must be >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ({"epochs": 0}, "epochs: must be >= 1, got 0"),
+        ({"epochs": "2"}, "epochs: expected an integer, got '2'"),
+        ({"samples": 0}, "search.samples: must be >= 1, got 0"),
+    ],
+)
 def test_bad_overrides_are_spec_errors(tmp_path, override, words):
     with pytest.raises(SpecError, match=words):
         load_spec(write_spec(tmp_path / "s.yaml"), **override)
@@ -195,26 +229,34 @@ def test_cli_rejects_a_bad_spec_with_one_line_and_exit_2(tmp_path, command):
 
 
 def test_sweep_run_checks_grid_points_against_the_dataset_before_starting(tmp_path):
-    spec = write_spec(tmp_path / "grey.yaml", family="began", search={"algorithm": "grid"},
-                      space={"betas": ["1-0-0", "1-1-1"]})
+    spec = write_spec(
+        tmp_path / "grey.yaml",
+        family="began",
+        search={"algorithm": "grid"},
+        space={"betas": ["1-0-0", "1-1-1"]},
+    )
     load_spec(spec)  # the spec check reads no dataset, so it accepts this
     result = run_cli("sweep", "run", str(spec), "--runs-dir", str(tmp_path / "runs"))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {spec}: space: began grid point betas=1-1-1: beta_chrom > 0 needs colour "
-        "(3-channel) images, these have 1: grey images carry no chrominance")
+        "(3-channel) images, these have 1: grey images carry no chrominance"
+    )
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()  # nothing written, nothing started
 
 
-@pytest.mark.parametrize("args", [
-    ["sweep", "run", "x.yaml", "--samples", "0"],
-    ["sweep", "run", "x.yaml", "--epochs", "0"],
-    ["sweep", "run", "x.yaml", "--epochs", "two"],
-    ["sweep", "check", "x.yaml", "--colour"],
-    ["results", "show"],
-    ["launch"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sweep", "run", "x.yaml", "--samples", "0"],
+        ["sweep", "run", "x.yaml", "--epochs", "0"],
+        ["sweep", "run", "x.yaml", "--epochs", "two"],
+        ["sweep", "check", "x.yaml", "--colour"],
+        ["results", "show"],
+        ["launch"],
+    ],
+)
 def test_cli_usage_errors_are_one_line_with_exit_2(args):
     result = run_cli(*args)
     assert result.returncode == 2

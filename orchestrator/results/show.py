@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from orchestrator.augment_report import pivot_augment
+from orchestrator.augment.report import pivot_augment
 from orchestrator.display import render
 from orchestrator.errors import UserError
 from orchestrator.runs import RunDir
@@ -14,11 +14,32 @@ SHOWN_TABLES = ("trials", "epochs", "eval", "augment")
 FORMATS = ("table", "csv", "json")
 # The columns a terminal shows first for the trials table; csv/json carry every column.
 _TRIAL_SUMMARY = ("trial_id", "status", "stopped_early", "epochs")
-_EVAL_COLUMNS = ("generator", "metric", "extractor", "seed", "value", "ci_low", "ci_high",
-                 "n_samples", "wall_s")
+_EVAL_COLUMNS = (
+    "generator",
+    "metric",
+    "extractor",
+    "seed",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n_samples",
+    "wall_s",
+)
 _EVAL_HIDDEN = ("shard", "dataset_fingerprint")
-_AUGMENT_SUMMARY = ("generator", "strategy", "n_real", "n_generated", "seed", "test_accuracy",
-                    "n_train", "n_generated_used", "label_source", "epochs", "wall_s", "error")
+_AUGMENT_SUMMARY = (
+    "generator",
+    "strategy",
+    "n_real",
+    "n_generated",
+    "seed",
+    "test_accuracy",
+    "n_train",
+    "n_generated_used",
+    "label_source",
+    "epochs",
+    "wall_s",
+    "error",
+)
 
 
 def load(name: str, table: str, runs_dir: str | None = None) -> pa.Table:
@@ -32,7 +53,7 @@ def load(name: str, table: str, runs_dir: str | None = None) -> pa.Table:
 
 
 def _pivot_eval(data: pa.Table) -> pa.Table:
-    from orchestrator.evaluation import pivot_eval
+    from orchestrator.evaluate.report import pivot_eval
 
     return pivot_eval(data)
 
@@ -41,9 +62,17 @@ def _pivot_eval(data: pa.Table) -> pa.Table:
 PIVOTS = {"eval": _pivot_eval, "augment": pivot_augment}
 
 
-def show(name: str, *, table: str = "trials", sort: str | None = None, descending: bool = False,
-         top: int | None = None, fmt: str = "table", runs_dir: str | None = None,
-         pivot: bool = False) -> str:
+def show(
+    name: str,
+    *,
+    table: str = "trials",
+    sort: str | None = None,
+    descending: bool = False,
+    top: int | None = None,
+    fmt: str = "table",
+    runs_dir: str | None = None,
+    pivot: bool = False,
+) -> str:
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if pivot and table not in PIVOTS:
@@ -56,17 +85,18 @@ def show(name: str, *, table: str = "trials", sort: str | None = None, descendin
     if sort:
         column = sort if sort in data.column_names else f"best_{sort}"
         if column not in data.column_names:
-            raise UserError(f"--sort: no column {sort!r} in the {table} table "
-                            f"(columns: {', '.join(data.column_names)})")
+            raise UserError(
+                f"--sort: no column {sort!r} in the {table} table "
+                f"(columns: {', '.join(data.column_names)})"
+            )
         order = "descending" if descending else "ascending"
         data = data.sort_by([(column, order)])  # nulls (failed trials) sort last
     elif table == "epochs":
         data = data.sort_by([("trial_id", "ascending"), ("epoch", "ascending")])
     elif table == "eval" and not pivot:
-        from orchestrator.evaluation import latest_attempts
+        from orchestrator.evaluate.report import latest_attempts
 
-        data = latest_attempts(data).sort_by([("generator", "ascending"),
-                                              ("metric", "ascending")])
+        data = latest_attempts(data).sort_by([("generator", "ascending"), ("metric", "ascending")])
     elif table == "augment" and not pivot:
         data = data.sort_by([(key, "ascending") for key in TABLE_KEYS["augment"]])
     if top:
@@ -83,12 +113,19 @@ def _terminal_columns(data: pa.Table, table: str) -> list[str]:
         return [c for c in _AUGMENT_SUMMARY if c in names]
     if table != "trials":
         return names
-    numeric = {c for c in names if pa.types.is_integer(data.schema.field(c).type)
-               or pa.types.is_floating(data.schema.field(c).type)}
+    numeric = {
+        c
+        for c in names
+        if pa.types.is_integer(data.schema.field(c).type)
+        or pa.types.is_floating(data.schema.field(c).type)
+    }
     metrics = [c for c in names if c.startswith("best_") and c in numeric]
     metrics += [c for c in names if c.startswith("last_") and c in numeric][:4]
     # The searched knobs: config columns whose value differs between trials.
-    config = [c for c in names if c.startswith("config/")
-              and len(set(map(str, data.column(c).to_pylist()))) > 1]
+    config = [
+        c
+        for c in names
+        if c.startswith("config/") and len(set(map(str, data.column(c).to_pylist()))) > 1
+    ]
     tail = [c for c in ("wall_s", "error") if c in names]
     return [c for c in _TRIAL_SUMMARY if c in names] + metrics + config + tail

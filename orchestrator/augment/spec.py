@@ -25,13 +25,14 @@ from typing import Any
 
 from evaluators.augmentation import STRATEGIES
 from orchestrator.errors import SpecError
-from orchestrator.spec import (
-    NAME_PATTERN,
-    _dataset,
-    _integer,
-    _no_unknown_keys,
-    _number,
-    _string,
+from orchestrator.spec_checks import (
+    as_choice,
+    as_dataset,
+    as_integer,
+    as_name,
+    as_number,
+    as_string,
+    no_unknown_keys,
     read_spec_file,
 )
 
@@ -63,8 +64,9 @@ class AugmentSpec:
         else:
             counts = {int(v) for v in values}
         if axis == "real" and max(counts) > n_train:
-            raise SpecError("real", f"{max(counts)} real images asked for, the training split "
-                            f"holds {n_train}")
+            raise SpecError(
+                "real", f"{max(counts)} real images asked for, the training split holds {n_train}"
+            )
         return tuple(sorted(counts))
 
 
@@ -77,33 +79,31 @@ def load_augment_spec(path: str | Path | None, overrides: Mapping[str, Any]) -> 
 
 
 def parse_augment_spec(raw: Mapping[str, Any]) -> AugmentSpec:
-    _no_unknown_keys("", raw, {f.name for f in fields(AugmentSpec)})
+    no_unknown_keys("", raw, {f.name for f in fields(AugmentSpec)})
     for key in ("run", "generator"):
         if key not in raw:
             raise SpecError(key, "required (the sweep run and which of its generators)")
-    run = _string("run", raw["run"])
-    if not NAME_PATTERN.match(run):
-        raise SpecError("run", f"use letters, digits, '.', '_' and '-' only, got {run!r}")
-    values: dict[str, Any] = {"run": run, "generator": _string("generator", raw["generator"])}
+    values: dict[str, Any] = {
+        "run": as_name("run", raw["run"]),
+        "generator": as_string("generator", raw["generator"]),
+    }
     if "strategies" in raw:
         values["strategies"] = _strategies(raw["strategies"])
     if "unit" in raw:
-        values["unit"] = raw["unit"]
-        if raw["unit"] not in UNITS:
-            raise SpecError("unit", f"expected one of {', '.join(UNITS)}, got {raw['unit']!r}")
+        values["unit"] = as_choice("unit", raw["unit"], UNITS)
     unit = values.get("unit", "percent")
     for axis in ("real", "generated"):
         if axis in raw:
             values[axis] = _sizes(axis, raw[axis], unit)
     for key in ("seeds", "epochs", "batch_size"):
         if key in raw:
-            values[key] = _integer(key, raw[key], low=1)
+            values[key] = as_integer(key, raw[key], low=1)
     if "lr" in raw:
-        values["lr"] = _number("lr", raw["lr"], above=0)
+        values["lr"] = as_number("lr", raw["lr"], above=0)
     if "dataset" in raw:
-        values["dataset"] = _dataset(raw["dataset"])
+        values["dataset"] = as_dataset(raw["dataset"])
     if "description" in raw:
-        values["description"] = _string("description", raw["description"])
+        values["description"] = as_string("description", raw["description"])
     spec = AugmentSpec(**values)
     if "finetune" in spec.strategies and spec.epochs < 2:
         raise SpecError("epochs", "finetune needs at least 2 (half on generated, half on real)")
@@ -116,8 +116,9 @@ def _strategies(value: Any) -> tuple[str, ...]:
     names = value if isinstance(value, list) else [value]
     for name in names:
         if name not in STRATEGIES:
-            raise SpecError("strategies", f"unknown strategy {name!r} (choose from "
-                            f"{', '.join(STRATEGIES)})")
+            raise SpecError(
+                "strategies", f"unknown strategy {name!r} (choose from {', '.join(STRATEGIES)})"
+            )
     if not names or len(set(names)) != len(names):
         raise SpecError("strategies", f"expected distinct strategies, got {value!r}")
     return tuple(names)
@@ -126,7 +127,7 @@ def _strategies(value: Any) -> tuple[str, ...]:
 def _sizes(axis: str, value: Any, unit: str) -> tuple[float, ...]:
     if not isinstance(value, list) or not value:
         raise SpecError(axis, f"expected a non-empty list of sizes, got {value!r}")
-    sizes = tuple(_number(axis, v, low=0) for v in value)
+    sizes = tuple(as_number(axis, v, low=0) for v in value)
     if unit == "count" and any(v != int(v) for v in sizes):
         raise SpecError(axis, f"counts must be whole numbers, got {value!r}")
     if unit == "percent" and axis == "real" and max(sizes) > 100:

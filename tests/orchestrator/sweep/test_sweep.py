@@ -20,14 +20,15 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from orchestrator.tables import Table
 from trainables.families import family_class
 
-from ..conftest import GANORCH, run_cli, write_spec
+from ...conftest import GANORCH, run_cli, write_spec
 
 pytestmark = pytest.mark.slow
 
 
 def sweep(spec: Path, runs: Path, address: str, *extra: str) -> subprocess.CompletedProcess:
-    result = run_cli("sweep", "run", str(spec), "--runs-dir", str(runs), "--address", address,
-                     *extra)
+    result = run_cli(
+        "sweep", "run", str(spec), "--runs-dir", str(runs), "--address", address, *extra
+    )
     assert "Traceback" not in result.stderr, result.stderr
     return result
 
@@ -56,8 +57,7 @@ def test_trials_table_has_every_trial_with_finite_fid(finished_run):
     assert trials.schema.metadata[b"ganorch.schema_version"] == b"1"
     epochs = pq.read_table(run / "tables" / "epochs").to_pylist()
     for row in rows:
-        best = min((e for e in epochs if e["trial_id"] == row["trial_id"]),
-                   key=lambda e: e["fid"])
+        best = min((e for e in epochs if e["trial_id"] == row["trial_id"]), key=lambda e: e["fid"])
         assert (row["best_fid"], row["best_epoch"]) == (best["fid"], best["epoch"])
         assert row["checkpoint"] == best["checkpoint"]  # the best epoch's, kept by Tune
         assert (Path(row["checkpoint"]) / "state.pt").is_file()
@@ -97,8 +97,9 @@ def test_best_checkpoint_restores_the_generator(finished_run):
     run, _ = finished_run
     row = Table(str(run / "tables"), "trials").read().to_pylist()[0]
     state = torch.load(Path(row["checkpoint"]) / "state.pt", weights_only=False)
-    model = family_class(state["family"])(state["config"], state["image_shape"],
-                                          state["num_classes"], torch.device("cpu"))
+    model = family_class(state["family"])(
+        state["config"], state["image_shape"], state["num_classes"], torch.device("cpu")
+    )
     model.load_state_dict(state["model"])
     model.train(False)
     images = model.sample(model.latent(4))
@@ -115,11 +116,15 @@ def test_results_show_formats(finished_run):
     assert "checkpoint" not in lines[0]  # paths stay in csv/json, out of the terminal view
     fids = [float(line.split()[4]) for line in lines[2:]]
     assert fids == sorted(fids) and len(fids) == 2
-    as_json = json.loads(run_cli("results", "show", "e2e", "--runs-dir", runs, "--format",
-                                 "json", "--top", "1").stdout)
+    as_json = json.loads(
+        run_cli(
+            "results", "show", "e2e", "--runs-dir", runs, "--format", "json", "--top", "1"
+        ).stdout
+    )
     assert len(as_json) == 1 and "config/lr" in as_json[0]
-    csv = run_cli("results", "show", "e2e", "--runs-dir", runs, "--table", "epochs",
-                  "--format", "csv").stdout.splitlines()
+    csv = run_cli(
+        "results", "show", "e2e", "--runs-dir", runs, "--table", "epochs", "--format", "csv"
+    ).stdout.splitlines()
     assert csv[0].startswith("trial_id,epoch") and len(csv) == 5
     bad = run_cli("results", "show", "e2e", "--runs-dir", runs, "--sort", "nope")
     assert bad.returncode == 2 and bad.stderr.startswith("error: --sort: no column 'nope'")
@@ -131,8 +136,12 @@ def test_rerunning_a_finished_run_changes_nothing(finished_run, ray_address):
     again = sweep(run.parent.parent / "spec.yaml", run.parent, ray_address)
     assert again.returncode == 0, again.stderr
     assert "resuming run 'e2e'" in again.stderr
-    assert Table(str(run / "tables"), "trials").read().sort_by("trial_id").equals(
-        before.sort_by("trial_id"))
+    assert (
+        Table(str(run / "tables"), "trials")
+        .read()
+        .sort_by("trial_id")
+        .equals(before.sort_by("trial_id"))
+    )
 
 
 def test_a_different_spec_under_the_same_name_is_refused(finished_run, ray_address, tmp_path):
@@ -142,15 +151,17 @@ def test_a_different_spec_under_the_same_name_is_refused(finished_run, ray_addre
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: run 'e2e' exists with a different spec (epochs: 2 there, 3 here; "
-        f"{run / 'spec.yaml'}); pass --restart to start it over or --name for a new run"]
+        f"{run / 'spec.yaml'}); pass --restart to start it over or --name for a new run"
+    ]
 
 
 def test_an_epochs_override_is_part_of_the_run_it_starts(tmp_path, ray_address):
     """A smoke run (--samples 1 --epochs 1) of a spec whose grace period exceeds one epoch:
     the run folder records the spec as run, so the same command resumes it and the spec
     without the overrides is refused under the same name."""
-    spec = write_spec(tmp_path / "s.yaml", name="smoke", epochs=3,
-                      scheduler={"name": "asha", "grace_period": 2})
+    spec = write_spec(
+        tmp_path / "s.yaml", name="smoke", epochs=3, scheduler={"name": "asha", "grace_period": 2}
+    )
     runs = tmp_path / "runs"
     result = sweep(spec, runs, ray_address, "--samples", "1", "--epochs", "1")
     assert result.returncode == 0, result.stderr
@@ -158,26 +169,36 @@ def test_an_epochs_override_is_part_of_the_run_it_starts(tmp_path, ray_address):
     epochs = pq.read_table(runs / "smoke" / "tables" / "epochs").to_pylist()
     assert [r["epoch"] for r in epochs] == [1]
     stored = yaml.safe_load((runs / "smoke" / "spec.yaml").read_text())
-    assert (stored["epochs"], stored["search"]["samples"],
-            stored["scheduler"]["grace_period"]) == (1, 1, 1)
+    assert (stored["epochs"], stored["search"]["samples"], stored["scheduler"]["grace_period"]) == (
+        1,
+        1,
+        1,
+    )
     again = sweep(spec, runs, ray_address, "--samples", "1", "--epochs", "1")
     assert again.returncode == 0 and "resuming run 'smoke'" in again.stderr
     full = sweep(spec, runs, ray_address)
     assert full.returncode == 2
     assert full.stderr.startswith(
         "error: run 'smoke' exists with a different spec (epochs: 1 there, 3 here; "
-        "search.samples: 1 there, 2 here; scheduler.grace_period: 1 there, 2 here; ")
+        "search.samples: 1 there, 2 here; scheduler.grace_period: 1 there, 2 here; "
+    )
 
 
 def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path, ray_address):
-    spec = write_spec(tmp_path / "s.yaml", name="fails", search={"algorithm": "grid"},
-                      space={"batch_size": [100, 8192]},
-                      fixed={"base_channels": 8, "n_z": 16, "fid_samples": 200})
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        name="fails",
+        search={"algorithm": "grid"},
+        space={"batch_size": [100, 8192]},
+        fixed={"base_channels": 8, "n_z": 16, "fid_samples": 200},
+    )
     result = sweep(spec, tmp_path / "runs", ray_address)
     assert result.returncode == 0, result.stderr
     assert "2 trials, 1 finished, 1 failed" in result.stderr
-    rows = {r["config/batch_size"]: r for r in
-            Table(str(tmp_path / "runs" / "fails" / "tables"), "trials").read().to_pylist()}
+    rows = {
+        r["config/batch_size"]: r
+        for r in Table(str(tmp_path / "runs" / "fails" / "tables"), "trials").read().to_pylist()
+    }
     assert rows[100]["status"] == "TERMINATED" and rows[100]["error"] is None
     assert rows[8192]["status"] == "ERROR"
     assert "batch_size 8192 x 1 exceeds the 4000 training images" in rows[8192]["error"]
@@ -185,15 +206,31 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path, ray_address
 
 
 def test_resume_after_the_driver_is_killed(tmp_path, ray_address):
-    spec = write_spec(tmp_path / "s.yaml", name="killed", epochs=2,
-                      search={"algorithm": "random", "samples": 3, "max_concurrent": 1,
-                              "seed": 1})
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        name="killed",
+        epochs=2,
+        search={"algorithm": "random", "samples": 3, "max_concurrent": 1, "seed": 1},
+    )
     runs = tmp_path / "runs"
     trials = Table(str(runs / "killed" / "tables"), "trials")
-    command = [str(GANORCH), "sweep", "run", str(spec), "--runs-dir", str(runs),
-               "--address", ray_address]
-    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              stdin=subprocess.DEVNULL, start_new_session=True)
+    command = [
+        str(GANORCH),
+        "sweep",
+        "run",
+        str(spec),
+        "--runs-dir",
+        str(runs),
+        "--address",
+        ray_address,
+    ]
+    driver = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and driver.poll() is None:
         rows = trials.read().to_pylist() if trials.fragments() else []
@@ -203,8 +240,9 @@ def test_resume_after_the_driver_is_killed(tmp_path, ray_address):
     assert driver.poll() is None, "the sweep ended before it could be interrupted"
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
-    finished_before = {r["trial_id"] for r in trials.read().to_pylist()
-                       if r["status"] == "TERMINATED"}
+    finished_before = {
+        r["trial_id"] for r in trials.read().to_pylist() if r["status"] == "TERMINATED"
+    }
     assert 1 <= len(finished_before) < 3
 
     result = sweep(spec, runs, ray_address)
@@ -230,8 +268,11 @@ def test_tensorboard_command_serves_the_run_on_loopback(finished_run):
         port = probe.getsockname()[1]
     server = subprocess.Popen(
         [str(GANORCH), "tensorboard", "e2e", "--runs-dir", str(run.parent), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-        start_new_session=True)
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline, runs = time.monotonic() + 60, None
         while time.monotonic() < deadline and server.poll() is None:
@@ -257,13 +298,15 @@ def test_tensorboard_for_an_unknown_run_exits_2(tmp_path):
 
 
 def test_restart_discards_the_earlier_run(tmp_path, ray_address):
-    spec = write_spec(tmp_path / "s.yaml", name="again", search={"algorithm": "grid"},
-                      space={"g_layers": [2]})
+    spec = write_spec(
+        tmp_path / "s.yaml", name="again", search={"algorithm": "grid"}, space={"g_layers": [2]}
+    )
     runs = tmp_path / "runs"
     assert sweep(spec, runs, ray_address).returncode == 0
     first = Table(str(runs / "again" / "tables"), "trials").read().column("trial_id").to_pylist()
-    changed = write_spec(tmp_path / "s.yaml", name="again", search={"algorithm": "grid"},
-                         space={"g_layers": [2, 3]})
+    changed = write_spec(
+        tmp_path / "s.yaml", name="again", search={"algorithm": "grid"}, space={"g_layers": [2, 3]}
+    )
     result = sweep(changed, runs, ray_address, "--restart")
     assert result.returncode == 0, result.stderr
     assert "starting run 'again'" in result.stderr
@@ -271,7 +314,8 @@ def test_restart_discards_the_earlier_run(tmp_path, ray_address):
     assert sorted(r["config/g_layers"] for r in rows) == [2, 3]
     assert not set(first) & {r["trial_id"] for r in rows}
     assert sorted(p.name for p in (runs / "again" / "tb").iterdir()) == sorted(
-        r["trial_id"] for r in rows)
+        r["trial_id"] for r in rows
+    )
 
 
 ALL_FAMILIES = ["dcgan", "cdcgan", "cgan", "acgan", "wgan", "began", "vae", "cvae"]
@@ -281,13 +325,22 @@ def test_one_sweep_over_every_family_with_prefixed_keys(tmp_path, ray_address):
     """One grid point per family, one tiny epoch each: every trial finishes and the epochs
     table holds each family's own losses and metrics, finite."""
     conv = [f for f in ALL_FAMILIES if f != "cgan"]  # the dense CGAN has no base_channels
-    spec = write_spec(tmp_path / "s.yaml", name="mixed", family=ALL_FAMILIES,
-                      search={"algorithm": "grid"}, resources={"cpu": 1},
-                      space={"wgan.n_critic": [2], "vae.kl_weight": [0.5],
-                             "began.betas": ["1-1-0"]},
-                      fixed={"n_z": 16, "batch_size": 100, "fid_samples": 200,
-                             "cgan.hidden_units": 64, "began.base_channels": 4,
-                             **{f"{f}.base_channels": 8 for f in conv if f != "began"}})
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        name="mixed",
+        family=ALL_FAMILIES,
+        search={"algorithm": "grid"},
+        resources={"cpu": 1},
+        space={"wgan.n_critic": [2], "vae.kl_weight": [0.5], "began.betas": ["1-1-0"]},
+        fixed={
+            "n_z": 16,
+            "batch_size": 100,
+            "fid_samples": 200,
+            "cgan.hidden_units": 64,
+            "began.base_channels": 4,
+            **{f"{f}.base_channels": 8 for f in conv if f != "began"},
+        },
+    )
     result = sweep(spec, tmp_path / "runs", ray_address)
     assert result.returncode == 0, result.stderr
     tables = str(tmp_path / "runs" / "mixed" / "tables")
@@ -298,16 +351,22 @@ def test_one_sweep_over_every_family_with_prefixed_keys(tmp_path, ray_address):
     assert rows["vae"]["config/kl_weight"] == 0.5 and rows["wgan"]["config/kl_weight"] is None
     # the trials table records the weights the betas string set, not the knobs' defaults
     began = rows["began"]
-    assert (began["config/betas"], began["config/beta_l1"], began["config/beta_gmsm"],
-            began["config/beta_chrom"]) == ("1-1-0", 1.0, 1.0, 0.0)
+    assert (
+        began["config/betas"],
+        began["config/beta_l1"],
+        began["config/beta_gmsm"],
+        began["config/beta_chrom"],
+    ) == ("1-1-0", 1.0, 1.0, 0.0)
     epochs = {r["trial_id"]: r for r in pq.read_table(f"{tables}/epochs").to_pylist()}
     for family, row in rows.items():
         cls = family_class(family)
         epoch = epochs[row["trial_id"]]
         expected = set(cls.reported_metrics()) - {"chrom_real", "chrom_fake"}
         for metric in expected:
-            assert isinstance(epoch[metric], float) and math.isfinite(epoch[metric]), \
-                (family, metric)
+            assert isinstance(epoch[metric], float) and math.isfinite(epoch[metric]), (
+                family,
+                metric,
+            )
     assert epochs[rows["vae"]["trial_id"]]["kl"] > 0
     assert 0 <= epochs[began["trial_id"]]["k_t"] <= 1
     # grey digits have no chrominance: BEGAN reports it as NaN rather than a fake 0

@@ -1,0 +1,93 @@
+"""`ganorch results show` (a run's tables, sorted, trimmed or pivoted) and `ganorch
+tensorboard` (its event files served)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+from orchestrator.errors import UserError
+from orchestrator.options import RunsDir, fail, say
+
+app = typer.Typer(no_args_is_help=True, help="Read a run's result tables.")
+# Commands of this group that sit at the top level of `ganorch`.
+top_level = typer.Typer()
+
+
+@app.command("show")
+def results_show(
+    name: Annotated[str, typer.Argument(help="Run name.")],
+    table: Annotated[str, typer.Option(help="trials | epochs | eval | augment")] = "trials",
+    pivot: Annotated[
+        bool,
+        typer.Option(
+            "--pivot", help="Matrix view: generators x measures (eval), real x generated (augment)."
+        ),
+    ] = False,
+    sort: Annotated[
+        str | None, typer.Option(help="Column to sort by (fid means best_fid in the trials table).")
+    ] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    top: Annotated[int | None, typer.Option(min=1, help="Show only the first N rows.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Print one of a run's tables."""
+    from orchestrator.results.show import show
+
+    try:
+        typer.echo(
+            show(
+                name,
+                table=table,
+                sort=sort,
+                descending=desc,
+                top=top,
+                fmt=fmt,
+                runs_dir=runs_dir,
+                pivot=pivot,
+            )
+        )
+    except UserError as exc:
+        fail(str(exc))
+
+
+@top_level.command("tensorboard")
+def tensorboard(
+    name: Annotated[str, typer.Argument(help="Run name.")],
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 6006,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (loopback by default).")
+    ] = "127.0.0.1",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Serve the run's TensorBoard logs (curves and sample grids of every trial)."""
+    from orchestrator.runs import RunDir
+
+    try:
+        run = RunDir.of(runs_dir, name).existing()
+        logdir = run.download(run.path("tb"))  # TensorBoard reads local files only
+    except UserError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot copy {run.shown(run.path('tb'))}: {exc}")
+    if run.remote:
+        say(f"copied {run.shown(run.path('tb'))} to {logdir} (run the command again to refresh it)")
+    say(f"TensorBoard for {name!r} on http://{host}:{port}  (logdir {logdir}; Ctrl-C stops)")
+    command = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        str(logdir),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    raise typer.Exit(subprocess.call(command))

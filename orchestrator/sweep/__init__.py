@@ -1,0 +1,2 @@
+"""`ganorch sweep`: strict experiment specs, their search spaces, the Ray Tune run and the
+driver-side callbacks that record it."""

@@ -1,0 +1,353 @@
+"""`ganorch eval run` on a real local Ray: untrained tiny checkpoints of two trials, .npz
+sources and the reference row fill the long-format eval table and figures reach artifacts/ and
+TensorBoard; reruns skip finished shards; a killed worker's shard runs once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+import yaml
+
+from orchestrator.evaluate.job import EvalJob
+from orchestrator.evaluate.measures import METRICS
+from orchestrator.evaluate.plan import (
+    REFERENCE,
+    EvalChunk,
+    EvalGenerator,
+    EvalSettings,
+    plan_shards,
+)
+from orchestrator.judges import judge_of
+from orchestrator.runs import RunDir
+from orchestrator.shards import run_shards
+from orchestrator.tables import Table
+from tests.conftest import GANORCH, run_cli
+from trainables.families import family_class
+from trainables.trainable import STATE_FILE
+
+ALL = "fid,kid,is,label_accuracy,c2st,sharpness,color_kl,nn,iqa"
+
+
+def make_run(root: Path) -> RunDir:
+    """Run ``r`` on mnist5k with two untrained trials (dcgan, cdcgan) and two .npz sources:
+    ``noise`` (300 images) and ``few`` (5 images: too few for c2st and is)."""
+    run = RunDir.of(str(root), "r")
+    run.root.mkdir(parents=True)
+    run.spec_file.write_text(yaml.safe_dump({"dataset": {"name": "mnist5k"}}))
+    rows = []
+    for i, family in enumerate(["dcgan", "cdcgan"]):
+        folder = root / f"checkpoint_{i}"
+        folder.mkdir()
+        model = family_class(family)(
+            {"base_channels": 8, "n_z": 16}, (1, 28, 28), 10, torch.device("cpu")
+        )
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "family": family,
+                "config": model.config,
+                "image_shape": (1, 28, 28),
+                "num_classes": 10,
+                "epoch": 1,
+            },
+            folder / STATE_FILE,
+        )
+        rows.append(
+            {"trial_id": f"t{i}", "family": family, "best_fid": 10.0 + i, "checkpoint": str(folder)}
+        )
+    Table(run.tables, "trials").append(rows)
+    rng = np.random.default_rng(0)
+    for name, count in (("noise", 300), ("few", 5)):
+        np.savez(
+            root / f"{name}.npz", images=rng.integers(0, 256, (count, 1, 28, 28), dtype=np.uint8)
+        )
+    return run
+
+
+def eval_cli(run: RunDir, address: str, *args: str) -> subprocess.CompletedProcess:
+    return run_cli(
+        "eval",
+        "run",
+        "r",
+        "--runs-dir",
+        str(run.root.parent),
+        "--address",
+        address,
+        "--n",
+        "100",
+        "--actors",
+        "2",
+        *args,
+    )
+
+
+@pytest.mark.slow
+def test_chunked_measures_equal_the_measures_on_all_samples_at_once(ray_address, tmp_path):
+    """The chunks are rows of the generator's one draw, so cutting feature extraction into
+    chunks (on two actors) gives the values of the whole set, up to float summation order."""
+    run = make_run(tmp_path)
+    rng = np.random.default_rng(1)
+    sources = {"noise": rng.integers(0, 256, (700, 1, 28, 28), dtype=np.uint8)}
+    from trainables.datasets import load_dataset
+
+    data = load_dataset({"name": "mnist5k"})
+    judge_of(data)  # as `ganorch eval` does: trained once here, not in every actor
+    generators = [
+        EvalGenerator("t1", "trial", str(tmp_path / "checkpoint_1"), True),
+        EvalGenerator("noise", "source", available=700),
+        EvalGenerator(REFERENCE, "reference", True, available=4000),
+    ]
+    metrics = ["fid", "kid", "is", "label_accuracy"]
+    values = {}
+    for chunk in (500, 10_000):
+        settings = EvalSettings(n=1000, chunk=chunk)
+        shards = plan_shards(generators, metrics, 1, settings, figures=False)
+        assert any(s.intermediate for s in shards) == (chunk == 500)
+        table = Table(str(run.root / f"tables-{chunk}"), "eval")
+        report = run_shards(
+            "eval",
+            shards,
+            EvalJob,
+            {"data": data, "sources": sources, "settings": settings},
+            table,
+            actors=2,
+        )
+        assert not report.failures
+        values[chunk] = {
+            (r["generator"], r["metric"]): (r["value"], r["n_samples"])
+            for r in table.read().to_pylist()
+        }
+    assert values[500].keys() == values[10_000].keys()
+    assert {key[1] for key in values[500]} >= {"fid", "kid_mean", "is_mean", "label_accuracy"}
+    for key, (value, n) in values[10_000].items():
+        assert n == {"noise": 700}.get(key[0], 1000)
+        assert values[500][key][1] == n
+        assert values[500][key][0] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+
+
+def test_a_chunk_draws_those_rows_of_the_generators_draw(tmp_path):
+    make_run(tmp_path)
+    from trainables.datasets import load_dataset
+
+    data = load_dataset({"name": "mnist5k"})
+    job = EvalJob(data, {}, EvalSettings(n=1500, chunk=500))
+    for generator in (
+        EvalGenerator("t1", "trial", str(tmp_path / "checkpoint_1"), True),
+        EvalGenerator(REFERENCE, "reference", True, available=4000),
+    ):
+        whole, labels = job.samples(generator, 3)
+        chunk = job.run(EvalChunk(generator, 3, 1000, 1500, "lenet", True, True))
+        assert chunk["count"] == 500 and whole.shape[0] == 1500
+        assert np.array_equal(chunk["labels"], labels[1000:])
+        context = job.context("lenet", 3)
+        np.testing.assert_allclose(
+            chunk["features"], context.features(whole)[1000:], rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            chunk["probabilities"], context.probabilities(whole)[1000:], rtol=1e-5, atol=1e-7
+        )
+
+
+@pytest.mark.slow
+def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address, tmp_path):
+    run = make_run(tmp_path)
+    first = eval_cli(
+        run,
+        ray_address,
+        "--source",
+        f"noise={tmp_path / 'noise.npz'}",
+        "--source",
+        f"few={tmp_path / 'few.npz'}",
+    )
+    assert first.returncode == 1, first.stderr
+    failed = {"few|c2st|pixels|0|n100", "few|is|lenet|0|n100"}
+    for shard in failed:
+        assert f"failed: {shard}: " in first.stderr
+    assert "needs at least 8 images in B (generated), got 5" in first.stderr
+    assert "generator" in first.stdout and "reference" in first.stdout  # the pivot
+
+    rows = Table(run.tables, "eval").read().to_pylist()
+    rows = [r for r in rows if r["metric"] != "figures"]
+    values = {(r["generator"], r["metric"]) for r in rows if r["error"] is None}
+    expected_values = {
+        name
+        for metric in ALL.split(",")
+        if metric != "label_accuracy"
+        for name in _value_names(metric)
+    }
+    for generator in ("t0", "t1", "noise", "reference"):
+        assert {(generator, name) for name in expected_values} <= values
+    assert ("t1", "label_accuracy") in values and ("reference", "label_accuracy") in values
+    assert ("t0", "label_accuracy") not in values  # dcgan is unconditional
+    assert ("few", "fid") in values and ("few", "c2st_accuracy") not in values
+    errors = {r["shard"]: r for r in rows if r["error"] is not None}
+    assert set(errors) == failed and errors["few|c2st|pixels|0|n100"]["generator"] == "few"
+    reference = {r["metric"]: r for r in rows if r["generator"] == "reference"}
+    assert reference["label_accuracy"]["value"] > 0.8  # the judge on real training digits
+    assert reference["fid"]["value"] < next(
+        r["value"] for r in rows if (r["generator"], r["metric"]) == ("t0", "fid")
+    )
+    assert all(
+        r["n_samples"] == 100 and r["dataset_fingerprint"]
+        for r in rows
+        if r["error"] is None and r["generator"] != "few"
+    )
+    # n 100 is below KID's subset size: every subset is the whole set, so the spread is 0
+    # and the interval is the value itself.
+    kid_row = reference["kid_mean"]
+    assert kid_row["ci_low"] == kid_row["value"] == kid_row["ci_high"]
+    assert reference["kid_std"]["value"] == 0.0
+    features = list((Path(os.environ["GANORCH_CACHE"]) / "eval-features").glob("*-lenet-n100-*"))
+    assert len(features) == 1  # the real subset's features, computed once for every actor
+
+    fragments = len(Table(run.tables, "eval").fragments())
+    again = eval_cli(
+        run,
+        ray_address,
+        "--source",
+        f"noise={tmp_path / 'noise.npz'}",
+        "--source",
+        f"few={tmp_path / 'few.npz'}",
+    )
+    assert again.returncode == 1
+    assert "shards 47/47 · failed 2 · skipped 45 (already done)" in again.stderr
+    assert len(Table(run.tables, "eval").fragments()) == fragments + 2  # only the failed two
+    shown = run_cli(
+        "results", "show", "r", "--table", "eval", "--pivot", "--runs-dir", str(tmp_path)
+    )
+    assert shown.returncode == 0, shown.stderr
+    few = next(line for line in shown.stdout.splitlines() if line.startswith("few "))
+    assert few.rstrip().endswith(("c2st, is", "is, c2st"))  # the failed column
+
+    assert_figures(run)
+
+    bad = run_cli("eval", "run", "r", "--runs-dir", str(tmp_path), "--metrics", "fid,bogus")
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --metrics: unknown metric")
+
+
+def _value_names(metric: str) -> set[str]:
+    names = {
+        "fid": {"fid"},
+        "kid": {"kid_mean", "kid_std"},
+        "is": {"is_mean", "is_std"},
+        "c2st": {"c2st_accuracy", "c2st_p_value", "c2st_n_test"},
+        "sharpness": {"sharpness_real", "sharpness_generated"},
+        "color_kl": {"color_kl_grey"},
+        "nn": {"nn_duplicate_rate", "nn_memorisation_ratio"},
+        "iqa": {"iqa_l1", "iqa_gmsm", "iqa_chroma", "iqa_gmsd", "iqa_l1_sem"},
+    }
+    assert metric in METRICS
+    return names[metric]
+
+
+def _shard_workers_below(ancestor: int) -> list[int]:
+    """Pids of ``ray::ShardWorker`` processes descended from ``ancestor`` (this session's Ray,
+    not another one on the machine)."""
+    parents, titles = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            titles[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found = []
+    for pid, title in titles.items():
+        if not title.startswith(b"ray::ShardWorker"):
+            continue
+        up = pid
+        while up in parents and up not in (0, 1, ancestor):
+            up = parents[up]
+        if up == ancestor:
+            found.append(pid)
+    return found
+
+
+@pytest.mark.slow
+def test_killing_a_worker_mid_run_still_runs_every_shard_once(ray_address, tmp_path):
+    run = make_run(tmp_path)
+    command = [
+        str(GANORCH),
+        "eval",
+        "run",
+        "r",
+        "--runs-dir",
+        str(tmp_path),
+        "--address",
+        ray_address,
+        "--n",
+        "100",
+        "--actors",
+        "2",
+        "--seeds",
+        "4",
+        "--no-figures",
+        "--metrics",
+        "fid,sharpness,color_kl",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
+    table = Table(run.tables, "eval")
+    killed = None
+    deadline = time.monotonic() + 120
+    while killed is None and time.monotonic() < deadline and process.poll() is None:
+        workers = _shard_workers_below(os.getpid())
+        if workers and table.fragments():  # mid-run: some shards written, others to go
+            killed = workers[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    out, err = process.communicate(timeout=300)
+    assert killed is not None, err
+    assert process.returncode == 0, err
+    assert "worker restarts 1" in err
+    shards = plan_shards(
+        [
+            EvalGenerator("t0", "trial"),
+            EvalGenerator("t1", "trial", None, True),
+            EvalGenerator("reference", "reference", conditional=True),
+        ],
+        ["fid", "sharpness", "color_kl"],
+        4,
+        EvalSettings(n=100),
+        figures=False,
+    )
+    assert _one_fragment_each(run, shards)
+    assert table.read(latest=False).num_rows == table.read().num_rows  # no row written twice
+
+
+def _one_fragment_each(run: RunDir, shards) -> bool:
+    """Every shard written by exactly one fragment (a shard's rows share one fragment)."""
+    per_shard: dict[str, set[str]] = {}
+    for path in Table(run.tables, "eval").fragments():
+        for shard in set(pq.read_table(path).column("shard").to_pylist()):
+            per_shard.setdefault(shard, set()).add(path)
+    return per_shard.keys() == {s.id for s in shards} and all(
+        len(paths) == 1 for paths in per_shard.values()
+    )
+
+
+def assert_figures(run: RunDir) -> None:
+    """Sheets of a trial and of the reference as PNGs and as TensorBoard images."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for generator, sheets in (
+        ("t1", {"samples", "neighbours", "c2st_smoothgrad", "interpolation"}),
+        ("reference", {"samples", "neighbours", "c2st_smoothgrad"}),
+    ):
+        assert {p.stem for p in (run.artifacts / "eval" / generator).glob("*.png")} == sheets
+        events = EventAccumulator(str(run.tb / "eval" / generator))
+        events.Reload()
+        assert set(events.Tags()["images"]) == {f"eval/{name}" for name in sheets}
+        image = events.Images("eval/samples")[0]
+        assert image.width == 8 * 30 + 2 and image.height == 8 * 30 + 2
