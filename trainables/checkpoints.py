@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from evaluators.weights_file import load_weights
 from trainables.device import select_device
 from trainables.families import Family, family_class
 from trainables.trainable import STATE_FILE, generate, generated_labels
@@ -20,16 +21,17 @@ from trainables.trainable import STATE_FILE, generate, generated_labels
 def load_generator(checkpoint: str | Path, gpus: float = 0.0) -> Family:
     """The family saved in ``checkpoint`` (a Tune checkpoint folder or its ``state.pt``),
     in eval mode, on CUDA when ``gpus`` > 0 and available. FileNotFoundError / ValueError
-    say what is missing."""
+    say what is missing; a file holding anything but tensors and plain values is refused
+    (:class:`~evaluators.weights_file.RefusedFile`) without running it."""
     path = Path(checkpoint)
     if path.is_dir():
         path = path / STATE_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     device = select_device(gpus)
-    # Read onto the CPU: RNG states must stay CPU byte tensors, and load_state_dict copies
-    # the weights onto the model's device.
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    # Tensors and plain values only, never objects; read onto the CPU (RNG states must stay CPU
+    # byte tensors) and load_state_dict copies the weights onto the model's device.
+    state = load_weights(path, map_location="cpu")
     missing = {"model", "family", "config", "image_shape", "num_classes"} - set(state)
     if missing:
         absent = ", ".join(sorted(missing))

@@ -25,6 +25,7 @@ from evaluators.classifier_scores import inception_score, label_accuracy
 from evaluators.fid import feature_statistics, frechet_distance
 from evaluators.judges import Judge, judge_features
 from evaluators.judges.lenet import judge_predictions
+from evaluators.weights_file import load_weights
 from trainables.datasets import ImageData
 from trainables.device import loss_scaler, mixed_precision, release, select_device
 from trainables.families import Family, family_class
@@ -84,7 +85,7 @@ def _train(
     if checkpoint:
         with checkpoint.as_directory() as folder:
             # CPU first: the RNG states must stay CPU byte tensors (weights move on load)
-            state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+            state = load_weights(Path(folder) / STATE_FILE, map_location="cpu")
         model.load_state_dict(state["model"])
         start_epoch, best_fid, rng_state = state["epoch"], state["best_fid"], state["rng"]
 
@@ -124,23 +125,31 @@ def _train(
                 pafs.copy_files(settings.log_dir, folder, destination_filesystem=store)
         with tempfile.TemporaryDirectory() as folder:
             torch.save(
-                {
-                    "model": model.state_dict(),
-                    "epoch": epoch,
-                    "best_fid": best_fid,
-                    "rng": batches.get_state(),
-                    "config": model.config,
-                    "family": settings.family,
-                    "image_shape": data.shape,
-                    "num_classes": data.num_classes,
-                },
-                os.path.join(folder, STATE_FILE),
+                trial_state(model, epoch, best_fid, batches), os.path.join(folder, STATE_FILE)
             )
             tune.report(
                 {**metrics, **settings.placement}, checkpoint=tune.Checkpoint.from_directory(folder)
             )
     if writer:
         writer.close()
+
+
+def trial_state(
+    model: Family, epoch: int, best_fid: float, batches: torch.Generator
+) -> dict[str, Any]:
+    """What a checkpoint's ``state.pt`` holds: tensors and plain Python values only, so that
+    resuming and :mod:`trainables.checkpoints` read it with ``load_weights`` (no unpickling of
+    objects)."""
+    return {
+        "model": model.state_dict(),
+        "epoch": int(epoch),
+        "best_fid": float(best_fid),
+        "rng": batches.get_state(),
+        "config": dict(model.config),
+        "family": model.name,
+        "image_shape": tuple(int(size) for size in model.image_shape),
+        "num_classes": int(model.num_classes),
+    }
 
 
 def _train_epoch(

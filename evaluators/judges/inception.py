@@ -38,6 +38,7 @@ from torchvision.models.inception import (
 )
 
 from evaluators.judges.lenet import to_unit_float
+from evaluators.weights_file import load_weights
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FEATURE_DIM = 2048
@@ -217,18 +218,15 @@ def load_fid_inception(
     """:class:`FIDInception` with the weights of ``path`` (default: see
     :func:`inception_weights_path`), in eval mode on ``device``.
 
-    The file is read with ``torch.load(weights_only=True)`` and loaded strictly: it must be a
-    state dict with exactly this network's keys and shapes. A file without BatchNorm
+    The file is read with :func:`~evaluators.weights_file.load_weights` (tensors and plain
+    values only) and loaded strictly: it must be a state dict with exactly this network's keys
+    and shapes. A file without BatchNorm
     ``num_batches_tracked`` counters (they do not affect inference) is accepted. Raises
     :class:`FileNotFoundError` for a missing file and :class:`ValueError` (one line) for a file
     that is not such a state dict.
     """
     file = inception_weights_path(path)
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - pickle/zip errors of every kind mean "unreadable"
-        message = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise ValueError(f"{file}: not a readable PyTorch state dict: {message}") from exc
+    state = load_weights(file, what="PyTorch state dict")
     if not isinstance(state, dict):
         raise ValueError(f"{file}: expected a state dict, found {type(state).__name__}")
     model = FIDInception()

@@ -44,7 +44,7 @@ def test_one_epoch_reports_metrics_and_a_resumable_checkpoint(tmp_path, ray_addr
     assert epoch["images_per_s"] > 0 and epoch["epoch_s"] > 0
     assert torch.isfinite(torch.tensor([epoch["g_loss"], epoch["d_loss"]])).all()
 
-    state = torch.load(Path(epoch["checkpoint"]) / STATE_FILE, weights_only=False)
+    state = torch.load(Path(epoch["checkpoint"]) / STATE_FILE, weights_only=True)
     assert state["epoch"] == 1 and state["best_fid"] == epoch["fid"]
     assert state["config"]["seed"] == 3 and state["config"]["g_layers"] == 3
     assert state["image_shape"] == (1, 28, 28) and state["num_classes"] == 10

@@ -96,7 +96,7 @@ def test_best_checkpoint_restores_the_generator(finished_run):
 
     run, _ = finished_run
     row = Table(str(run / "tables"), "trials").read().to_pylist()[0]
-    state = torch.load(Path(row["checkpoint"]) / "state.pt", weights_only=False)
+    state = torch.load(Path(row["checkpoint"]) / "state.pt", weights_only=True)
     model = family_class(state["family"])(
         state["config"], state["image_shape"], state["num_classes"], torch.device("cpu")
     )
