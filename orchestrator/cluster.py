@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 
 from orchestrator.errors import UserError
 
+LOOPBACK = "127.0.0.1"
 # Tune's own console output is replaced by ganorch's progress line and tables.
 _QUIET_ENV = {
     "RAY_AIR_NEW_OUTPUT": "0",
@@ -61,7 +65,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
     """Join the cluster at ``address`` (or ``GANORCH_ADDRESS``), else start a local Ray.
 
     Without an address, a new local Ray starts (``address="local"``) rather than Ray's default
-    of joining whatever cluster ``ray start`` left on this machine. It runs without a dashboard.
+    of joining whatever cluster ``ray start`` left on this machine. It runs without a dashboard
+    and listens on loopback only (see :func:`start_local`).
     """
     import ray
 
@@ -73,11 +78,57 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
     options = {"logging_level": logging.ERROR, "log_to_driver": False}
     try:
         if address:
-            ray.init(address=address, **options)
+            # A Ray that listens on loopback only is reached at its loopback address, which
+            # Ray would otherwise swap for this machine's routable one.
+            with _loopback_node_ip() if _is_loopback(address) else nullcontext():
+                ray.init(address=address, **options)
         else:
-            ray.init(address="local", include_dashboard=False, num_cpus=num_cpus, **options)
+            start_local(num_cpus=num_cpus, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         where = address or "a new local instance"
         raise UserError(f"cannot reach Ray at {where}: {first}") from None
     quiet()  # ray.init resets its loggers' levels
+
+
+def start_local(**options) -> None:
+    """Start a single-machine Ray whose GCS, raylet, object manager, agents and workers listen
+    on 127.0.0.1 only: nothing else on the network can reach it.
+
+    On Linux Ray takes the machine's routable address as the node IP (``127.0.0.1`` given as
+    ``_node_ip_address`` is replaced by it) and its servers then listen on every interface.
+    With clusters switched off (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, Ray's default on macOS
+    and Windows) the node IP stays loopback and every server binds it. The switch is Ray's
+    constant, read from the environment when Ray is imported; it is set here for this one
+    ``ray.init`` and restored, so a later join of a real cluster in this process is unaffected.
+    """
+    import ray
+
+    with _loopback_node_ip():
+        ray.init(address="local", include_dashboard=False, _node_ip_address=LOOPBACK, **options)
+
+
+@contextmanager
+def _loopback_node_ip() -> Iterator[None]:
+    """Ray's single-machine mode for the ``ray.init`` inside: loopback stays the node IP."""
+    from ray._private import ray_constants
+
+    previous = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = previous
+
+
+def _is_loopback(address: str) -> bool:
+    """Whether a ``host:port`` address names this machine's loopback interface."""
+    if "://" in address:
+        return False  # Ray Client addresses are connected to as given
+    host = address.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -35,20 +35,16 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def ray_address() -> str:
-    """A real local Ray (2 CPUs, no dashboard); CLI tests join it with --address."""
+    """A real local Ray (2 CPUs, no dashboard, loopback only); CLI tests join it with
+    --address."""
     import ray
 
-    from orchestrator.cluster import quiet
+    from orchestrator.cluster import quiet, start_local
 
     quiet()
-    # "local": never join a cluster another process left in /tmp/ray (e.g. a multi-node test's).
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level=logging.ERROR,
-        log_to_driver=False,
-    )
+    # A new local Ray: never join a cluster another process left in /tmp/ray (e.g. a
+    # multi-node test's).
+    start_local(num_cpus=2, logging_level=logging.ERROR, log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 

@@ -1,11 +1,19 @@
-"""Bad or hostile input through the installed console script: one `error:` line, exit code 2,
-nothing run and nothing created."""
+"""Hostile and mistaken use: a crafted checkpoint, a local Ray reachable from the network, bad
+spec files, trial shapes the cluster cannot hold, a bad TensorBoard port, a KID interval from one
+estimate. Bad input is one `error:` line, exit code 2, nothing run and nothing created; commands
+run through the installed console script."""
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import subprocess
+import time
+from pathlib import Path
+
 from tests.trainables.test_checkpoint_safety import write_malicious_checkpoint
 
-from ..conftest import run_cli
+from ..conftest import GANORCH, run_cli, write_spec
 
 
 def assert_one_line_error(result, *fragments: str) -> str:
@@ -35,3 +43,92 @@ def test_grid_augment_refuses_a_checkpoint_that_would_run_code(tmp_path):
     line = assert_one_line_error(result, str(folder / "state.pt"), "refused")
     assert "weights_only" not in line
     assert not marker.exists()
+
+
+def test_the_embedded_ray_of_a_sweep_listens_on_loopback_only(tmp_path):
+    """A sweep without --address starts its own Ray: while it runs, every listening socket of
+    the ganorch process and its descendants (GCS, raylet, agents, trial workers) is bound to
+    127.0.0.0/8 or ::1, read from /proc/net/tcp and tcp6."""
+    spec = write_spec(tmp_path / "spec.yaml", search={"algorithm": "random", "samples": 1})
+    env = {key: value for key, value in os.environ.items() if key != "GANORCH_ADDRESS"}
+    sweep = subprocess.Popen(
+        [str(GANORCH), "sweep", "run", str(spec), "--runs-dir", str(tmp_path / "runs")],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    listening: dict[tuple[str, int], str] = {}  # (address, port) -> process name
+    try:
+        while sweep.poll() is None:
+            sockets = socket_owners(process_tree(sweep.pid))
+            for address, port, inode in listening_sockets():
+                if inode in sockets:
+                    listening[(address, port)] = sockets[inode]
+            time.sleep(0.5)
+        _, stderr = sweep.communicate(timeout=60)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+    assert sweep.returncode == 0, stderr
+    names = " ".join(listening.values())
+    assert "gcs_server" in names and "raylet" in names and "ray::" in names, listening
+    exposed = {key: name for key, name in listening.items() if not is_loopback(key[0])}
+    assert not exposed, f"listening beyond loopback: {exposed}"
+
+
+def process_tree(root: int) -> set[int]:
+    """``root`` and every live descendant, by the parent pid in /proc/<pid>/stat."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # a process that just ended
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, grown = {root}, True
+    while grown:
+        children = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= children
+        grown = bool(children)
+    return tree
+
+
+def socket_owners(pids: set[int]) -> dict[str, str]:
+    """Socket inode -> the name (first word of the command line) of a process holding it."""
+    owners = {}
+    for pid in pids:
+        try:
+            name = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    owners[target[len("socket:[") : -1]] = name
+        except OSError:
+            continue  # the process ended while being read
+    return owners
+
+
+def listening_sockets() -> list[tuple[str, int, str]]:
+    """(address, port, inode) of every TCP socket in LISTEN state (IPv4 and IPv6)."""
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A":  # TCP_LISTEN
+                continue
+            address, port = fields[1].split(":")
+            raw = bytes.fromhex(address)  # 32-bit words in host (little-endian) order
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            found.append((str(ipaddress.ip_address(raw)), int(port, 16), fields[9]))
+    return found
+
+
+def is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1, a dual-stack socket
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
