@@ -3,6 +3,7 @@ names, typed values and dataset mappings, each problem a :class:`SpecError` nami
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,18 +21,69 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
     """The mapping a YAML spec file holds; SpecError when it is unreadable or not a mapping."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError("", f"cannot read spec {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SpecError("", "not a text file (UTF-8 YAML expected)") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: plain data only
+    except _DuplicateKey as exc:
+        raise SpecError(
+            "", f"key {exc.key!r} appears twice in one mapping (line {exc.line}); give it once"
+        ) from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
         raise SpecError("", f"{path} is not valid YAML{line}") from None
+    except RecursionError:
+        raise SpecError("", "nests too deeply to be a spec") from None
     if not isinstance(raw, dict):
         raise SpecError("", f"{path} must hold a mapping of spec keys")
+    if _depth(raw) > MAX_DEPTH:
+        raise SpecError("", f"nests more than {MAX_DEPTH} levels deep; no spec key does")
     return raw
+
+
+MAX_DEPTH = 8  # a spec's deepest value (space.<knob>.<kind>: [low, high]) is 4 levels down
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, line: int) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key, self.line = key, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                repeated = key in seen
+            except TypeError:  # an unhashable key: the base class says so
+                continue
+            if repeated:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _depth(value: Any) -> int:
+    """How many containers deep ``value`` nests, counted without recursion."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                children = item.values() if isinstance(item, dict) else item
+                pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def no_unknown_keys(path: str, raw: Mapping[str, Any], allowed: set[str]) -> None:
@@ -80,6 +132,8 @@ def as_integer(path: str, value: Any, low: int | None = None) -> int:
 def as_number(path: str, value: Any, low: float | None = None, above: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SpecError(path, f"expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise SpecError(path, f"expected a finite number, got {value}")
     if low is not None and value < low:
         raise SpecError(path, f"must be >= {low}, got {value}")
     if above is not None and value <= above:

@@ -6,6 +6,7 @@ trainable fills in defaults from them, so a knob is declared exactly once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,8 @@ class Param:
             value = float(value)
         if not _is_kind(value, self.kind):
             return f"expected {self.kind.__name__}, got {value!r}"
+        if self.kind is float and not math.isfinite(value):  # NaN passes every bound check
+            return f"expected a finite number, got {value!r}"
         if self.choices is not None and value not in self.choices:
             return f"expected one of {', '.join(map(str, self.choices))}, got {value!r}"
         if self.low is not None and value < self.low:

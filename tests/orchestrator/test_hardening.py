@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.trainables.test_checkpoint_safety import write_malicious_checkpoint
 
 from ..conftest import GANORCH, run_cli, write_spec
@@ -132,3 +134,49 @@ def is_loopback(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1, a dual-stack socket
     return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def bad_spec(case: str, folder: Path) -> bytes:
+    def spec(**fields) -> bytes:
+        return write_spec(folder / f"{case}.yaml", **fields).read_bytes()
+
+    return {
+        "binary": lambda: bytes(range(256)) * 8,
+        "deep": lambda: ("name: " + "[" * 5000 + "]" * 5000 + "\n").encode(),
+        "nan-bound": lambda: spec(space={"beta1": {"uniform": [float("nan"), 0.5]}}),
+        "inf-reduction": lambda: spec(scheduler={"name": "asha", "reduction_factor": float("inf")}),
+        "nan-fixed": lambda: spec(fixed={"beta1": float("nan"), "base_channels": 8}),
+        "inf-cpu": lambda: spec(resources={"cpu": float("inf")}),
+        "duplicate-key": lambda: spec() + b"epochs: 3\n",
+    }[case]()
+
+
+EXPECTED = {
+    "binary": "not a text file",
+    "deep": "nests too deeply",
+    "nan-bound": "space.beta1: bound nan: expected a finite number",
+    "inf-reduction": "scheduler.reduction_factor: expected a finite number",
+    "nan-fixed": "fixed.beta1: expected a finite number",
+    "inf-cpu": "resources.cpu: expected a finite number",
+    "duplicate-key": "key 'epochs' appears twice in one mapping (line",
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_a_bad_spec_file_is_one_line_for_check_and_run_and_creates_nothing(tmp_path, case):
+    spec = tmp_path / "spec.yaml"
+    spec.write_bytes(bad_spec(case, tmp_path))
+    runs = tmp_path / "runs"
+    for command in ("check", "run"):
+        extra = ("--runs-dir", str(runs)) if command == "run" else ()
+        result = run_cli("sweep", command, str(spec), *extra)
+        assert_one_line_error(result, f"error: {spec}: ", EXPECTED[case])
+    assert not runs.exists()
+
+
+def test_a_grid_spec_with_a_duplicate_key_is_refused_before_anything_starts(tmp_path):
+    spec = tmp_path / "grid.yaml"
+    spec.write_text("run: g\ngenerator: best\nseeds: 1\nseeds: 2\n")
+    result = run_cli("grid", "augment", "--spec", str(spec), "--runs-dir", str(tmp_path / "r"))
+    assert_one_line_error(result, f"error: {spec}: key 'seeds' appears twice")
+    assert not (tmp_path / "r").exists()
