@@ -9,7 +9,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 
-from orchestrator.errors import UserError
+from orchestrator.errors import SpecError, UserError
 
 LOOPBACK = "127.0.0.1"
 # Tune's own console output is replaced by ganorch's progress line and tables.
@@ -132,3 +132,54 @@ def _is_loopback(address: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def check_trial_fits(cpu: float, gpu: float, *, embedded: bool) -> None:
+    """Refuse trials of ``cpu`` CPUs and ``gpu`` GPUs that no node can ever hold: Tune would
+    leave them pending forever (``running 0``).
+
+    A Ray that ganorch started itself (``embedded``) never grows. A joined cluster may: when it
+    reports what its autoscaler can add (Ray's cluster config), the trials are refused only if
+    no node type holds them; without such a report (e.g. Ray's v1 autoscaler) ganorch cannot
+    tell, so the sweep starts and its progress line says what the trials wait for.
+    """
+    import ray
+
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    if any(_holds(resources, cpu, gpu) for resources in nodes):
+        return
+    if not embedded:
+        node_types = _autoscaler_node_types()
+        if node_types is None or any(_holds(resources, cpu, gpu) for resources in node_types):
+            return
+    most_gpu = max((r.get("GPU", 0.0) for r in nodes), default=0.0)
+    most_cpu = max((r.get("CPU", 0.0) for r in nodes), default=0.0)
+    which = "this machine's Ray" if embedded else "the cluster"
+    if most_gpu < gpu:
+        raise SpecError(
+            "resources.gpu",
+            f"{gpu:g} per trial, but no node of {which} has that "
+            f"many GPUs (at most {most_gpu:g}) and it cannot add one; lower "
+            "resources.gpu or join a cluster with GPUs (--address)",
+        )
+    raise SpecError(
+        "resources.cpu",
+        f"{cpu:g} per trial with {gpu:g} GPU, but no node of "
+        f"{which} has that (at most {most_cpu:g} CPUs) and it cannot add one; "
+        "lower resources.cpu",
+    )
+
+
+def _holds(resources: dict[str, float], cpu: float, gpu: float) -> bool:
+    return resources.get("CPU", 0.0) >= cpu and resources.get("GPU", 0.0) >= gpu
+
+
+def _autoscaler_node_types() -> list[dict[str, float]] | None:
+    """The resources of each node type an autoscaler may add (max count above 0), from the
+    cluster config it reports to Ray; None when no config is reported."""
+    from ray._private.state import state
+
+    config = state.get_cluster_config()
+    if config is None:
+        return None
+    return [dict(group.resources) for group in config.node_group_configs if group.max_count]

@@ -186,8 +186,15 @@ def _finite_or_none(value: Any) -> float | None:
     return float(value) if _is_number(value) and math.isfinite(value) else None
 
 
+def _resources_text(trial: Any) -> str:
+    """``1 CPU, 1 GPU``: what one trial asks Ray for."""
+    wanted = trial.placement_group_factory.required_resources
+    return ", ".join(f"{amount:g} {name}" for name, amount in sorted(wanted.items()) if amount)
+
+
 class ProgressLine(tune.Callback):
-    """``[name] trials 3/8 · running 2 · done 1 · failed 0 · best fid 41.2 · 1:05 · ETA ~2:10``
+    """``[name] trials 3/8 · running 2 · done 1 · failed 0 · best fid 41.2 · 1:05 · ETA ~2:10``,
+    with ``· waiting for 1 CPU, 1 GPU per trial`` while trials wait and none runs
     (see :class:`~orchestrator.progress.StatusLine`)."""
 
     def __init__(self, name: str, total: int, epochs: int, metric: str, mode: str) -> None:
@@ -225,4 +232,7 @@ class ProgressLine(tune.Callback):
             f"done {counts['TERMINATED']} · failed {counts['ERROR']} · best {self.metric} "
             f"{'-' if best is None else f'{best:.4g}'}"
         )
+        pending = [t for t in trials if t.status == "PENDING"]
+        if pending and not counts["RUNNING"] and not final:  # no node can take one yet
+            text += f" · waiting for {_resources_text(pending[0])} per trial"
         self._line.show(text, done=finished, remaining=self.total - finished, final=final)

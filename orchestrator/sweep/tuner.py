@@ -13,14 +13,14 @@ import yaml
 from ray import tune
 
 from evaluators.judges import Judge
-from orchestrator.cluster import connect, probe
+from orchestrator.cluster import check_trial_fits, connect, given_address, probe
 from orchestrator.errors import UserError, error_line
 from orchestrator.image_sets import dataset_errors
 from orchestrator.judges import judge_of
 from orchestrator.runs import RunDir
 from orchestrator.sweep.callbacks import ProgressLine, TableRecorder, epoch_row
 from orchestrator.sweep.space import DefineByRun, family_config, grid_points
-from orchestrator.sweep.spec import ExperimentSpec, check_grid_points
+from orchestrator.sweep.spec import ExperimentSpec, check_batch_size, check_grid_points
 from orchestrator.tables import Table
 from trainables.datasets import ImageData, load_dataset
 from trainables.trainable import TrialSettings, run_trial
@@ -37,11 +37,12 @@ class SweepOutcome:
 
 def prepare_dataset(spec: ExperimentSpec) -> tuple[ImageData, Judge]:
     """Load the spec's dataset once and its LeNet judge (trained once per fingerprint); grid
-    points the family refuses for these images (e.g. a colour weight on grey images) are
-    refused before the judge is trained."""
+    points the family refuses for these images (e.g. a colour weight on grey images) and a
+    batch_size above the training split are refused before the judge is trained."""
     with dataset_errors():
         data = load_dataset(spec.dataset)
     check_grid_points(spec, data.shape)
+    check_batch_size(spec, len(data.train_images))
     return data, judge_of(data)
 
 
@@ -56,13 +57,14 @@ def run_sweep(
     """Run (or resume) the sweep of ``spec`` in ``run``; tables are complete when it returns."""
     probe(address)  # an unreachable cluster fails before the dataset and judge are prepared
     data, judge = prepare_dataset(spec)
+    connect(address)
+    check_trial_fits(spec.resources.cpu, spec.resources.gpu, embedded=not given_address(address))
     resuming = _prepare_folder(spec, run, restart)
     say(
         f"dataset {spec.dataset['name']}: {len(data.train_images)} train / "
         f"{len(data.test_images)} test images {data.shape}, fingerprint {data.fingerprint}; "
         f"LeNet judge test accuracy {judge.test_accuracy:.1%}"
     )
-    connect(address)
     trainable = _trainable(spec, run, data, judge)
     if resuming:
         say(f"resuming run {run.name!r} from {run.shown(run.experiment)}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -180,3 +181,79 @@ def test_a_grid_spec_with_a_duplicate_key_is_refused_before_anything_starts(tmp_
     result = run_cli("grid", "augment", "--spec", str(spec), "--runs-dir", str(tmp_path / "r"))
     assert_one_line_error(result, f"error: {spec}: key 'seeds' appears twice")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_batch_size_above_the_training_split_is_refused_before_anything_starts(tmp_path):
+    spec = write_spec(
+        tmp_path / "spec.yaml",
+        space={"batch_size": [100, 5000]},
+        fixed={"base_channels": 8, "n_z": 16, "fid_samples": 200},
+    )
+    result = run_cli("sweep", "run", str(spec), "--runs-dir", str(tmp_path / "runs"))
+    assert_one_line_error(
+        result, f"error: {spec}: space.batch_size: 5000 exceeds the 4000 training images of mnist5k"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_gpu_trial_on_a_ray_without_gpus_is_refused_before_anything_starts(tmp_path):
+    """ganorch's own Ray on this (CPU-only) machine can never hold a GPU trial; Tune would
+    wait for one forever."""
+    spec = write_spec(tmp_path / "spec.yaml", resources={"cpu": 1, "gpu": 1})
+    env = {key: value for key, value in os.environ.items() if key != "GANORCH_ADDRESS"}
+    result = run_cli("sweep", "run", str(spec), "--runs-dir", str(tmp_path / "runs"), env=env)
+    assert_one_line_error(
+        result,
+        f"error: {spec}: resources.gpu: 1 per trial, but no node of "
+        "this machine's Ray has that many GPUs (at most 0)",
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_trials_that_wait_for_resources_say_what_they_wait_for(tmp_path, ray_address):
+    """A cluster whose CPUs are all taken (here by an actor) can hold a trial later, so the
+    sweep starts and its progress line says what the trials wait for until they run."""
+    import ray
+
+    @ray.remote(num_cpus=2)
+    class Holder:
+        def ready(self) -> bool:
+            return True
+
+    holder = Holder.remote()
+    ray.get(holder.ready.remote())
+    spec = write_spec(tmp_path / "spec.yaml", search={"algorithm": "random", "samples": 1})
+    sweep = subprocess.Popen(
+        [
+            str(GANORCH),
+            "sweep",
+            "run",
+            str(spec),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--address",
+            ray_address,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(sweep.stderr), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 600
+        while not any("waiting for 1 CPU per trial" in line for line in lines):
+            assert sweep.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.5)
+        ray.kill(holder)
+        sweep.wait(timeout=600)
+    finally:
+        ray.kill(holder)
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.wait()
+    reader.join(timeout=60)
+    assert sweep.returncode == 0, "".join(lines)
+    assert "1 trials, 1 finished, 0 failed" in "".join(lines)
