@@ -59,7 +59,7 @@ def results_show(
 @top_level.command("tensorboard")
 def tensorboard(
     name: Annotated[str, typer.Argument(help="Run name.")],
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = 6006,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 6006,
     host: Annotated[
         str, typer.Option(help="Interface to bind (loopback by default).")
     ] = "127.0.0.1",
@@ -70,6 +70,7 @@ def tensorboard(
 
     try:
         run = RunDir.of(runs_dir, name).existing()
+        check_free_port(host, port)
         logdir = run.download(run.path("tb"))  # TensorBoard reads local files only
     except UserError as exc:
         fail(str(exc))
@@ -91,3 +92,18 @@ def tensorboard(
     ]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     raise typer.Exit(subprocess.call(command))
+
+
+def check_free_port(host: str, port: int) -> None:
+    """UserError unless ``host:port`` can be listened on now (TensorBoard's own refusal is a
+    paragraph and exit code 255)."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            probe.bind((host, port))
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise UserError(f"--port {port}: cannot listen on {host}:{port} ({reason})") from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -257,3 +258,15 @@ def test_trials_that_wait_for_resources_say_what_they_wait_for(tmp_path, ray_add
     reader.join(timeout=60)
     assert sweep.returncode == 0, "".join(lines)
     assert "1 trials, 1 finished, 0 failed" in "".join(lines)
+
+
+def test_tensorboard_refuses_a_port_out_of_range_or_in_use(tmp_path):
+    (tmp_path / "runs" / "r" / "tb").mkdir(parents=True)
+    serve = ("tensorboard", "r", "--runs-dir", str(tmp_path / "runs"))
+    assert_one_line_error(run_cli(*serve, "--port", "99999", timeout=60), "--port", "65535")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run_cli(*serve, "--port", port, timeout=60)
+    assert_one_line_error(result, f"--port {port}: cannot listen on 127.0.0.1:{port}")
