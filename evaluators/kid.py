@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,8 @@ class KIDResult:
 
     ``mean`` and ``std`` are the mean and population standard deviation (ddof=0) of the
     per-subset MMD^2 estimates; ``subset_size`` is the size actually used, after capping.
+    ``std`` is NaN when every subset is the whole of both sets: there is one estimate, and it
+    says nothing about the spread (a zero would claim a zero-width interval).
     """
 
     mean: float
@@ -64,7 +67,7 @@ def kid(
     ``subsets`` independent subset draws and ``std`` their population std (ddof=0). Subsets come
     from ``numpy.random.default_rng(seed)``: for each subset the real indices are drawn, then the
     generated ones (when m equals both set sizes every draw is a permutation of the whole sets,
-    so the one estimate is computed once and ``std`` is 0). The estimate can be negative; its
+    so the one estimate is computed once and ``std`` is NaN). The estimate can be negative; its
     expectation is 0 when both sets come from one distribution.
 
     Inputs: any real dtype, converted to float64; finite values; at least 2 rows on each side
@@ -91,8 +94,8 @@ def kid(
     m = min(subset_size, x.shape[0], y.shape[0])
     if m == x.shape[0] == y.shape[0]:
         # Every subset is then a permutation of both whole sets, and MMD^2_u does not depend on
-        # row order: each of the ``subsets`` estimates is this one value, their std is 0.
-        return KIDResult(mean=_mmd2_unbiased(x, y), std=0.0, subsets=subsets, subset_size=m)
+        # row order: each of the ``subsets`` estimates is this one value, with no spread to tell.
+        return KIDResult(mean=_mmd2_unbiased(x, y), std=math.nan, subsets=subsets, subset_size=m)
     rng = np.random.default_rng(seed)
     estimates = np.empty(subsets, dtype=np.float64)
     for s in range(subsets):

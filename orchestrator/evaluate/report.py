@@ -24,12 +24,14 @@ _Z = 1.959963984540054
 def value_rows(values: dict[str, float], n: int, fingerprint: str) -> list[dict[str, Any]]:
     """Long-format rows of one shard's values, with a 95% interval where the registry defines
     one: value +- 1.96 spread for KID, IS and IQA (spread: their std over subsets/splits or
-    standard error), Clopper-Pearson for C2ST and label accuracy (binomial counts)."""
+    standard error; none when the spread is NaN), Clopper-Pearson for C2ST and label accuracy (binomial counts)."""
     rows = []
     for name, value in values.items():
         low = high = None
         if name in SPREADS and SPREADS[name] in values:
-            low, high = value - _Z * values[SPREADS[name]], value + _Z * values[SPREADS[name]]
+            spread = values[SPREADS[name]]
+            if math.isfinite(spread):  # NaN: no spread to tell (KID from a single estimate)
+                low, high = value - _Z * spread, value + _Z * spread
         elif name in BINOMIAL and (BINOMIAL[name] is None or BINOMIAL[name] in values):
             trials = n if BINOMIAL[name] is None else int(values[BINOMIAL[name]])
             low, high = clopper_pearson(value, trials)

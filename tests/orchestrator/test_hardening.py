@@ -6,6 +6,7 @@ run through the installed console script."""
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.trainables.test_checkpoint_safety import write_malicious_checkpoint
@@ -270,3 +272,28 @@ def test_tensorboard_refuses_a_port_out_of_range_or_in_use(tmp_path):
         port = str(taken.getsockname()[1])
         result = run_cli(*serve, "--port", port, timeout=60)
     assert_one_line_error(result, f"--port {port}: cannot listen on 127.0.0.1:{port}")
+
+
+def test_kid_from_a_single_estimate_has_no_interval():
+    """n below KID's subset size on both sides: every subset is the whole of both sets, one
+    estimate, so eval's row carries no interval (not a zero-width one); with more real images
+    than n the subsets differ and the interval is a real one around the value."""
+    from orchestrator.evaluation import value_rows
+    from orchestrator.measure import METRICS, MeasureContext
+
+    rng = np.random.default_rng(0)
+    features = {n: rng.standard_normal((n, 16)) for n in (60, 200)}
+    generated = rng.standard_normal((60, 16)) + 0.3
+    for n_real, interval in ((60, False), (200, True)):
+        context = MeasureContext()
+        real_images = np.zeros((n_real, 1, 8, 8), np.uint8)
+        generated_images = np.zeros((60, 1, 8, 8), np.uint8)
+        context.remember_features(real_images, features[n_real])
+        context.remember_features(generated_images, generated)
+        values = METRICS["kid"](real_images, generated_images, context)
+        row = next(r for r in value_rows(values, 60, "f") if r["metric"] == "kid_mean")
+        if interval:
+            assert row["ci_low"] < row["value"] < row["ci_high"], row
+        else:
+            assert row["ci_low"] is None and row["ci_high"] is None, row
+            assert math.isnan(values["kid_std"])
