@@ -24,7 +24,8 @@ _Z = 1.959963984540054
 def value_rows(values: dict[str, float], n: int, fingerprint: str) -> list[dict[str, Any]]:
     """Long-format rows of one shard's values, with a 95% interval where the registry defines
     one: value +- 1.96 spread for KID, IS and IQA (spread: their std over subsets/splits or
-    standard error; none when the spread is NaN), Clopper-Pearson for C2ST and label accuracy (binomial counts)."""
+    standard error; none when the spread is NaN), Clopper-Pearson for C2ST and label accuracy
+    (binomial counts)."""
     rows = []
     for name, value in values.items():
         low = high = None

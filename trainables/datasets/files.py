@@ -290,7 +290,8 @@ def _read_square_image(path: Path, size: int, mode: str) -> np.ndarray:
 
 
 def load_npz(path: str, test_fraction: float = 0.2) -> ImageData:
-    """Arrays ``images`` (+ ``labels``), split here; or ``train_images``/``test_images`` as is.
+    """Arrays ``images`` (+ ``labels``), split here (with ``test_fraction`` 0 all in train, in
+    the archive's order); or ``train_images``/``test_images`` as is.
 
     Images may be (N,H,W), (N,H,W,C) or (N,C,H,W), uint8 or float in [0, 1]; missing labels
     mean a single class 0.
@@ -321,6 +322,8 @@ def load_npz(path: str, test_fraction: float = 0.2) -> ImageData:
         )
     images, labels = _npz_split(file, arrays, "")
     num_classes = int(labels.max(initial=0)) + 1
+    if test_fraction == 0:  # nothing held out: the archive's own order, as a folder reads
+        return ImageData("npz", images, labels, images[:0], labels[:0], num_classes)
     return split_dataset("npz", images, labels, num_classes, test_fraction, seed=SPLIT_SEED)
 
 
