@@ -262,28 +262,6 @@ def check_grid_points(
             raise SpecError("space" if shown else "fixed", f"{where}: {exc}") from None
 
 
-def check_batch_size(spec: ExperimentSpec, train_images: int) -> None:
-    """Refuse a sweep whose largest possible ``batch_size`` exceeds the training split: such a
-    trial has no full batch to train on and would fail at its first epoch."""
-    for family in spec.family:
-        largest, key = family_class(family).all_params()["batch_size"].default, "batch_size"
-        for name in ("batch_size", f"{family}.batch_size"):
-            if name in spec.fixed:
-                largest, key = spec.fixed[name], f"fixed.{name}"
-            elif name in spec.space:
-                dimension = spec.space[name]
-                largest, key = (
-                    (dimension.high if isinstance(dimension, IntRange) else max(dimension.values)),
-                    f"space.{name}",
-                )
-        if largest > train_images:
-            raise SpecError(
-                key,
-                f"{largest} exceeds the {train_images} training images of "
-                f"{spec.dataset['name']}; use at most {train_images}",
-            )
-
-
 def _families(value: Any) -> tuple[str, ...]:
     names = value if isinstance(value, list) else [value]
     if not names or not all(isinstance(n, str) for n in names):
@@ -409,4 +387,4 @@ class _Strictest(Param):
         return next((r for r in (p.check(value) for p in self.params) if r), None)
 
 
-__all__ = ["ExperimentSpec", "check_batch_size", "check_grid_points", "load_spec", "parse_spec"]
+__all__ = ["ExperimentSpec", "check_grid_points", "load_spec", "parse_spec"]

@@ -14,15 +14,16 @@ from ray import tune
 
 from evaluators.judges import Judge
 from orchestrator.cluster import check_trial_fits, connect, given_address, probe
-from orchestrator.errors import UserError, error_line
+from orchestrator.errors import SpecError, UserError, error_line
 from orchestrator.image_sets import dataset_errors
 from orchestrator.judges import judge_of
 from orchestrator.runs import RunDir
 from orchestrator.sweep.callbacks import ProgressLine, TableRecorder, epoch_row
-from orchestrator.sweep.space import DefineByRun, family_config, grid_points
-from orchestrator.sweep.spec import ExperimentSpec, check_batch_size, check_grid_points
+from orchestrator.sweep.space import DefineByRun, IntRange, family_config, grid_points
+from orchestrator.sweep.spec import ExperimentSpec, check_grid_points
 from orchestrator.tables import Table
 from trainables.datasets import ImageData, load_dataset
+from trainables.families import family_class
 from trainables.trainable import TrialSettings, run_trial
 
 
@@ -44,6 +45,28 @@ def prepare_dataset(spec: ExperimentSpec) -> tuple[ImageData, Judge]:
     check_grid_points(spec, data.shape)
     check_batch_size(spec, len(data.train_images))
     return data, judge_of(data)
+
+
+def check_batch_size(spec: ExperimentSpec, train_images: int) -> None:
+    """Refuse a sweep whose largest possible ``batch_size`` exceeds the training split: such a
+    trial has no full batch to train on and would fail at its first epoch."""
+    for family in spec.family:
+        largest, key = family_class(family).all_params()["batch_size"].default, "batch_size"
+        for name in ("batch_size", f"{family}.batch_size"):
+            if name in spec.fixed:
+                largest, key = spec.fixed[name], f"fixed.{name}"
+            elif name in spec.space:
+                dimension = spec.space[name]
+                largest, key = (
+                    (dimension.high if isinstance(dimension, IntRange) else max(dimension.values)),
+                    f"space.{name}",
+                )
+        if largest > train_images:
+            raise SpecError(
+                key,
+                f"{largest} exceeds the {train_images} training images of "
+                f"{spec.dataset['name']}; use at most {train_images}",
+            )
 
 
 def run_sweep(
