@@ -278,8 +278,9 @@ def test_kid_from_a_single_estimate_has_no_interval():
     """n below KID's subset size on both sides: every subset is the whole of both sets, one
     estimate, so eval's row carries no interval (not a zero-width one); with more real images
     than n the subsets differ and the interval is a real one around the value."""
-    from orchestrator.evaluation import value_rows
-    from orchestrator.measure import METRICS, MeasureContext
+    from orchestrator.evaluate.context import MeasureContext
+    from orchestrator.evaluate.measures import METRICS
+    from orchestrator.evaluate.report import value_rows
 
     rng = np.random.default_rng(0)
     features = {n: rng.standard_normal((n, 16)) for n in (60, 200)}
@@ -290,7 +291,7 @@ def test_kid_from_a_single_estimate_has_no_interval():
         generated_images = np.zeros((60, 1, 8, 8), np.uint8)
         context.remember_features(real_images, features[n_real])
         context.remember_features(generated_images, generated)
-        values = METRICS["kid"](real_images, generated_images, context)
+        values = METRICS["kid"].compute(real_images, generated_images, context)
         row = next(r for r in value_rows(values, 60, "f") if r["metric"] == "kid_mean")
         if interval:
             assert row["ci_low"] < row["value"] < row["ci_high"], row
