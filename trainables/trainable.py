@@ -98,40 +98,45 @@ def _train(
     grid_z = model.latent(64, torch.Generator().manual_seed(GRID_SEED))
     grid_labels = torch.arange(64, device=device) % data.num_classes
 
-    for epoch in range(start_epoch + 1, settings.epochs + 1):
-        started = time.perf_counter()
-        with mixed_precision(device, settings.amp):  # FID and samples stay in float32
-            losses, images_seen = _train_epoch(model, train_images, train_labels, batches)
-        train_seconds = time.perf_counter() - started
-        samples = generate(model, model.config["fid_samples"], FID_SEED, data.num_classes)
-        fid = _domain_fid(samples, judge_net, reference)
-        best_fid = min(best_fid, fid)
-        scores = (
-            conditional_metrics(judge_net, samples, data.num_classes) if model.conditional else {}
-        )
-        metrics = {
-            **losses,
-            "fid": fid,
-            "best_fid": best_fid,
-            **scores,
-            "epoch": epoch,
-            "images_per_s": images_seen / train_seconds,
-            "epoch_s": time.perf_counter() - started,
-        }
+    try:
+        for epoch in range(start_epoch + 1, settings.epochs + 1):
+            started = time.perf_counter()
+            with mixed_precision(device, settings.amp):  # FID and samples stay in float32
+                losses, images_seen = _train_epoch(model, train_images, train_labels, batches)
+            train_seconds = time.perf_counter() - started
+            samples = generate(model, model.config["fid_samples"], FID_SEED, data.num_classes)
+            fid = _domain_fid(samples, judge_net, reference)
+            best_fid = min(best_fid, fid)
+            scores = (
+                conditional_metrics(judge_net, samples, data.num_classes)
+                if model.conditional
+                else {}
+            )
+            metrics = {
+                **losses,
+                "fid": fid,
+                "best_fid": best_fid,
+                **scores,
+                "epoch": epoch,
+                "images_per_s": images_seen / train_seconds,
+                "epoch_s": time.perf_counter() - started,
+            }
+            if writer:
+                _log_epoch(writer, epoch, metrics, model, grid_z, grid_labels)
+                if settings.log_copy:  # before the report, after which Tune may stop the trial
+                    store, folder = settings.log_copy
+                    pafs.copy_files(settings.log_dir, folder, destination_filesystem=store)
+            with tempfile.TemporaryDirectory() as folder:
+                torch.save(
+                    trial_state(model, epoch, best_fid, batches), os.path.join(folder, STATE_FILE)
+                )
+                tune.report(
+                    {**metrics, **settings.placement},
+                    checkpoint=tune.Checkpoint.from_directory(folder),
+                )
+    finally:  # also when Tune stops the trial early: a reused worker keeps no open writer
         if writer:
-            _log_epoch(writer, epoch, metrics, model, grid_z, grid_labels)
-            if settings.log_copy:  # before the report, after which Tune may stop the trial
-                store, folder = settings.log_copy
-                pafs.copy_files(settings.log_dir, folder, destination_filesystem=store)
-        with tempfile.TemporaryDirectory() as folder:
-            torch.save(
-                trial_state(model, epoch, best_fid, batches), os.path.join(folder, STATE_FILE)
-            )
-            tune.report(
-                {**metrics, **settings.placement}, checkpoint=tune.Checkpoint.from_directory(folder)
-            )
-    if writer:
-        writer.close()
+            writer.close()
 
 
 def trial_state(

@@ -103,14 +103,15 @@ ROOT = "bucket/team/runs/s3run"  # the run's folder in the bucket
 
 @pytest.fixture(scope="module")
 def swept(store, tmp_path_factory, ray_address):
-    """Three one-epoch trials onto the bucket, one of which fails (a batch larger than the
-    training set); the spec, the runs-dir and the CLI's output."""
+    """Three one-epoch trials onto the bucket, one of which fails (two discriminator steps of
+    its batch need more than the training set, which only the trial finds out); the spec, the
+    runs-dir and the CLI's output."""
     spec = write_spec(
         tmp_path_factory.mktemp("s3") / "spec.yaml",
         name="s3run",
         search={"algorithm": "grid", "max_concurrent": 2},
-        space={"batch_size": [100, 200, 8192]},
-        fixed={"base_channels": 8, "n_z": 16, "fid_samples": 200},
+        space={"batch_size": [100, 200, 3000]},
+        fixed={"base_channels": 8, "n_z": 16, "fid_samples": 200, "d_steps": 2},
     )
     runs_dir = store.runs_dir("team/runs")
     result = cli(store, "sweep", "run", str(spec), "--runs-dir", runs_dir, "--address", ray_address)
@@ -128,7 +129,7 @@ def test_a_sweep_onto_s3_is_read_back_and_resumed(store, swept, tmp_path, ray_ad
 
     rows = pq.read_table(f"{ROOT}/tables/trials", filesystem=store.fs).to_pylist()
     [failed] = [t for t in rows if t["status"] == "ERROR"]
-    assert "batch_size 8192 x 1 exceeds the 4000 training images" in failed["error"]
+    assert "batch_size 3000 x 2 exceeds the 4000 training images" in failed["error"]
     trials = [t for t in rows if t["status"] == "TERMINATED"]
     assert len(trials) == 2
     epochs = pq.read_table(f"{ROOT}/tables/epochs", filesystem=store.fs).to_pylist()

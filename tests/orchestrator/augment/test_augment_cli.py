@@ -84,11 +84,17 @@ def finished(tmp_path_factory, ray_address):
         stdin=subprocess.DEVNULL,
     )
     table = Table(str(runs / "aug" / "tables"), "augment")
-    deadline = time.monotonic() + 180
-    while not table.fragments() and driver.poll() is None and time.monotonic() < deadline:
+    # Wait for the first cell and a live worker (on a loaded machine the workers' processes
+    # may show up in ps after the first row does).
+    workers: list[int] = []
+    deadline = time.monotonic() + 300
+    while not workers and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    workers = _shard_workers_of_this_session()
-    assert workers, "no ShardWorker running mid-grid"
+        workers = _shard_workers_of_this_session() if table.fragments() else []
+    if not workers:
+        driver.kill()
+        _, stderr = driver.communicate()
+        pytest.fail(f"no ShardWorker running mid-grid (driver exit {driver.returncode}): {stderr}")
     os.kill(workers[0], signal.SIGKILL)
     _, stderr = driver.communicate(timeout=300)
     assert driver.returncode == 0 and "Traceback" not in stderr, stderr
