@@ -130,9 +130,7 @@ def test_eval_shards_spread_over_two_nodes_and_survive_losing_one(tmp_path):
         "c2st": "pixels",
     }
     assert set(shards) == {
-        f"{g}|{m}|{x}|0|n1000"
-        for g in ("reference", "g0", "g1")
-        for m, x in extractors.items()
+        f"{g}|{m}|{x}|0|n1000" for g in ("reference", "g0", "g1") for m, x in extractors.items()
     }
     assert len(set(rows.column("node_id").to_pylist())) == 2
     alone = Table(str(tmp_path / "tables-one-node"), "eval").read(latest=False)
