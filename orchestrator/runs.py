@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +23,21 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from orchestrator.errors import UserError
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME_RULE = (
+    "use letters, digits, '.', '_' and '-' only, starting with a letter or digit, "
+    "at most 100 characters"
+)
+
+
+def check_name(name: str, what: str = "run name") -> str:
+    """``name`` when it can name one folder inside its parent and nothing else: letters,
+    digits, '.', '_' and '-', not starting with punctuation (so never '..' or hidden), at most
+    100 characters. Every run name and every label that becomes a folder passes here."""
+    if not NAME_PATTERN.match(name):
+        raise UserError(f"{what} {name!r}: {NAME_RULE}")
+    return name
 
 
 def default_runs_dir() -> str:
@@ -47,6 +63,7 @@ class RunDir:
 
     @classmethod
     def of(cls, runs_dir: str | None, name: str) -> RunDir:
+        check_name(name)  # the one place a run name from the command line is checked
         base = runs_dir or default_runs_dir()
         if base.startswith("file://"):  # a path in URI form: the same folder
             parsed = urlparse(base)

@@ -17,7 +17,7 @@ from orchestrator.evaluate.plan import (
     check_metrics,
     plan_shards,
 )
-from orchestrator.runs import RunDir, cache_dir
+from orchestrator.runs import RunDir, cache_dir, check_name
 from orchestrator.shards import ShardReport, run_shards
 from orchestrator.tables import Table
 
@@ -166,6 +166,7 @@ def _sources(specs: Sequence[str], data, taken: set[str]) -> dict[str, np.ndarra
         label, sep, path = spec.partition("=")
         if not sep or not label or not path:
             raise UserError(f"--source: expected LABEL=PATH, got {spec!r}")
+        check_name(label, "--source label")  # it names the source's artifacts folder
         if label in loaded or label in taken or label == REFERENCE:
             raise UserError(f"--source: label {label!r} is already used")
         images = load_image_set(path).images

@@ -298,3 +298,12 @@ def test_kid_from_a_single_estimate_has_no_interval():
         else:
             assert row["ci_low"] is None and row["ci_high"] is None, row
             assert math.isnan(values["kid_std"])
+
+
+def test_results_show_refuses_a_run_name_outside_the_runs_dir(tmp_path):
+    """A run folder beside the runs-dir, with a real trials table, stays unread."""
+    from orchestrator.tables import Table
+
+    Table(str(tmp_path / "other" / "tables"), "trials").append([{"trial_id": "t1"}])
+    result = run_cli("results", "show", "../other", "--runs-dir", str(tmp_path / "runs"))
+    assert_one_line_error(result, "error: run name '../other': use letters, digits")
