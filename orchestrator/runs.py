@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from orchestrator.errors import UserError
+from orchestrator.errors import UserError, first_line
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 NAME_RULE = (
@@ -85,7 +85,7 @@ class RunDir:
             # rather than a traceback from a worker later.
             bucket = fs.get_file_info(path.split("/", 1)[0] or "/")
         except (pa.ArrowException, OSError, ValueError) as exc:
-            raise UserError(f"runs-dir {shown}: {_first_line(exc)}") from None
+            raise UserError(f"runs-dir {shown}: {first_line(exc)}") from None
         if bucket.type != pafs.FileType.Directory:
             raise UserError(f"runs-dir {shown}: bucket {bucket.path!r} does not exist")
         return cls(PurePosixPath(path) / name, name, fs, join(base, name))
@@ -239,8 +239,3 @@ def _download(fs: pafs.FileSystem, path: str, name: str, refresh: bool) -> Path:
 
 def _without_options(uri: str) -> str:
     return urlunsplit(urlsplit(uri)._replace(query="", fragment=""))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

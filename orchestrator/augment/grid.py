@@ -80,6 +80,7 @@ def run_augment(
     cells = plan_cells(spec, len(data.train_images))
     shards = [cell_shard(generator.label, cell) for cell in cells]
     table = Table(run.tables, TABLE)
+    table.set_aside_unreadable(say)  # their cells count as not done: trained again below
     model = _load(generator, run.resolvable(generator.checkpoint), data)
     settings = RetrainSettings(
         generator.label,

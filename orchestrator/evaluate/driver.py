@@ -96,6 +96,7 @@ def run_eval(request: EvalRequest, say: Callable[[str], None] = print) -> tuple[
         f"{len(shards)} shards"
     )
     table = Table(run.tables, "eval")
+    table.set_aside_unreadable(say)  # their shards count as unfinished: run again below
     report = run_shards(
         "eval",
         shards,

@@ -83,6 +83,8 @@ def run_sweep(
     connect(address)
     check_trial_fits(spec.resources.cpu, spec.resources.gpu, embedded=not given_address(address))
     resuming = _prepare_folder(spec, run, restart)
+    for name in ("trials", "epochs"):  # _reconcile rewrites their rows from Tune's results
+        Table(run.tables, name).set_aside_unreadable(say)
     say(
         f"dataset {spec.dataset['name']}: {len(data.train_images)} train / "
         f"{len(data.test_images)} test images {data.shape}, fingerprint {data.fingerprint}; "

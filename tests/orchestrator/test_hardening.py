@@ -307,3 +307,16 @@ def test_results_show_refuses_a_run_name_outside_the_runs_dir(tmp_path):
     Table(str(tmp_path / "other" / "tables"), "trials").append([{"trial_id": "t1"}])
     result = run_cli("results", "show", "../other", "--runs-dir", str(tmp_path / "runs"))
     assert_one_line_error(result, "error: run name '../other': use letters, digits")
+
+
+def test_results_show_names_a_truncated_fragment_in_one_line(tmp_path):
+    from orchestrator.tables import Table
+
+    table = Table(str(tmp_path / "runs" / "r" / "tables"), "trials")
+    table.append([{"trial_id": "t1", "status": "TERMINATED"}])
+    fragment = Path(table.append([{"trial_id": "t2", "status": "TERMINATED"}]))
+    fragment.write_bytes(fragment.read_bytes()[:40])
+    result = run_cli("results", "show", "r", "--runs-dir", str(tmp_path / "runs"))
+    assert_one_line_error(
+        result, f"error: trials table: fragment {fragment} cannot be read", "`ganorch sweep run`"
+    )
