@@ -17,6 +17,7 @@ from orchestrator.evaluate.plan import (
     check_metrics,
     plan_shards,
 )
+from orchestrator.locks import run_locked
 from orchestrator.runs import RunDir, cache_dir, check_name
 from orchestrator.shards import ShardReport, run_shards
 from orchestrator.tables import Table
@@ -52,17 +53,26 @@ class EvalRequest:
 
 
 def run_eval(request: EvalRequest, say: Callable[[str], None] = print) -> tuple[ShardReport, str]:
-    """Run (or resume) the evaluation; returns the pool's report and the rendered table."""
-    from orchestrator.cluster import connect
-    from orchestrator.display import render
+    """Run (or resume) the evaluation; returns the pool's report and the rendered table.
+    The run is locked meanwhile (one writer at a time)."""
     from orchestrator.evaluate.context import check_extractor
-    from orchestrator.evaluate.job import EvalJob
-    from orchestrator.evaluate.report import pivot_eval
-    from orchestrator.judges import judge_of
 
     check_extractor(request.extractor)
     chosen = check_metrics([m.strip() for m in request.metrics.split(",") if m.strip()])
     run = RunDir.of(request.runs_dir, request.name)
+    with run_locked(run, "eval run", say):
+        return _evaluate(request, run, chosen, say)
+
+
+def _evaluate(
+    request: EvalRequest, run: RunDir, chosen: list[str], say: Callable[[str], None]
+) -> tuple[ShardReport, str]:
+    from orchestrator.cluster import connect
+    from orchestrator.display import render
+    from orchestrator.evaluate.job import EvalJob
+    from orchestrator.evaluate.report import pivot_eval
+    from orchestrator.judges import judge_of
+
     data = _real_data(run, request.dataset)
     generators = _trial_generators(
         run, request.top, request.by, request.trials, bool(request.sources)

@@ -320,3 +320,27 @@ def test_results_show_names_a_truncated_fragment_in_one_line(tmp_path):
     assert_one_line_error(
         result, f"error: trials table: fragment {fragment} cannot be read", "`ganorch sweep run`"
     )
+
+
+def test_eval_on_a_run_another_command_writes_to_is_one_line(tmp_path):
+    """The holder is this test's process: alive, on this host."""
+    from orchestrator.locks import run_locked
+    from orchestrator.runs import RunDir
+
+    runs = tmp_path / "runs"
+    with run_locked(RunDir.of(str(runs), "r"), "sweep run", print):
+        result = run_cli(
+            "eval",
+            "run",
+            "r",
+            "--dataset",
+            "mnist5k",
+            "--source",
+            "a=x.npz",
+            "--runs-dir",
+            str(runs),
+        )
+    assert_one_line_error(
+        result, "error: run 'r' is in use by ganorch sweep run", f"pid {os.getpid()}"
+    )
+    assert not runs.exists()

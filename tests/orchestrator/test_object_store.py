@@ -368,3 +368,19 @@ def test_an_unreadable_fragment_in_a_bucket_is_named_and_set_aside(store, monkey
     assert store.fs.open_input_stream(moved).read() == data[:50]
     assert warnings[0].startswith(f"warning: trials table: fragment s3://{bad} cannot be read")
     assert table.read().column("trial_id").to_pylist() == ["a"]
+
+
+def test_a_run_in_a_bucket_is_locked_by_a_lock_object(store, monkeypatch):
+    from orchestrator.errors import UserError
+    from orchestrator.locks import LOCK_FILE, run_locked
+
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    run = RunDir.of(store.runs_dir("unit"), "locked")
+    with run_locked(run, "eval run", print):
+        assert '"command": "ganorch eval run"' in run.read_text(LOCK_FILE)
+        refused = pytest.raises(UserError, match="^run 'locked' is in use by ganorch eval run")
+        with refused, run_locked(run, "grid augment", print):
+            pass
+        run.write_text("spec.yaml", "name: locked\n")
+    assert run.read_text(LOCK_FILE) is None and run.read_text("spec.yaml") == "name: locked\n"

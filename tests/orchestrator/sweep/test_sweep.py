@@ -155,6 +155,32 @@ def test_rerunning_a_finished_run_changes_nothing(finished_run, ray_address):
     assert [r["fid"] for r in rewritten] == pytest.approx([r["fid"] for r in epoch_rows])
 
 
+def test_trials_that_tune_no_longer_knows_are_refused_with_restart_offered(finished_run, tmp_path):
+    """A finished trial in the tables that the experiment lacks (another sweep's), and trials
+    with no experiment at all (tune/ deleted): both refused before anything runs."""
+    from orchestrator.errors import UserError
+    from orchestrator.runs import RunDir
+    from orchestrator.sweep.tuner import check_tables_match_tune
+
+    run, _ = finished_run
+    tables = Table(str(run / "tables"), "trials")
+    check_tables_match_tune(RunDir.of(str(run.parent), "e2e"), resuming=True)
+    ghost = Path(tables.append([{"trial_id": "ghost01", "status": "TERMINATED"}]))
+    try:
+        with pytest.raises(UserError) as refused:
+            check_tables_match_tune(RunDir.of(str(run.parent), "e2e"), resuming=True)
+    finally:
+        ghost.unlink()
+    assert str(refused.value) == (
+        "run 'e2e' holds 1 finished trials in its tables (ghost01) that its Tune experiment "
+        f"{run / 'tune' / 'e2e'} does not know; pass --restart to start the run over "
+        "(discarding them)"
+    )
+    Table(str(tmp_path / "lost" / "tables"), "trials").append([{"trial_id": "t1"}])
+    with pytest.raises(UserError, match=r"^run 'lost' holds 1 trials in its tables but no Tune"):
+        check_tables_match_tune(RunDir.of(str(tmp_path), "lost"), resuming=False)
+
+
 def test_a_different_spec_under_the_same_name_is_refused(finished_run, ray_address, tmp_path):
     run, _ = finished_run
     other = write_spec(tmp_path / "other.yaml", name="e2e", epochs=3, space=E2E_SPACE)
