@@ -17,3 +17,9 @@ def error_line(text: str) -> str:
     """The last line of an error text (exception type and message), at most 500 chars."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1][:500] if lines else "trial failed (no error message recorded)"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,7 +22,22 @@ from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from orchestrator.errors import UserError
+from orchestrator.errors import UserError, first_line
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME_RULE = (
+    "use letters, digits, '.', '_' and '-' only, starting with a letter or digit, "
+    "at most 100 characters"
+)
+
+
+def check_name(name: str, what: str = "run name") -> str:
+    """``name`` when it can name one folder inside its parent and nothing else: letters,
+    digits, '.', '_' and '-', not starting with punctuation (so never '..' or hidden), at most
+    100 characters. Every run name and every label that becomes a folder passes here."""
+    if not NAME_PATTERN.match(name):
+        raise UserError(f"{what} {name!r}: {NAME_RULE}")
+    return name
 
 
 def default_runs_dir() -> str:
@@ -47,6 +63,7 @@ class RunDir:
 
     @classmethod
     def of(cls, runs_dir: str | None, name: str) -> RunDir:
+        check_name(name)  # the one place a run name from the command line is checked
         base = runs_dir or default_runs_dir()
         if base.startswith("file://"):  # a path in URI form: the same folder
             parsed = urlparse(base)
@@ -68,7 +85,7 @@ class RunDir:
             # rather than a traceback from a worker later.
             bucket = fs.get_file_info(path.split("/", 1)[0] or "/")
         except (pa.ArrowException, OSError, ValueError) as exc:
-            raise UserError(f"runs-dir {shown}: {_first_line(exc)}") from None
+            raise UserError(f"runs-dir {shown}: {first_line(exc)}") from None
         if bucket.type != pafs.FileType.Directory:
             raise UserError(f"runs-dir {shown}: bucket {bucket.path!r} does not exist")
         return cls(PurePosixPath(path) / name, name, fs, join(base, name))
@@ -222,8 +239,3 @@ def _download(fs: pafs.FileSystem, path: str, name: str, refresh: bool) -> Path:
 
 def _without_options(uri: str) -> str:
     return urlunsplit(urlsplit(uri)._replace(query="", fragment=""))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -7,6 +7,9 @@ the table holds already are skipped. Each worker builds the job once, ``factory(
 time, ``job.run(task, *inputs) -> list[row dict]``; a finished shard's rows are appended as one
 fragment at once. A worker whose process dies (killed, out of memory, node lost) is replaced and
 its shard handed to another; a shard that raises is recorded with its error, the others go on.
+A shard that fails after an earlier attempt finished (``force``, or a retry) keeps that
+attempt's rows, written again with the failure in ``redo_error``: a result is never replaced
+by its absence.
 
 A shard without a key is an *intermediate*: its ``run`` returns any object (features of one
 chunk of samples, say), which stays in the object store and is passed, in ``needs`` order, as
@@ -39,6 +42,8 @@ from orchestrator.tables import Table
 
 SHARD_COLUMN = "shard"
 ERROR_COLUMN = "error"
+# The failure of a later attempt, on the rows of the last attempt that finished (kept).
+REDO_ERROR_COLUMN = "redo_error"
 # A shard whose worker died this many times is recorded as failed rather than retried forever.
 MAX_ATTEMPTS = 3
 
@@ -113,15 +118,34 @@ def shard_outcomes(data) -> dict[str, str | None]:
     per value, its error row only the shard's key), so the last row of a shard decides."""
     if data.num_rows == 0 or SHARD_COLUMN not in data.column_names:
         return {}
-    errors = [None] * data.num_rows
-    if ERROR_COLUMN in data.column_names:
-        errors = data.column(ERROR_COLUMN).to_pylist()
-    return dict(zip(data.column(SHARD_COLUMN).to_pylist(), errors, strict=True))
+    errors = _column(data, ERROR_COLUMN)
+    redo = _column(data, REDO_ERROR_COLUMN)
+    outcomes = (error or redo_error for error, redo_error in zip(errors, redo, strict=True))
+    return dict(zip(data.column(SHARD_COLUMN).to_pylist(), outcomes, strict=True))
 
 
 def finished_shards(table: Table) -> set[str]:
     """Ids of the shards whose latest attempt in ``table`` finished (failed ones run again)."""
-    return {shard for shard, error in shard_outcomes(table.read()).items() if not error}
+    return _finished(table.read())
+
+
+def _finished(data) -> set[str]:
+    return {shard for shard, error in shard_outcomes(data).items() if not error}
+
+
+def _kept_rows(data) -> dict[str, list[dict[str, Any]]]:
+    """Shard id -> the rows of its last attempt that finished (those a failure keeps)."""
+    if data.num_rows == 0 or SHARD_COLUMN not in data.column_names:
+        return {}
+    kept: dict[str, list[dict[str, Any]]] = {}
+    for row in data.to_pylist():
+        if row.get(ERROR_COLUMN) is None:
+            kept.setdefault(row[SHARD_COLUMN], []).append(row)
+    return kept
+
+
+def _column(data, name: str) -> list[Any]:
+    return data.column(name).to_pylist() if name in data.column_names else [None] * data.num_rows
 
 
 def default_actors() -> int:
@@ -161,12 +185,14 @@ def run_shards(
     worker's GPU share) added, and ``wall_s`` when the job did not set it) are appended to
     ``table`` as one fragment. Workers get a whole GPU each where the cluster has as many GPUs
     as workers, else an equal share (:func:`gpu_share`), unless ``gpus_per_actor`` says
-    otherwise. ``force`` runs every shard again (the new rows supersede the old ones).
+    otherwise. ``force`` runs every shard again (the new rows supersede the old ones; a shard
+    that fails keeps its old rows, with the failure in ``redo_error``).
     ``noun`` names the shards in the progress line (``cells`` for an augmentation grid).
     """
     started = time.monotonic()
     shards = list(shards)
-    schedule = Schedule(shards, set() if force else finished_shards(table))
+    data = table.read()
+    schedule = Schedule(shards, set() if force else _finished(data))
     report = ShardReport(name, noun, total=len(shards), skipped=len(shards) - schedule.size)
     if not schedule.size:
         report.show(final=True)
@@ -178,6 +204,7 @@ def run_shards(
         schedule,
         table,
         report,
+        kept=_kept_rows(data),
         factory=factory,
         shared=shared,
         size=size,
@@ -206,6 +233,7 @@ class WorkerPool:
         table: Table,
         report: ShardReport,
         *,
+        kept: Mapping[str, list[dict[str, Any]]],
         factory: Callable[..., Any],
         shared: Mapping[str, Any],
         size: int,
@@ -213,8 +241,10 @@ class WorkerPool:
         gpus: float,
     ) -> None:
         """``size`` workers will each build ``factory(**shared)`` once; ``shared`` is put in
-        the object store here, once for all of them."""
+        the object store here, once for all of them. ``kept``: each shard's rows of its last
+        attempt that finished, which a failure now keeps."""
         self.name, self.schedule, self.table = report.name, schedule, table
+        self.kept = kept
         self.report, self.size = report, size
         self.worker_class = ray.remote(ShardWorker).options(
             num_cpus=cpus, num_gpus=gpus, max_restarts=0, scheduling_strategy="SPREAD"
@@ -298,11 +328,14 @@ class WorkerPool:
 
     def _fail(self, shard: Shard, error: str) -> None:
         for failed, why in [(shard, error), *self.schedule.fail(shard, error)]:
+            self.report.failures[failed.id] = why
             if failed.intermediate:
-                self.report.failures[failed.id] = why
+                continue
+            if failed.id in self.kept:  # the failure goes beside the result, not over it
+                self.table.append([{**row, REDO_ERROR_COLUMN: why} for row in self.kept[failed.id]])
+                self.report.failures[failed.id] = f"{why} (its earlier result kept)"
             else:
                 self.table.append([{SHARD_COLUMN: failed.id, **failed.key, ERROR_COLUMN: why}])
-                self.report.failures[failed.id] = why
 
     def _worker_died(self, exc: Exception) -> None:
         self.report.worker_deaths += 1

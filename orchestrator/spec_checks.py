@@ -4,17 +4,15 @@ names, typed values and dataset mappings, each problem a :class:`SpecError` nami
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from orchestrator.errors import SpecError
+from orchestrator.errors import SpecError, UserError
+from orchestrator.runs import NAME_RULE, check_name
 from trainables.datasets import DATASET_OPTIONS, REQUIRED_OPTIONS
-
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def read_spec_file(path: str | Path) -> dict[str, Any]:
@@ -108,11 +106,12 @@ def as_string(path: str, value: Any) -> str:
 
 
 def as_name(path: str, value: Any) -> str:
-    """A run name: letters, digits, '.', '_' and '-', not starting with a punctuation mark."""
+    """A run name, checked as every run name is (:func:`orchestrator.runs.check_name`)."""
     name = as_string(path, value)
-    if not NAME_PATTERN.match(name):
-        raise SpecError(path, f"use letters, digits, '.', '_' and '-' only, got {name!r}")
-    return name
+    try:
+        return check_name(name)
+    except UserError:
+        raise SpecError(path, f"{NAME_RULE}, got {name!r}") from None
 
 
 def as_choice(path: str, value: Any, choices: tuple[str, ...]) -> str:

@@ -3,20 +3,25 @@
 A writer writes a whole fragment under a temporary name and renames it, so a crash never
 leaves half a file. Fragment names sort in write order; a reader keeps the latest row per key,
 which makes appends idempotent and resumption a matter of skipping keys already present.
+
+A fragment that cannot be parsed (truncated or corrupted outside ganorch) makes a reader fail
+with one line naming it; the command that writes the table sets it aside in ``_quarantine/``
+and recomputes its rows.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+from orchestrator.errors import UserError, first_line
 
 SCHEMA_VERSION = "1"
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
@@ -25,7 +30,28 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "eval": ("generator", "metric", "extractor", "seed"),
     "augment": ("generator", "strategy", "n_real", "n_generated", "seed"),
 }
+# The command whose rerun sets a table's unreadable fragments aside and recomputes them.
+WRITERS = {
+    "trials": "sweep run",
+    "epochs": "sweep run",
+    "eval": "eval run",
+    "augment": "grid augment",
+}
+# Beside the fragments; the leading '_' makes pyarrow's dataset discovery skip it, so the
+# table folder stays readable as a dataset by plain pyarrow.
+QUARANTINE = "_quarantine"
 _ORDER = "__row_order"
+
+
+class UnreadableFragment(UserError):
+    """A fragment whose bytes are not a Parquet file (truncated, overwritten)."""
+
+    def __init__(self, table: str, shown: str, reason: str) -> None:
+        super().__init__(
+            f"{table} table: fragment {shown} cannot be read ({reason}); `ganorch "
+            f"{WRITERS[table]}` on this run moves it to {QUARANTINE}/ and recomputes its rows"
+        )
+        self.reason = reason
 
 
 def filesystem_and_path(location: str) -> tuple[pafs.FileSystem, str]:
@@ -44,6 +70,8 @@ class Table:
         self.name, self.keys = name, TABLE_KEYS[name]
         self.fs, root = filesystem_and_path(tables_root)
         self.path = f"{root.rstrip('/')}/{name}"
+        # How messages name a path: ``scheme://path`` without the URI's options (secrets).
+        self._scheme = tables_root.split("://", 1)[0] + "://" if "://" in tables_root else ""
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> str | None:
         """Write ``rows`` as one new fragment; returns its path (None for no rows)."""
@@ -77,20 +105,55 @@ class Table:
         )
 
     def read(self, latest: bool = True) -> pa.Table:
-        """All rows (schemas unified across fragments); with ``latest``, one row per key."""
+        """All rows (schemas unified across fragments); with ``latest``, one row per key.
+        A fragment that cannot be read is an :class:`UnreadableFragment` naming it."""
         paths = self.fragments()
         if not paths:
             return pa.table({})
-        schemas = [pq.read_schema(p, filesystem=self.fs) for p in paths]
-        schema = pa.unify_schemas(schemas, promote_options="permissive")
         # Fragments in write order; columns a fragment lacks are filled with nulls.
-        pieces = [ds.dataset(p, filesystem=self.fs, format="parquet").to_table() for p in paths]
+        pieces = [self._load(p) for p in paths]
+        schema = pa.unify_schemas([p.schema for p in pieces], promote_options="permissive")
         table = pa.concat_tables(pieces, promote_options="permissive").cast(schema)
         if latest:
             table = _latest_per_key(table, self.keys)
         return table.replace_schema_metadata(
             {"ganorch.schema_version": SCHEMA_VERSION, "ganorch.table": self.name}
         )
+
+    def _load(self, path: str) -> pa.Table:
+        """One fragment. Its bytes are fetched first, so a filesystem that fails (a network
+        error) is told apart from a file that is not Parquet, which alone is unreadable."""
+        try:
+            with self.fs.open_input_stream(path) as stream:
+                data = stream.read()
+        except OSError as exc:
+            raise UserError(f"{self.name} table: cannot read {self._shown(path)}: {exc}") from None
+        try:
+            return pq.read_table(pa.BufferReader(data))
+        except Exception as exc:  # noqa: BLE001 - the bytes are in memory: any failure is theirs
+            raise UnreadableFragment(self.name, self._shown(path), first_line(exc)) from None
+
+    def set_aside_unreadable(self, warn: Callable[[str], None]) -> list[str]:
+        """Move every fragment that cannot be read to ``_quarantine/`` (with a warning for
+        each), so a rerun recomputes the rows it held; returns where they went."""
+        moved = []
+        for path in self.fragments():
+            try:
+                self._load(path)
+            except UnreadableFragment as exc:
+                folder = f"{self.path}/{QUARANTINE}"
+                target = f"{folder}/{path.rsplit('/', 1)[-1]}"
+                self.fs.create_dir(folder, recursive=True)
+                self.fs.move(path, target)
+                warn(
+                    f"warning: {self.name} table: fragment {self._shown(path)} cannot be read "
+                    f"({exc.reason}); moved to {self._shown(target)}, its rows are recomputed"
+                )
+                moved.append(target)
+        return moved
+
+    def _shown(self, path: str) -> str:
+        return f"{self._scheme}{path}"
 
     def existing_keys(self) -> set[tuple[Any, ...]]:
         table = self.read()

@@ -28,6 +28,7 @@ from orchestrator.augment.cells import (
 from orchestrator.augment.spec import AugmentSpec
 from orchestrator.errors import UserError
 from orchestrator.generators import TrialGenerator, resolve_generator
+from orchestrator.locks import run_locked
 from orchestrator.runs import RunDir, local_copy, local_folder
 from orchestrator.shards import ERROR_COLUMN, SHARD_COLUMN, Shard, ShardReport, finished_shards
 from orchestrator.tables import Table
@@ -66,20 +67,36 @@ def run_augment(
     force: bool = False,
     say: Callable[[str], None] = print,
 ) -> AugmentOutcome:
-    """Run (or finish) the grid of ``spec``; the table is complete when it returns."""
+    """Run (or finish) the grid of ``spec``; the table is complete when it returns. The run
+    is locked meanwhile (one writer at a time)."""
+    run = RunDir.of(runs_dir, spec.run)
+    if not Path(spec.generator).exists():
+        run.existing()  # before the lock makes its folder: a generator of the run needs the run
+    with run_locked(run, "grid augment", say):
+        return _grid(spec, run, actors=actors, address=address, force=force, say=say)
+
+
+def _grid(
+    spec: AugmentSpec,
+    run: RunDir,
+    *,
+    actors: int | None,
+    address: str | None,
+    force: bool,
+    say: Callable[[str], None],
+) -> AugmentOutcome:
     from orchestrator.cluster import connect
     from orchestrator.image_sets import dataset_errors
     from orchestrator.shards import run_shards
     from trainables.datasets import load_dataset
 
-    run = RunDir.of(runs_dir, spec.run)
-    by_path = Path(spec.generator).exists()
-    generator = resolve_generator(run if by_path else run.existing(), spec.generator)
+    generator = resolve_generator(run, spec.generator)
     with dataset_errors():
         data = load_dataset(_dataset_of(run, spec))
     cells = plan_cells(spec, len(data.train_images))
     shards = [cell_shard(generator.label, cell) for cell in cells]
     table = Table(run.tables, TABLE)
+    table.set_aside_unreadable(say)  # their cells count as not done: trained again below
     model = _load(generator, run.resolvable(generator.checkpoint), data)
     settings = RetrainSettings(
         generator.label,

@@ -17,7 +17,8 @@ from orchestrator.evaluate.plan import (
     check_metrics,
     plan_shards,
 )
-from orchestrator.runs import RunDir, cache_dir
+from orchestrator.locks import run_locked
+from orchestrator.runs import RunDir, cache_dir, check_name
 from orchestrator.shards import ShardReport, run_shards
 from orchestrator.tables import Table
 
@@ -52,17 +53,26 @@ class EvalRequest:
 
 
 def run_eval(request: EvalRequest, say: Callable[[str], None] = print) -> tuple[ShardReport, str]:
-    """Run (or resume) the evaluation; returns the pool's report and the rendered table."""
-    from orchestrator.cluster import connect
-    from orchestrator.display import render
+    """Run (or resume) the evaluation; returns the pool's report and the rendered table.
+    The run is locked meanwhile (one writer at a time)."""
     from orchestrator.evaluate.context import check_extractor
-    from orchestrator.evaluate.job import EvalJob
-    from orchestrator.evaluate.report import pivot_eval
-    from orchestrator.judges import judge_of
 
     check_extractor(request.extractor)
     chosen = check_metrics([m.strip() for m in request.metrics.split(",") if m.strip()])
     run = RunDir.of(request.runs_dir, request.name)
+    with run_locked(run, "eval run", say):
+        return _evaluate(request, run, chosen, say)
+
+
+def _evaluate(
+    request: EvalRequest, run: RunDir, chosen: list[str], say: Callable[[str], None]
+) -> tuple[ShardReport, str]:
+    from orchestrator.cluster import connect
+    from orchestrator.display import render
+    from orchestrator.evaluate.job import EvalJob
+    from orchestrator.evaluate.report import pivot_eval
+    from orchestrator.judges import judge_of
+
     data = _real_data(run, request.dataset)
     generators = _trial_generators(
         run, request.top, request.by, request.trials, bool(request.sources)
@@ -96,6 +106,7 @@ def run_eval(request: EvalRequest, say: Callable[[str], None] = print) -> tuple[
         f"{len(shards)} shards"
     )
     table = Table(run.tables, "eval")
+    table.set_aside_unreadable(say)  # their shards count as unfinished: run again below
     report = run_shards(
         "eval",
         shards,
@@ -166,6 +177,7 @@ def _sources(specs: Sequence[str], data, taken: set[str]) -> dict[str, np.ndarra
         label, sep, path = spec.partition("=")
         if not sep or not label or not path:
             raise UserError(f"--source: expected LABEL=PATH, got {spec!r}")
+        check_name(label, "--source label")  # it names the source's artifacts folder
         if label in loaded or label in taken or label == REFERENCE:
             raise UserError(f"--source: label {label!r} is already used")
         images = load_image_set(path).images

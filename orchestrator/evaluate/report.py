@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from orchestrator.evaluate.measures import BINOMIAL, METRICS, SPREADS
 from orchestrator.evaluate.plan import FIGURES, REFERENCE
-from orchestrator.shards import shard_outcomes
+from orchestrator.shards import ERROR_COLUMN, REDO_ERROR_COLUMN
 
 _Z = 1.959963984540054
 
@@ -60,26 +60,32 @@ def clopper_pearson(share: float, n: int, level: float = 0.95) -> tuple[float, f
 
 
 def latest_attempts(data: pa.Table) -> pa.Table:
-    """The rows of each shard's latest attempt: its values if it finished, else its error
-    (an earlier attempt's rows have other keys, so the table's latest-per-key keeps them)."""
+    """The rows of each shard's latest attempt: its values if it finished, its error if it
+    failed with nothing finished before, or the values it kept from the last attempt that
+    finished, with the failure in ``redo_error``. (An earlier attempt's rows may have other
+    keys, so the table's latest-per-key keeps them; the shard's last row says which kind its
+    latest attempt wrote.)"""
     if data.num_rows == 0 or "shard" not in data.column_names:
         return data
-    outcome = shard_outcomes(data)
-    errors = (
-        data.column("error").to_pylist() if "error" in data.column_names else [None] * data.num_rows
-    )
-    keep = [
-        (error is None) == (outcome.get(shard) is None)
-        for shard, error in zip(data.column("shard").to_pylist(), errors, strict=True)
-    ]
+    outcome_columns = [c for c in (ERROR_COLUMN, REDO_ERROR_COLUMN) if c in data.column_names]
+    kinds = [_row_kind(row) for row in data.select(outcome_columns).to_pylist()]
+    shards = data.column("shard").to_pylist()
+    latest = dict(zip(shards, kinds, strict=True))
+    keep = [kind == latest[shard] for shard, kind in zip(shards, kinds, strict=True)]
     return data.filter(pa.array(keep))
+
+
+def _row_kind(row: dict[str, Any]) -> str:
+    if row.get(ERROR_COLUMN) is not None:
+        return "failed"
+    return "kept" if row.get(REDO_ERROR_COLUMN) is not None else "finished"
 
 
 def pivot_eval(data: pa.Table) -> pa.Table:
     """Generators x value names (mean over seeds; spreads, counts and figures left out), the
     generators in first-seen order with the reference last, the values in the registry's
     order of their measures (shards finish in any order); failed shards show as ``error`` in
-    a column of their own."""
+    a column of their own, and so do measures whose values were kept after a redo failed."""
     rows = latest_attempts(data).to_pylist()
     hidden = ("_std", "_sem", "_n_test")
     metrics = list(
@@ -95,25 +101,35 @@ def pivot_eval(data: pa.Table) -> pa.Table:
     metrics.sort(key=lambda name: measure[name])  # stable: a measure's values keep their order
     rows.sort(key=lambda r: r["generator"] == REFERENCE)
     cells: dict[str, dict[str, list[float]]] = {}
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, dict[str, None]] = {}  # generator -> what failed (an ordered set)
     for r in rows:
         cells.setdefault(r["generator"], {})
         if r.get("error") is not None:
-            errors.setdefault(r["generator"], []).append(r["metric"])
+            errors.setdefault(r["generator"], {})[r["metric"]] = None
         elif r.get("value") is not None:
             cells[r["generator"]].setdefault(r["metric"], []).append(r["value"])
+        if r.get(REDO_ERROR_COLUMN) is not None:
+            redone = _measure_of(r.get("shard")) or r["metric"]
+            errors.setdefault(r["generator"], {})[
+                f"{redone} (redo failed; earlier value shown)"
+            ] = None
     columns: dict[str, list[Any]] = {"generator": list(cells)}
     for metric in metrics:
         columns[metric] = [_mean(cells[g].get(metric)) for g in cells]
     if errors:
-        columns["failed"] = [", ".join(errors.get(g, [])) or None for g in cells]
+        columns["failed"] = [", ".join(errors.get(g, {})) or None for g in cells]
     return pa.table(columns)
 
 
+def _measure_of(shard: str | None) -> str | None:
+    """A shard's measure (``generator|metric|...``)."""
+    return shard.split("|")[1] if shard and shard.count("|") >= 1 else None
+
+
 def _measure_rank(shard: str | None) -> int:
-    """Position of a shard's measure (``generator|metric|...``) in the registry."""
+    """Position of a shard's measure in the registry."""
     names = list(METRICS)
-    measure = shard.split("|")[1] if shard and shard.count("|") >= 1 else None
+    measure = _measure_of(shard)
     return names.index(measure) if measure in names else len(names)
 
 

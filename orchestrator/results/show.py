@@ -39,6 +39,7 @@ _AUGMENT_SUMMARY = (
     "epochs",
     "wall_s",
     "error",
+    "redo_error",
 )
 
 

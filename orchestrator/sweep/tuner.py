@@ -17,6 +17,7 @@ from orchestrator.cluster import check_trial_fits, connect, given_address, probe
 from orchestrator.errors import SpecError, UserError, error_line
 from orchestrator.image_sets import dataset_errors
 from orchestrator.judges import judge_of
+from orchestrator.locks import run_locked
 from orchestrator.runs import RunDir
 from orchestrator.sweep.callbacks import ProgressLine, TableRecorder, epoch_row
 from orchestrator.sweep.space import DefineByRun, IntRange, family_config, grid_points
@@ -77,12 +78,28 @@ def run_sweep(
     restart: bool = False,
     say: Callable[[str], None] = print,
 ) -> SweepOutcome:
-    """Run (or resume) the sweep of ``spec`` in ``run``; tables are complete when it returns."""
+    """Run (or resume) the sweep of ``spec`` in ``run``; tables are complete when it returns.
+    The run is locked meanwhile (one writer at a time)."""
+    with run_locked(run, "sweep run", say):
+        return _sweep(spec, run, address=address, restart=restart, say=say)
+
+
+def _sweep(
+    spec: ExperimentSpec,
+    run: RunDir,
+    *,
+    address: str | None,
+    restart: bool,
+    say: Callable[[str], None],
+) -> SweepOutcome:
     probe(address)  # an unreachable cluster fails before the dataset and judge are prepared
     data, judge = prepare_dataset(spec)
     connect(address)
     check_trial_fits(spec.resources.cpu, spec.resources.gpu, embedded=not given_address(address))
     resuming = _prepare_folder(spec, run, restart)
+    for name in ("trials", "epochs"):  # _reconcile rewrites their rows from Tune's results
+        Table(run.tables, name).set_aside_unreadable(say)
+    check_tables_match_tune(run, resuming)
     say(
         f"dataset {spec.dataset['name']}: {len(data.train_images)} train / "
         f"{len(data.test_images)} test images {data.shape}, fingerprint {data.fingerprint}; "
@@ -129,6 +146,39 @@ def _prepare_folder(spec: ExperimentSpec, run: RunDir, restart: bool) -> bool:
             )
     run.write_text("spec.yaml", spec.to_yaml())
     return tune.Tuner.can_restore(run.experiment, storage_filesystem=run.fs)
+
+
+def check_tables_match_tune(run: RunDir, resuming: bool) -> None:
+    """Refuse to add a Tune experiment's trials to tables that hold another's: trials in the
+    tables but no experiment to resume (its tune/ folder deleted), or finished trials the
+    experiment does not know. (A trial that only started may be unknown: Tune saves its state
+    after each checkpoint, and a driver killed before that loses the trial, which Tune then
+    runs again.)"""
+    table = Table(run.tables, "trials")
+    rows = table.read().to_pylist() if table.fragments() else []
+    if not rows:
+        return
+    restart = "pass --restart to start the run over (discarding them)"
+    if not resuming:
+        raise UserError(
+            f"run {run.name!r} holds {len(rows)} trials in its tables but no Tune experiment "
+            f"to resume them from ({run.shown(run.experiment)} is missing); {restart}"
+        )
+    known = {
+        trial.trial_id
+        for trial in tune.ExperimentAnalysis(run.experiment, storage_filesystem=run.fs).trials
+    }
+    missing = sorted(
+        r["trial_id"]
+        for r in rows
+        if r["trial_id"] not in known and r.get("status") in ("TERMINATED", "ERROR")
+    )
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise UserError(
+            f"run {run.name!r} holds {len(missing)} finished trials in its tables ({shown}) "
+            f"that its Tune experiment {run.shown(run.experiment)} does not know; {restart}"
+        )
 
 
 def _differences(before: Any, now: Any, key: str = "") -> list[str]:

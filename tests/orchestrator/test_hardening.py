@@ -298,3 +298,49 @@ def test_kid_from_a_single_estimate_has_no_interval():
         else:
             assert row["ci_low"] is None and row["ci_high"] is None, row
             assert math.isnan(values["kid_std"])
+
+
+def test_results_show_refuses_a_run_name_outside_the_runs_dir(tmp_path):
+    """A run folder beside the runs-dir, with a real trials table, stays unread."""
+    from orchestrator.tables import Table
+
+    Table(str(tmp_path / "other" / "tables"), "trials").append([{"trial_id": "t1"}])
+    result = run_cli("results", "show", "../other", "--runs-dir", str(tmp_path / "runs"))
+    assert_one_line_error(result, "error: run name '../other': use letters, digits")
+
+
+def test_results_show_names_a_truncated_fragment_in_one_line(tmp_path):
+    from orchestrator.tables import Table
+
+    table = Table(str(tmp_path / "runs" / "r" / "tables"), "trials")
+    table.append([{"trial_id": "t1", "status": "TERMINATED"}])
+    fragment = Path(table.append([{"trial_id": "t2", "status": "TERMINATED"}]))
+    fragment.write_bytes(fragment.read_bytes()[:40])
+    result = run_cli("results", "show", "r", "--runs-dir", str(tmp_path / "runs"))
+    assert_one_line_error(
+        result, f"error: trials table: fragment {fragment} cannot be read", "`ganorch sweep run`"
+    )
+
+
+def test_eval_on_a_run_another_command_writes_to_is_one_line(tmp_path):
+    """The holder is this test's process: alive, on this host."""
+    from orchestrator.locks import run_locked
+    from orchestrator.runs import RunDir
+
+    runs = tmp_path / "runs"
+    with run_locked(RunDir.of(str(runs), "r"), "sweep run", print):
+        result = run_cli(
+            "eval",
+            "run",
+            "r",
+            "--dataset",
+            "mnist5k",
+            "--source",
+            "a=x.npz",
+            "--runs-dir",
+            str(runs),
+        )
+    assert_one_line_error(
+        result, "error: run 'r' is in use by ganorch sweep run", f"pid {os.getpid()}"
+    )
+    assert not runs.exists()

@@ -347,3 +347,41 @@ def test_a_killed_sweep_resumes_from_the_bucket(store, tmp_path, ray_address):
         events = EventAccumulator(str(local / trial["trial_id"]), size_guidance={"scalars": 0})
         events.Reload()
         assert [s.step for s in events.Scalars("fid")] == [1, 2]
+
+
+def test_an_unreadable_fragment_in_a_bucket_is_named_and_set_aside(store, monkeypatch):
+    from orchestrator.errors import UserError
+    from orchestrator.tables import Table
+
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    table = Table(RunDir.of(store.runs_dir("unit"), "cut").tables, "trials")
+    table.append([{"trial_id": "a"}])
+    bad = table.append([{"trial_id": "b"}])
+    data = store.fs.open_input_stream(bad).read()
+    with store.fs.open_output_stream(bad) as stream:
+        stream.write(data[:50])
+    with pytest.raises(UserError, match=f"^trials table: fragment s3://{bad} cannot be read"):
+        table.read()
+    warnings: list[str] = []
+    (moved,) = table.set_aside_unreadable(warnings.append)
+    assert moved == "bucket/unit/cut/tables/trials/_quarantine/" + bad.rsplit("/", 1)[1]
+    assert store.fs.open_input_stream(moved).read() == data[:50]
+    assert warnings[0].startswith(f"warning: trials table: fragment s3://{bad} cannot be read")
+    assert table.read().column("trial_id").to_pylist() == ["a"]
+
+
+def test_a_run_in_a_bucket_is_locked_by_a_lock_object(store, monkeypatch):
+    from orchestrator.errors import UserError
+    from orchestrator.locks import LOCK_FILE, run_locked
+
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    run = RunDir.of(store.runs_dir("unit"), "locked")
+    with run_locked(run, "eval run", print):
+        assert '"command": "ganorch eval run"' in run.read_text(LOCK_FILE)
+        refused = pytest.raises(UserError, match="^run 'locked' is in use by ganorch eval run")
+        with refused, run_locked(run, "grid augment", print):
+            pass
+        run.write_text("spec.yaml", "name: locked\n")
+    assert run.read_text(LOCK_FILE) is None and run.read_text("spec.yaml") == "name: locked\n"

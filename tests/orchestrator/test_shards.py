@@ -116,6 +116,26 @@ def test_failing_shard_is_recorded_and_others_go_on(ray_address, tmp_path):
     assert (again.skipped, again.done, list(again.failures)) == (2, 0, ["s1"])
 
 
+def test_a_forced_redo_that_fails_keeps_the_last_good_value_beside_its_error(ray_address, tmp_path):
+    """The error row shares the value row's key here (as fid's does in the eval table), so
+    writing it would replace the good value."""
+    table = Table(str(tmp_path / "tables"), "eval")
+    shared = {"weights": np.zeros(3), "marker_dir": str(tmp_path)}
+    run_shards("t", _shards([1, 2]), DoublingJob, shared, table, actors=1)
+    redo = run_shards("t", _shards(["fail", 3]), DoublingJob, shared, table, force=True, actors=1)
+    assert list(redo.failures) == ["s0"] and "earlier result kept" in redo.failures["s0"]
+    rows = {r["shard"]: r for r in table.read().to_pylist()}
+    assert (rows["s0"]["value"], rows["s0"]["error"]) == (2.0, None)
+    assert "ValueError: too few samples" in rows["s0"]["redo_error"]
+    assert (rows["s1"]["value"], rows["s1"]["redo_error"]) == (6.0, None)
+    # Not finished: a rerun retries it, and a redo that works replaces the kept value.
+    assert finished_shards(table) == {"s1"}
+    again = run_shards("t", _shards([5, 3]), DoublingJob, shared, table, actors=1)
+    assert (again.skipped, again.done, again.failures) == (1, 1, {})
+    rows = {r["shard"]: r for r in table.read().to_pylist()}
+    assert (rows["s0"]["value"], rows["s0"]["redo_error"]) == (10.0, None)
+
+
 def test_job_that_cannot_start_is_one_clear_error(ray_address, tmp_path):
     table = Table(str(tmp_path / "tables"), "eval")
     with pytest.raises(UserError, match="workers cannot start: .*no judge weights"):

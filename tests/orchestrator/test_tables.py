@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
+from orchestrator.errors import UserError
 from orchestrator.tables import SCHEMA_VERSION, Table
 
 
@@ -59,3 +62,37 @@ def test_empty_and_unknown_tables(tmp_path):
     assert Table(str(tmp_path), "eval").read().num_rows == 0
     with pytest.raises(ValueError, match="unknown table"):
         Table(str(tmp_path), "losses")
+
+
+def _damaged(data: bytes, damage: str) -> bytes:
+    """A fragment's bytes cut short, emptied, or with its data pages overwritten."""
+    return {
+        "truncated": data[: len(data) // 2],
+        "empty": b"",
+        "overwritten": data[:100] + b"\xff" * 200 + data[300:],
+    }[damage]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "overwritten"])
+def test_an_unreadable_fragment_is_named_then_set_aside_by_a_rerun(tmp_path, damage):
+    table = Table(str(tmp_path), "eval")
+    key = {"metric": "fid", "extractor": "lenet", "seed": 0}
+    table.append([{"generator": "kept", **key, "value": 1.0}])
+    bad = Path(table.append([{"generator": f"g{i}", **key, "value": i} for i in range(500)]))
+    bad.write_bytes(_damaged(bad.read_bytes(), damage))
+    damaged = bad.read_bytes()
+    with pytest.raises(UserError) as raised:
+        table.read()
+    assert str(raised.value).startswith(f"eval table: fragment {bad} cannot be read (")
+    assert str(raised.value).endswith(
+        "`ganorch eval run` on this run moves it to _quarantine/ and recomputes its rows"
+    )
+    warnings: list[str] = []
+    moved = table.set_aside_unreadable(warnings.append)
+    assert moved == [str(tmp_path / "eval" / "_quarantine" / bad.name)]
+    assert Path(moved[0]).read_bytes() == damaged and not bad.exists()
+    assert len(warnings) == 1 and warnings[0].startswith(f"warning: eval table: fragment {bad}")
+    assert table.read().column("generator").to_pylist() == ["kept"]
+    assert table.set_aside_unreadable(warnings.append) == [] and len(warnings) == 1
+    # The table folder stays a dataset plain pyarrow reads (it skips '_' folders).
+    assert ds.dataset(tmp_path / "eval", format="parquet").count_rows() == 1

@@ -163,9 +163,13 @@ def test_figures_tensorboard_and_pivot(finished):
     assert sorted(line.split(",")[1] for line in lines[1:]) == sorted(STRATEGIES * 2)
 
 
-def test_rerun_from_a_spec_file_is_a_no_op(finished, ray_address, tmp_path):
+def test_rerun_from_a_spec_file_retrains_only_a_cell_whose_fragment_is_unreadable(
+    finished, ray_address, tmp_path
+):
     run, generator, _, _ = finished
     before = Table(str(run / "tables"), "augment").fragments()
+    damaged = Path(before[0])
+    damaged.write_bytes(damaged.read_bytes()[:-20])  # its footer cut off
     spec = tmp_path / "grid.yaml"
     spec.write_text(
         yaml.safe_dump(
@@ -182,8 +186,10 @@ def test_rerun_from_a_spec_file_is_a_no_op(finished, ray_address, tmp_path):
     )
     result = grid(run.parent, ray_address, "--spec", str(spec), "--actors", "2")
     assert result.returncode == 0, result.stderr
-    assert "0 trained now, 16 already done" in result.stderr
-    assert Table(str(run / "tables"), "augment").fragments() == before
+    assert f"warning: augment table: fragment {damaged} cannot be read" in result.stderr
+    assert "1 trained now, 15 already done" in result.stderr
+    after = Table(str(run / "tables"), "augment").fragments()
+    assert after[:-1] == before[1:] and (damaged.parent / "_quarantine" / damaged.name).exists()
 
 
 def test_rerun_with_other_settings_is_refused(finished, ray_address):

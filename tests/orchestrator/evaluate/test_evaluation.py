@@ -210,7 +210,15 @@ def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address,
     features = list((Path(os.environ["GANORCH_CACHE"]) / "eval-features").glob("*-lenet-n100-*"))
     assert len(features) == 1  # the real subset's features, computed once for every actor
 
-    fragments = len(Table(run.tables, "eval").fragments())
+    # A finished shard's fragment cut short meanwhile is set aside and the shard run again.
+    table = Table(run.tables, "eval")
+    damaged = next(
+        Path(f)
+        for f in table.fragments()
+        if pq.read_table(f).column("shard")[0].as_py() == "t0|fid|lenet|0|n100"
+    )
+    damaged.write_bytes(damaged.read_bytes()[:-20])
+    fragments = len(table.fragments())
     again = eval_cli(
         run,
         ray_address,
@@ -220,8 +228,12 @@ def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address,
         f"few={tmp_path / 'few.npz'}",
     )
     assert again.returncode == 1
-    assert "shards 47/47 · failed 2 · skipped 45 (already done)" in again.stderr
-    assert len(Table(run.tables, "eval").fragments()) == fragments + 2  # only the failed two
+    assert "shards 47/47 · failed 2 · skipped 44 (already done)" in again.stderr
+    assert f"warning: eval table: fragment {damaged} cannot be read" in again.stderr
+    # The failed two and the set-aside one ran again; the damaged fragment left the table.
+    assert len(table.fragments()) == fragments - 1 + 3
+    assert (damaged.parent / "_quarantine" / damaged.name).is_file()
+    assert any(r["shard"] == "t0|fid|lenet|0|n100" for r in table.read().to_pylist())
     shown = run_cli(
         "results", "show", "r", "--table", "eval", "--pivot", "--runs-dir", str(tmp_path)
     )

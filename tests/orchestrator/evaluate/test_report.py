@@ -48,6 +48,26 @@ def test_pivot_shows_each_shards_latest_attempt(tmp_path):
     assert pivot_eval(table.read()).to_pylist() == [{"generator": "g", "fid": 3.0, "failed": "kid"}]
 
 
+def test_values_kept_after_a_failed_redo_show_with_the_failure(tmp_path):
+    table = Table(str(tmp_path), "eval")
+    key = {"generator": "g", "extractor": "lenet", "seed": 0}
+    values = [
+        {"shard": "g|kid|lenet|0", **key, "metric": "kid_mean", "value": 1.0, "error": None},
+        {"shard": "g|kid|lenet|0", **key, "metric": "kid_std", "value": 0.1, "error": None},
+    ]
+    table.append([{"shard": "g|kid|lenet|0", **key, "metric": "kid", "error": "too few"}])
+    table.append(values)
+    table.append([{**row, "redo_error": "worker died"} for row in values])
+    kept = latest_attempts(table.read()).to_pylist()
+    assert [(r["metric"], r["value"], r["redo_error"]) for r in kept] == [
+        ("kid_mean", 1.0, "worker died"),
+        ("kid_std", 0.1, "worker died"),
+    ]
+    assert pivot_eval(table.read()).to_pylist() == [
+        {"generator": "g", "kid_mean": 1.0, "failed": "kid (redo failed; earlier value shown)"}
+    ]
+
+
 def test_pivot_orders_measures_as_the_registry_and_puts_the_reference_last(tmp_path):
     table = Table(str(tmp_path), "eval")
     for generator in ("reference", "g"):  # in the order shards finished: slowest first

@@ -131,17 +131,54 @@ def test_results_show_formats(finished_run):
 
 
 def test_rerunning_a_finished_run_changes_nothing(finished_run, ray_address):
+    """Not even when its (compacted) table fragments were cut short meanwhile: the rerun
+    moves them aside and writes their rows back from Tune's results."""
     run, _ = finished_run
-    before = Table(str(run / "tables"), "trials").read()
+    trials, epochs = (Table(str(run / "tables"), name) for name in ("trials", "epochs"))
+    before = trials.read().to_pylist()
+    epoch_rows = sorted(epochs.read().to_pylist(), key=lambda r: (r["trial_id"], r["epoch"]))
+    fragments = [Path(table.fragments()[0]) for table in (trials, epochs)]
+    for fragment in fragments:
+        fragment.write_bytes(fragment.read_bytes()[:100])
     again = sweep(run.parent.parent / "spec.yaml", run.parent, ray_address)
     assert again.returncode == 0, again.stderr
     assert "resuming run 'e2e'" in again.stderr
-    assert (
-        Table(str(run / "tables"), "trials")
-        .read()
-        .sort_by("trial_id")
-        .equals(before.sort_by("trial_id"))
+    for name, fragment in zip(("trials", "epochs"), fragments, strict=True):
+        assert f"warning: {name} table: fragment {fragment} cannot be read" in again.stderr
+        assert (fragment.parent / "_quarantine" / fragment.name).is_file()
+    by_trial = {r["trial_id"]: r for r in before}
+    assert {r["trial_id"]: r for r in trials.read().to_pylist()} == by_trial
+    rewritten = sorted(epochs.read().to_pylist(), key=lambda r: (r["trial_id"], r["epoch"]))
+    assert [(r["trial_id"], r["epoch"], r["checkpoint"]) for r in rewritten] == [
+        (r["trial_id"], r["epoch"], r["checkpoint"]) for r in epoch_rows
+    ]
+    assert [r["fid"] for r in rewritten] == pytest.approx([r["fid"] for r in epoch_rows])
+
+
+def test_trials_that_tune_no_longer_knows_are_refused_with_restart_offered(finished_run, tmp_path):
+    """A finished trial in the tables that the experiment lacks (another sweep's), and trials
+    with no experiment at all (tune/ deleted): both refused before anything runs."""
+    from orchestrator.errors import UserError
+    from orchestrator.runs import RunDir
+    from orchestrator.sweep.tuner import check_tables_match_tune
+
+    run, _ = finished_run
+    tables = Table(str(run / "tables"), "trials")
+    check_tables_match_tune(RunDir.of(str(run.parent), "e2e"), resuming=True)
+    ghost = Path(tables.append([{"trial_id": "ghost01", "status": "TERMINATED"}]))
+    try:
+        with pytest.raises(UserError) as refused:
+            check_tables_match_tune(RunDir.of(str(run.parent), "e2e"), resuming=True)
+    finally:
+        ghost.unlink()
+    assert str(refused.value) == (
+        "run 'e2e' holds 1 finished trials in its tables (ghost01) that its Tune experiment "
+        f"{run / 'tune' / 'e2e'} does not know; pass --restart to start the run over "
+        "(discarding them)"
     )
+    Table(str(tmp_path / "lost" / "tables"), "trials").append([{"trial_id": "t1"}])
+    with pytest.raises(UserError, match=r"^run 'lost' holds 1 trials in its tables but no Tune"):
+        check_tables_match_tune(RunDir.of(str(tmp_path), "lost"), resuming=False)
 
 
 def test_a_different_spec_under_the_same_name_is_refused(finished_run, ray_address, tmp_path):
