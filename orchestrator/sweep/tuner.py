@@ -9,17 +9,17 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow.fs as pafs
-import yaml
 from ray import tune
 
 from evaluators.judges import Judge
 from orchestrator.cluster import check_trial_fits, connect, given_address, probe
-from orchestrator.errors import SpecError, UserError, error_line
+from orchestrator.errors import SpecError, error_line
 from orchestrator.image_sets import dataset_errors
 from orchestrator.judges import judge_of
 from orchestrator.locks import run_locked
 from orchestrator.runs import RunDir
 from orchestrator.sweep.callbacks import ProgressLine, TableRecorder, epoch_row
+from orchestrator.sweep.run_folder import check_tables_match_tune, prepare_folder
 from orchestrator.sweep.space import DefineByRun, IntRange, family_config, grid_points
 from orchestrator.sweep.spec import ExperimentSpec, check_grid_points
 from orchestrator.tables import Table
@@ -96,7 +96,7 @@ def _sweep(
     data, judge = prepare_dataset(spec)
     connect(address)
     check_trial_fits(spec.resources.cpu, spec.resources.gpu, embedded=not given_address(address))
-    resuming = _prepare_folder(spec, run, restart)
+    resuming = prepare_folder(spec, run, restart)
     for name in ("trials", "epochs"):  # _reconcile rewrites their rows from Tune's results
         Table(run.tables, name).set_aside_unreadable(say)
     check_tables_match_tune(run, resuming)
@@ -127,82 +127,6 @@ def _sweep(
     for name in ("trials", "epochs"):
         Table(run.tables, name).compact()
     return _outcome(spec, run)
-
-
-def _prepare_folder(spec: ExperimentSpec, run: RunDir, restart: bool) -> bool:
-    """Write spec.yaml; True when an earlier run of the same spec should be resumed."""
-    if restart:
-        for part in ("tune", "tables", "tb", "spec.yaml"):
-            run.remove(part)
-    text = run.read_text("spec.yaml")
-    if text is not None:
-        previous = yaml.safe_load(text)
-        if previous != spec.to_dict():
-            changed = "; ".join(_differences(previous, spec.to_dict()))
-            raise UserError(
-                f"run {run.name!r} exists with a different spec ({changed}; "
-                f"{run.shown(run.path('spec.yaml'))}); pass --restart to start it "
-                "over or --name for a new run"
-            )
-    run.write_text("spec.yaml", spec.to_yaml())
-    return tune.Tuner.can_restore(run.experiment, storage_filesystem=run.fs)
-
-
-def check_tables_match_tune(run: RunDir, resuming: bool) -> None:
-    """Refuse to add a Tune experiment's trials to tables that hold another's: trials in the
-    tables but no experiment to resume (its tune/ folder deleted), or finished trials the
-    experiment does not know. (A trial that only started may be unknown: Tune saves its state
-    after each checkpoint, and a driver killed before that loses the trial, which Tune then
-    runs again.)"""
-    table = Table(run.tables, "trials")
-    rows = table.read().to_pylist() if table.fragments() else []
-    if not rows:
-        return
-    restart = "pass --restart to start the run over (discarding them)"
-    if not resuming:
-        raise UserError(
-            f"run {run.name!r} holds {len(rows)} trials in its tables but no Tune experiment "
-            f"to resume them from ({run.shown(run.experiment)} is missing); {restart}"
-        )
-    known = {
-        trial.trial_id
-        for trial in tune.ExperimentAnalysis(run.experiment, storage_filesystem=run.fs).trials
-    }
-    missing = sorted(
-        r["trial_id"]
-        for r in rows
-        if r["trial_id"] not in known and r.get("status") in ("TERMINATED", "ERROR")
-    )
-    if missing:
-        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
-        raise UserError(
-            f"run {run.name!r} holds {len(missing)} finished trials in its tables ({shown}) "
-            f"that its Tune experiment {run.shown(run.experiment)} does not know; {restart}"
-        )
-
-
-def _differences(before: Any, now: Any, key: str = "") -> list[str]:
-    """``key: before there, now here`` for each value that differs, nested keys dotted (so
-    a refusal says e.g. that the earlier run was an ``--epochs 1`` smoke run)."""
-    if isinstance(before, dict) and isinstance(now, dict):
-        return [
-            line
-            for k in dict.fromkeys([*before, *now])
-            for line in _differences(
-                before.get(k, _UNSET), now.get(k, _UNSET), f"{key}.{k}" if key else k
-            )
-        ]
-    if before == now:
-        return []
-    return [f"{key}: {before!r} there, {now!r} here"]
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "unset"
-
-
-_UNSET = _Unset()
 
 
 def _run_one_trial(

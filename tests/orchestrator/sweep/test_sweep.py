@@ -160,7 +160,7 @@ def test_trials_that_tune_no_longer_knows_are_refused_with_restart_offered(finis
     with no experiment at all (tune/ deleted): both refused before anything runs."""
     from orchestrator.errors import UserError
     from orchestrator.runs import RunDir
-    from orchestrator.sweep.tuner import check_tables_match_tune
+    from orchestrator.sweep.run_folder import check_tables_match_tune
 
     run, _ = finished_run
     tables = Table(str(run / "tables"), "trials")
