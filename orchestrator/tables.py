@@ -161,15 +161,17 @@ class Table:
             return set()
         return set(zip(*(table.column(k).to_pylist() for k in self.keys), strict=True))
 
-    def compact(self) -> None:
-        """Rewrite the table as one fragment of its latest rows, then drop the old fragments.
+    def compact(self, keep: Callable[[pa.Table], pa.Array] | None = None) -> None:
+        """Rewrite the table as one fragment of its latest rows, then drop the old fragments;
+        with ``keep``, only the rows where ``keep(table)`` is true.
 
         A crash between the two steps leaves duplicates that readers already resolve.
         """
         old = self.fragments()
-        if len(old) <= 1:
+        if len(old) <= 1 and keep is None or not old:
             return
-        self._write(self.read())
+        table = self.read()
+        self._write(table if keep is None else table.filter(keep(table)))
         for path in old:
             self.fs.delete_file(path)
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 from ray import tune
 
@@ -124,8 +126,16 @@ def _sweep(
         tuner = _new_tuner(spec, run, data, trainable)
     grid = tuner.fit()
     _reconcile(spec, run, data, grid)
+    # A driver killed before Tune saved its state leaves rows of trials that Tune then forgot
+    # (and ran again under a new id): only the trials of Tune's experiment stay.
+    known = pa.array(
+        [
+            t.trial_id
+            for t in tune.ExperimentAnalysis(run.experiment, storage_filesystem=run.fs).trials
+        ]
+    )
     for name in ("trials", "epochs"):
-        Table(run.tables, name).compact()
+        Table(run.tables, name).compact(keep=lambda table: _of_trials(table, known))
     return _outcome(spec, run)
 
 
@@ -166,6 +176,12 @@ def _placement() -> dict[str, str | float]:
         "node_id": context.get_node_id(),
         "gpus": float(context.get_assigned_resources().get("GPU", 0.0)),
     }
+
+
+def _of_trials(table: pa.Table, trial_ids: pa.Array) -> pa.Array:
+    if "trial_id" not in table.column_names:
+        return pa.array([True] * table.num_rows)
+    return pc.is_in(table.column("trial_id"), value_set=trial_ids)
 
 
 def _trainable(spec: ExperimentSpec, run: RunDir, data: ImageData, judge: Judge):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -51,6 +52,14 @@ def test_compact_keeps_the_logical_table_and_leaves_one_fragment(tmp_path):
     stored = pq.read_table(table.fragments()[0])
     assert stored.schema.metadata[b"ganorch.schema_version"] == SCHEMA_VERSION.encode()
     assert stored.schema.metadata[b"ganorch.table"] == b"trials"
+
+
+def test_compact_with_keep_drops_the_other_rows_even_from_one_fragment(tmp_path):
+    table = Table(str(tmp_path), "trials")
+    table.append([{"trial_id": t, "status": "RUNNING"} for t in ("a", "ghost", "b")])
+    table.compact(keep=lambda rows: pc.invert(pc.equal(rows.column("trial_id"), "ghost")))
+    assert len(table.fragments()) == 1
+    assert table.read().column("trial_id").to_pylist() == ["a", "b"]
 
 
 def test_rows_without_their_key_are_refused(tmp_path):
