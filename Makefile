@@ -19,8 +19,10 @@ demo: $(STAMP)
 	@echo "TensorBoard (curves and 8x8 sample grids of every trial):"
 	@echo "  $(VENV)/bin/ganorch tensorboard quick      # then open http://127.0.0.1:6006"
 
+# Two test processes (one file each at a time, module fixtures intact): most tests wait on
+# Ray, subprocesses and sockets, so two share the 2 cores well.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -179,10 +179,9 @@ def test_first_call_trains_and_writes_the_cache_file(cached, mnist):
 
 
 def test_second_call_loads_the_cached_judge(cached, mnist):
-    cache, first, first_seconds = cached
+    cache, first, _ = cached
     path = cache / f"lenet-{mnist.fingerprint}.pt"
     written = path.stat().st_mtime_ns
-    started = time.perf_counter()
     second = load_or_train_judge(
         cache,
         mnist.fingerprint,
@@ -192,12 +191,10 @@ def test_second_call_loads_the_cached_judge(cached, mnist):
         mnist.test_labels,
         mnist.num_classes,
     )
-    seconds = time.perf_counter() - started
     assert second.train_seconds == first.train_seconds  # a retrain would time itself anew
     assert same_state(second.state_dict, first.state_dict)
     assert second.test_accuracy == first.test_accuracy
-    assert path.stat().st_mtime_ns == written
-    assert seconds < first_seconds / 5
+    assert path.stat().st_mtime_ns == written  # loaded, not rewritten (no timing luck)
 
 
 def test_corrupt_cache_file_is_replaced_by_a_retrain(tmp_path, mnist):
