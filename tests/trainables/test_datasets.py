@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 import struct
 from pathlib import Path
@@ -219,6 +220,23 @@ def test_cifar10_from_pickled_batches(tmp_path):
     clear_dataset_cache()
     message = error_message({"name": "cifar10", "root": str(tmp_path)})
     assert message.startswith(f"{directory / 'test_batch'}: not a CIFAR-10 batch")
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch ran",))
+
+
+def test_a_cifar10_batch_that_would_run_code_is_refused(tmp_path):
+    directory = tmp_path / "cifar-10-batches-py"
+    directory.mkdir()
+    for batch in [f"data_batch_{index}" for index in range(1, 6)] + ["test_batch"]:
+        with open(directory / batch, "wb") as stream:
+            pickle.dump({b"data": _RunsCode(), b"labels": [1]}, stream)
+    clear_dataset_cache()
+    message = error_message({"name": "cifar10", "root": str(tmp_path)})
+    assert "not a CIFAR-10 batch: refused to load posix.system" in message
+    assert not (tmp_path / "ran").exists() and not os.path.exists("ran")
 
 
 def test_cifar10_missing_batches(tmp_path):

@@ -177,10 +177,27 @@ def load_cifar10(root: str) -> ImageData:
     )
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles plain containers and NumPy arrays only: a batch file that names any other
+    callable (a crafted file would run it) is refused, not executed."""
+
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}")
+        return super().find_class(module, name)
+
+
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as stream:
-            batch = pickle.load(stream, encoding="bytes")
+            batch = _ArraysOnly(stream, encoding="bytes").load()
         # Batches written by Python 2 have bytes keys; accept str keys too.
         batch = {
             key.decode() if isinstance(key, bytes) else key: value for key, value in batch.items()
