@@ -6,7 +6,10 @@ module only adds them to one app whose usage errors are one line, exit 2.
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
+import threading
 
 import typer
 
@@ -51,5 +54,32 @@ app.add_typer(evaluate.app, name="eval")
 app.add_typer(augment.app, name="grid")
 
 
+def main() -> None:
+    """The console script: run the app, do Python's exit work, then skip native teardown.
+
+    Arrow's thread pools can abort the process while C++ statics are destroyed at interpreter
+    exit ("terminate called without an active exception", SIGABRT), turning a finished command
+    into exit -6 now and then. So the exit work Python would do runs here (waiting for non-daemon
+    threads, atexit hooks such as Ray's shutdown, flushing output) and the process then ends with
+    ``os._exit``, which never reaches that teardown.
+    """
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if not isinstance(code, int):
+        if code is not None:
+            print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    main()
