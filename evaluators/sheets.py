@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 import torch
-from matplotlib import colormaps
 
 from evaluators.images import as_float_images
 
@@ -65,6 +64,8 @@ def heatmap(maps: np.ndarray | torch.Tensor) -> np.ndarray:
         raise ValueError("heatmap maps must be finite and non-negative (pass |map|)")
     peak = values.max(axis=(1, 2), keepdims=True)
     normalised = np.divide(values, peak, out=np.zeros_like(values), where=peak > 0)
+    from matplotlib import colormaps  # here, not at import: trainables tile grids without it
+
     rgba = colormaps[HEATMAP_COLORMAP](normalised)  # float (N, H, W, 4) on [0, 1]
     return to_uint8(rgba[..., :3])
 

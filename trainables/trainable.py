@@ -19,12 +19,12 @@ import pyarrow.fs as pafs
 import torch
 from ray import tune
 from torch.utils.tensorboard import SummaryWriter
-from torchvision.utils import make_grid
 
 from evaluators.classifier_scores import inception_score, label_accuracy
 from evaluators.fid import feature_statistics, frechet_distance
 from evaluators.judges import Judge, judge_features
 from evaluators.judges.lenet import judge_predictions
+from evaluators.sheets import image_grid
 from evaluators.weights_file import load_weights
 from trainables.datasets import ImageData
 from trainables.device import loss_scaler, mixed_precision, release, select_device
@@ -247,5 +247,6 @@ def _log_epoch(
             writer.add_scalar(name, value, epoch)
     model.train(False)
     images = model.sample(grid_z, grid_labels).add(1).div(2).clamp(0, 1).cpu()
-    writer.add_image("samples", make_grid(images, nrow=8, padding=2), epoch)
+    grid = image_grid(images, nrow=8, padding=2, pad_value=0.0)
+    writer.add_image("samples", grid, epoch, dataformats="HWC")
     writer.flush()
