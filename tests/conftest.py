@@ -70,7 +70,7 @@ def write_spec(path: Path, **fields) -> Path:
         "dataset": {"name": "mnist5k"},
         "family": "dcgan",
         "epochs": 1,
-        "search": {"algorithm": "optuna", "samples": 2, "max_concurrent": 2, "seed": 0},
+        "search": {"algorithm": "optuna", "samples": 2, "max_concurrent": 1, "seed": 0},
         "scheduler": {"name": "none"},
         "resources": {"cpu": 1},
         "space": {"lr": {"loguniform": [2.0e-4, 2.0e-3]}},

@@ -73,7 +73,7 @@ def fractional_gpus(runs: Path) -> dict[str, Any]:
 
 def multi_node(runs: Path) -> dict[str, Any]:
     """Three trials on a head (no CPUs for trials) and two workers of 1 and 2 CPUs; the worker
-    with one CPU is removed once its trial has reported its second of four epochs."""
+    with one CPU is removed once its trial has reported its second of three epochs."""
     from ray.cluster_utils import Cluster
 
     quiet()
@@ -85,7 +85,7 @@ def multi_node(runs: Path) -> dict[str, Any]:
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, logging_level=logging.ERROR, log_to_driver=False)
     run = RunDir.of(runs.as_uri(), "nodes")  # every node sees this machine's files
-    spec = tiny_spec("nodes", samples=3, epochs=4, max_failures=2)
+    spec = tiny_spec("nodes", samples=3, epochs=3, max_failures=2)
     removed: dict[str, Any] = {}
     done = threading.Event()
     watcher = threading.Thread(

@@ -51,6 +51,7 @@ def test_grid_augment_refuses_a_checkpoint_that_would_run_code(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_the_embedded_ray_of_a_sweep_listens_on_loopback_only(tmp_path):
     """A sweep without --address starts its own Ray: while it runs, every listening socket of
     the ganorch process and its descendants (GCS, raylet, agents, trial workers) is bound to
@@ -199,6 +200,7 @@ def test_a_batch_size_above_the_training_split_is_refused_before_anything_starts
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_a_gpu_trial_on_a_ray_without_gpus_is_refused_before_anything_starts(tmp_path):
     """ganorch's own Ray on this (CPU-only) machine can never hold a GPU trial; Tune would
     wait for one forever."""
@@ -213,6 +215,7 @@ def test_a_gpu_trial_on_a_ray_without_gpus_is_refused_before_anything_starts(tmp
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_trials_that_wait_for_resources_say_what_they_wait_for(tmp_path, ray_address):
     """A cluster whose CPUs are all taken (here by an actor) can hold a trial later, so the
     sweep starts and its progress line says what the trials wait for until they run."""
