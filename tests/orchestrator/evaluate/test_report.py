@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from scipy.stats import binomtest
 
 from orchestrator.evaluate.report import clopper_pearson, latest_attempts, pivot_eval, value_rows
 from orchestrator.tables import Table
@@ -13,6 +14,9 @@ def test_intervals_are_clopper_pearson_or_spread_based():
     assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 10))
     low, high = clopper_pearson(1.0, 10)
     assert high == 1.0 and low == pytest.approx(0.025 ** (1 / 10))
+    for k, n in [(1, 10), (5, 10), (37, 100), (999, 1000), (3, 7)]:
+        exact = binomtest(k, n).proportion_ci(confidence_level=0.95, method="exact")
+        assert clopper_pearson(k / n, n) == pytest.approx((exact.low, exact.high), rel=1e-9)
     rows = {
         r["metric"]: r
         for r in value_rows(
