@@ -96,12 +96,12 @@ def resolve_generator(run: RunDir | None, reference: str) -> TrialGenerator:
     if run is None:
         raise UserError(f"{reference!r} is not a checkpoint path (name a run to pick a trial)")
     if reference == "best":
-        metric, mode = _spec_metric(run)
+        metric, mode = spec_metric(run)
         return pick_trials(run, top=1, by=metric, maximise=mode == "max")[0]
     return pick_trials(run, ids=[reference])[0]
 
 
-def _spec_metric(run: RunDir) -> tuple[str, str]:
+def spec_metric(run: RunDir) -> tuple[str, str]:
     """The metric name and mode the run's sweep optimised (fid/min if unreadable)."""
     try:
         metric = yaml.safe_load(run.read_text("spec.yaml") or "")["metric"]

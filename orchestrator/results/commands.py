@@ -1,4 +1,4 @@
-"""`ganorch results show` (a run's tables, sorted, trimmed or pivoted) and `ganorch
+"""`ganorch results show` (a run's tables, sorted, trimmed, pivoted or grouped) and `ganorch
 tensorboard` (its event files served)."""
 
 from __future__ import annotations
@@ -31,6 +31,20 @@ def results_show(
     sort: Annotated[
         str | None, typer.Option(help="Column to sort by (fid means best_fid in the trials table).")
     ] = None,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            help="One row per distinct value of these columns (KEY[,KEY]; lr means config/lr): "
+            "n, mean, std and 95% Student-t interval of --metric, sorted by mean."
+        ),
+    ] = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="Column --group-by summarises (default: best_<the run's metric> for trials, "
+            "the run's metric for epochs, value for eval)."
+        ),
+    ] = None,
     desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
     top: Annotated[int | None, typer.Option(min=1, help="Show only the first N rows.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
@@ -50,6 +64,8 @@ def results_show(
                 fmt=fmt,
                 runs_dir=runs_dir,
                 pivot=pivot,
+                group_by=group_by,
+                metric=metric,
             )
         )
     except UserError as exc:

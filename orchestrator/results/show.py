@@ -1,4 +1,4 @@
-"""`ganorch results`: read a run's tables back, sorted and trimmed."""
+"""`ganorch results`: read a run's tables back, sorted, trimmed, pivoted or grouped."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import pyarrow as pa
 from orchestrator.augment.report import pivot_augment
 from orchestrator.display import render
 from orchestrator.errors import UserError
+from orchestrator.generators import spec_metric
+from orchestrator.results.group import STAT_COLUMNS, group_stats
 from orchestrator.runs import RunDir
 from orchestrator.tables import TABLE_KEYS, Table
 
 SHOWN_TABLES = ("trials", "epochs", "eval", "augment")
+GROUPED_TABLES = ("trials", "epochs", "eval")
 FORMATS = ("table", "csv", "json")
 # The columns a terminal shows first for the trials table; csv/json carry every column.
 _TRIAL_SUMMARY = ("trial_id", "status", "stopped_early", "epochs")
@@ -73,25 +76,31 @@ def show(
     fmt: str = "table",
     runs_dir: str | None = None,
     pivot: bool = False,
+    group_by: str | None = None,
+    metric: str | None = None,
 ) -> str:
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if pivot and table not in PIVOTS:
         raise UserError(f"--pivot works with --table {' or '.join(PIVOTS)}, not {table!r}")
+    if group_by is not None and (pivot or table not in GROUPED_TABLES):
+        raise UserError(
+            f"--group-by works with --table {', '.join(GROUPED_TABLES)} and without --pivot"
+        )
+    if metric is not None and group_by is None:
+        raise UserError("--metric names the column --group-by summarises; give --group-by too")
     data = load(name, table, runs_dir)
-    if pivot:
+    if group_by is not None:
+        data = grouped(RunDir.of(runs_dir, name), table, data, group_by, metric)
+        sort = sort or "mean"
+    elif pivot:
         data = PIVOTS[table](data)
         if data.num_rows == 0:
             raise UserError(f"run {name!r} has no finished rows in its {table} table to pivot")
     if sort:
-        column = sort if sort in data.column_names else f"best_{sort}"
-        if column not in data.column_names:
-            raise UserError(
-                f"--sort: no column {sort!r} in the {table} table "
-                f"(columns: {', '.join(data.column_names)})"
-            )
+        column = _column(data, sort, "--sort", table)
         order = "descending" if descending else "ascending"
-        data = data.sort_by([(column, order)])  # nulls (failed trials) sort last
+        data = data.sort_by([(column, order)])  # stable; nulls (failed trials) sort last
     elif table == "epochs":
         data = data.sort_by([("trial_id", "ascending"), ("epoch", "ascending")])
     elif table == "eval" and not pivot:
@@ -102,7 +111,85 @@ def show(
         data = data.sort_by([(key, "ascending") for key in TABLE_KEYS["augment"]])
     if top:
         data = data.slice(0, top)
-    return render(data, fmt, _terminal_columns(data, table) if fmt == "table" else None)
+    shown = _terminal_columns(data, table) if fmt == "table" and group_by is None else None
+    return render(data, fmt, shown)
+
+
+def grouped(run: RunDir, table: str, data: pa.Table, group_by: str, metric: str | None) -> pa.Table:
+    """One row per distinct value of the ``group_by`` columns (comma-separated): the keys and
+    the statistics of ``metric`` (default: the run's metric; ``value`` in the eval table) that
+    :mod:`orchestrator.results.group` defines, in the keys' order. Epoch rows carry their
+    trial's family and config columns, so epochs group by hyperparameters too."""
+    if table == "eval":
+        from orchestrator.evaluate.report import latest_attempts
+
+        data = latest_attempts(data)
+    elif table == "epochs":
+        data = _with_trial_config(run, data)
+    names = [key.strip() for key in group_by.split(",") if key.strip()]
+    if not names:
+        raise UserError("--group-by needs at least one column name")
+    keys = list(dict.fromkeys(_column(data, key, "--group-by", table) for key in names))
+    column = _column(data, metric or _default_metric(run, table), "--metric", table)
+    if not _is_number(data.schema.field(column).type):
+        raise UserError(f"--metric: column {column!r} of the {table} table is not numeric")
+    clash = [
+        key
+        for key in keys
+        if key in STAT_COLUMNS or key == column or pa.types.is_nested(data.schema.field(key).type)
+    ]
+    if clash:
+        raise UserError(
+            f"--group-by: {clash[0]!r} cannot be a key (the metric, a statistic's name or a "
+            "column of lists)"
+        )
+    rows = group_stats(data.select([*keys, column]).to_pylist(), keys, column)
+    schema = pa.schema(
+        [data.schema.field(key) for key in keys]
+        + [pa.field("n", pa.int64())]
+        + [pa.field(stat, pa.float64()) for stat in STAT_COLUMNS[1:]]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _default_metric(run: RunDir, table: str) -> str:
+    if table == "eval":
+        return "value"
+    metric, _ = spec_metric(run)
+    return f"best_{metric}" if table == "trials" else metric
+
+
+def _with_trial_config(run: RunDir, epochs: pa.Table) -> pa.Table:
+    """``epochs`` with the family and config columns of each row's trial (nulls for a trial
+    the trials table does not hold yet)."""
+    trials = Table(run.tables, "trials").read()
+    if "trial_id" not in trials.column_names:
+        return epochs
+    config = [c for c in trials.column_names if c == "family" or c.startswith("config/")]
+    by_trial = {row["trial_id"]: row for row in trials.select(["trial_id", *config]).to_pylist()}
+    ids = epochs.column("trial_id").to_pylist()
+    # Looked up row by row: Arrow's join refuses null-typed columns (a knob left at None).
+    for name in config:
+        field = trials.schema.field(name)
+        values = [by_trial.get(trial, {}).get(name) for trial in ids]
+        epochs = epochs.append_column(field, pa.array(values, type=field.type))
+    return epochs
+
+
+def _column(data: pa.Table, name: str, option: str, table: str) -> str:
+    """The column ``name`` means: itself, else ``best_<name>`` (``fid`` for ``best_fid``), else
+    ``config/<name>`` (``lr`` for ``config/lr``)."""
+    for column in (name, f"best_{name}", f"config/{name}"):
+        if column in data.column_names:
+            return column
+    raise UserError(
+        f"{option}: no column {name!r} in the {table} table "
+        f"(columns: {', '.join(data.column_names)})"
+    )
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
 
 
 def _terminal_columns(data: pa.Table, table: str) -> list[str]:
@@ -114,12 +201,7 @@ def _terminal_columns(data: pa.Table, table: str) -> list[str]:
         return [c for c in _AUGMENT_SUMMARY if c in names]
     if table != "trials":
         return names
-    numeric = {
-        c
-        for c in names
-        if pa.types.is_integer(data.schema.field(c).type)
-        or pa.types.is_floating(data.schema.field(c).type)
-    }
+    numeric = {c for c in names if _is_number(data.schema.field(c).type)}
     metrics = [c for c in names if c.startswith("best_") and c in numeric]
     metrics += [c for c in names if c.startswith("last_") and c in numeric][:4]
     # The searched knobs: config columns whose value differs between trials.

@@ -151,6 +151,24 @@ def test_points_are_only_enumerated_under_grid_search():
     assert spec.num_trials == 2
 
 
+def test_seed_is_searched_like_any_knob_and_recorded_per_trial(tmp_path):
+    from orchestrator.sweep.callbacks import TableRecorder
+    from orchestrator.sweep.space import grid_points
+
+    spec = spec_with(
+        search={"algorithm": "grid"}, space={"seed": [0, 1, 2], "real_label": [0.9, 1.0]}
+    )
+    assert spec.num_trials == 6
+    recorder = TableRecorder(str(tmp_path), "q", "fid", "min", 2, "mnist5k", "fp")
+    rows = [
+        recorder.trial_row("t", "TERMINATED", {}, {}, None, {"point": point})
+        for point in grid_points(spec.space, spec.fixed, spec.family)
+    ]  # the config a grid trial gets, as the tuner builds it
+    assert sorted((r["config/seed"], r["config/real_label"]) for r in rows) == [
+        (seed, label) for seed in (0, 1, 2) for label in (0.9, 1.0)
+    ]
+
+
 def test_missing_required_key():
     with pytest.raises(SpecError, match="^epochs: required"):
         parse_spec({k: v for k, v in BASE.items() if k != "epochs"})
@@ -211,9 +229,14 @@ def test_examples_validate(example):
 
 
 def test_cli_check_accepts_a_good_spec(tmp_path):
-    result = run_cli("sweep", "check", str(write_spec(tmp_path / "s.yaml")))
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        search={"algorithm": "grid"},
+        space={"seed": [0, 1, 2], "real_label": [0.9, 1.0]},  # repeats under three seeds
+    )
+    result = run_cli("sweep", "check", str(spec))
     assert result.returncode == 0, result.stderr
-    assert "ok (2 trials of dcgan" in result.stdout
+    assert "ok (6 trials of dcgan, 1 epochs, grid search)" in result.stdout
 
 
 @pytest.mark.parametrize("command", ["check", "run"])

@@ -130,6 +130,32 @@ def test_results_show_formats(finished_run):
     assert bad.returncode == 2 and bad.stderr.startswith("error: --sort: no column 'nope'")
 
 
+def test_results_show_group_by_gives_the_t_interval(finished_run):
+    run, _ = finished_run
+    runs = str(run.parent)
+    fids = [r["best_fid"] for r in Table(str(run / "tables"), "trials").read().to_pylist()]
+    shown = run_cli(
+        "results", "show", "e2e", "--runs-dir", runs, "--group-by", "status", "--format", "json"
+    )
+    assert shown.returncode == 0, shown.stderr
+    [group] = json.loads(shown.stdout)
+    mean, std = sum(fids) / 2, abs(fids[0] - fids[1]) / math.sqrt(2)
+    half_width = math.tan(math.pi * 0.475) * std / math.sqrt(2)  # t_{0.975,1}: Cauchy quantile
+    assert group == {
+        "status": "TERMINATED",
+        "n": 2,
+        "mean": pytest.approx(mean),
+        "std": pytest.approx(std),
+        "ci_low": pytest.approx(mean - half_width),
+        "ci_high": pytest.approx(mean + half_width),
+    }
+    bad = run_cli("results", "show", "e2e", "--runs-dir", runs, "--group-by", "nope")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert bad.stderr.startswith(
+        "error: --group-by: no column 'nope' in the trials table (columns: trial_id, "
+    )
+
+
 def test_rerunning_a_finished_run_changes_nothing(finished_run, ray_address):
     """Not even when its (compacted) table fragments were cut short meanwhile: the rerun
     moves them aside and writes their rows back from Tune's results."""
