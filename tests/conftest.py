@@ -61,6 +61,52 @@ def run_cli(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedP
     )
 
 
+def served_tensorboard_runs(*args: str, env: dict | None = None, attempts: int = 3) -> dict:
+    """Start ``ganorch tensorboard ARGS --port P`` on a free loopback port and return its
+    ``/data/runs`` once that lists a run (``{}`` if it never does within a minute).
+
+    The port is found free and released before the server binds it, so another process may
+    take it in between; the command then exits at once (exit 2, port taken) and we try
+    another port rather than fail on that luck."""
+    import json
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    for _ in range(attempts):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        server = subprocess.Popen(
+            [str(GANORCH), "tensorboard", *args, "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and server.poll() is None:
+                try:
+                    url = f"http://127.0.0.1:{port}/data/runs"
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        runs = json.loads(response.read())
+                    if runs:
+                        return runs
+                except OSError:
+                    pass
+                time.sleep(0.5)
+            if server.poll() != 2:  # not refused for its port: no retry would help
+                return {}
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+    return {}
+
+
 def write_spec(path: Path, **fields) -> Path:
     """A small, fast DCGAN spec on mnist5k with ``fields`` overriding its keys."""
     import yaml

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -12,26 +14,31 @@ from orchestrator.errors import UserError
 from tests.conftest import run_cli, write_spec
 
 
-def unused_port() -> int:
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that is bound but never listened on, for as long as the test runs: a
+    connection is refused, and no other process can take the port in the meantime (as it
+    could one found free and released)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        yield sock.getsockname()[1]
 
 
 @pytest.mark.parametrize("form", ["127.0.0.1:{port}", "ray://127.0.0.1:{port}"])
 def test_sweep_with_an_unreachable_address_is_one_line_exit_2(tmp_path, form):
-    address = form.format(port=unused_port())
     spec = write_spec(tmp_path / "spec.yaml")
-    result = run_cli(
-        "sweep",
-        "run",
-        str(spec),
-        "--runs-dir",
-        str(tmp_path / "runs"),
-        "--address",
-        address,
-        timeout=60,
-    )
+    with refusing_port() as port:
+        address = form.format(port=port)
+        result = run_cli(
+            "sweep",
+            "run",
+            str(spec),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--address",
+            address,
+            timeout=60,
+        )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [
@@ -42,17 +49,18 @@ def test_sweep_with_an_unreachable_address_is_one_line_exit_2(tmp_path, form):
 
 
 def test_ganorch_address_is_the_default(tmp_path):
-    address = f"127.0.0.1:{unused_port()}"
     spec = write_spec(tmp_path / "spec.yaml")
-    result = run_cli(
-        "sweep",
-        "run",
-        str(spec),
-        "--runs-dir",
-        str(tmp_path / "runs"),
-        timeout=60,
-        env={**os.environ, "GANORCH_ADDRESS": address},
-    )
+    with refusing_port() as port:
+        address = f"127.0.0.1:{port}"
+        result = run_cli(
+            "sweep",
+            "run",
+            str(spec),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            timeout=60,
+            env={**os.environ, "GANORCH_ADDRESS": address},
+        )
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"error: cannot reach Ray at {address}: nothing answers on {address} (Connection refused)"

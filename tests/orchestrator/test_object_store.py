@@ -3,13 +3,10 @@ console script, read back with plain pyarrow, TensorBoard's reader and `ganorch 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +18,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from orchestrator.runs import RunDir, local_copy, local_folder
 
-from ..conftest import GANORCH, run_cli, write_spec
+from ..conftest import GANORCH, run_cli, served_tensorboard_runs, write_spec
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -172,7 +169,7 @@ def test_a_sweep_onto_s3_is_read_back_and_resumed(store, swept, tmp_path, ray_ad
         "for a new run"
     )
 
-    served = _tensorboard_runs(store, "s3run", runs_dir)
+    served = served_tensorboard_runs("s3run", "--runs-dir", runs_dir, env=store.env)
     assert {t["trial_id"] for t in trials} <= set(served)
 
 
@@ -237,36 +234,6 @@ def test_eval_and_grid_load_checkpoints_from_the_bucket(store, swept, ray_addres
     assert "figures: s3://bucket/team/runs/s3run/artifacts/augment (" in grid.stderr
     tb = store.fs.get_file_info(pafs.FileSelector(f"{ROOT}/tb/augment", recursive=True))
     assert any(info.base_name.startswith("events.out.tfevents") for info in tb)
-
-
-def _tensorboard_runs(store: Store, name: str, runs_dir: str) -> dict:
-    """The runs `ganorch tensorboard` serves (its copy of the bucket's tb folder)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [str(GANORCH), "tensorboard", name, "--runs-dir", runs_dir, "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        env=store.env,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=2) as r:
-                    runs = json.loads(r.read())
-                if runs:
-                    return runs
-            except OSError:
-                pass
-            time.sleep(0.5)
-        return {}
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
 
 def test_a_run_folder_in_a_bucket_reads_writes_and_copies(store, monkeypatch):

@@ -20,7 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from orchestrator.tables import Table
 from trainables.families import family_class
 
-from ...conftest import GANORCH, run_cli, write_spec
+from ...conftest import GANORCH, run_cli, served_tensorboard_runs, write_spec
 
 pytestmark = pytest.mark.slow
 
@@ -335,36 +335,10 @@ def test_resume_after_the_driver_is_killed(tmp_path, ray_address):
 
 
 def test_tensorboard_command_serves_the_run_on_loopback(finished_run):
-    import socket
-    import urllib.request
-
     run, _ = finished_run
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [str(GANORCH), "tensorboard", "e2e", "--runs-dir", str(run.parent), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline, runs = time.monotonic() + 60, None
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=2) as r:
-                    runs = json.loads(r.read())
-                if runs:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        trial_dirs = {p.name for p in (run / "tb").iterdir()}
-        assert runs is not None and trial_dirs <= set(runs)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+    runs = served_tensorboard_runs("e2e", "--runs-dir", str(run.parent))
+    trial_dirs = {p.name for p in (run / "tb").iterdir()}
+    assert trial_dirs and trial_dirs <= set(runs)
 
 
 def test_tensorboard_for_an_unknown_run_exits_2(tmp_path):
