@@ -85,74 +85,76 @@ def line(label: str, seconds: float, extra: str = "") -> None:
     print(f"  {label:<26}{seconds:9.3f} s  {extra}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=100, help="images per folder")
-    parser.add_argument("--size", type=int, default=64, help="image side in pixels")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--repeats", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+def write_random_weights(root: Path) -> Path:
+    """A randomly initialised FID InceptionV3 in a torch hub cache, where pytorch-fid finds it."""
+    torch.hub.set_dir(str(root / "hub"))  # pytorch-fid looks for the weights here
+    weights = root / "hub" / "checkpoints" / WEIGHTS_FILE
+    weights.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(FIDInception().state_dict(), weights)
+    return weights
 
-    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(args.threads):
-        root = Path(tmp)
-        torch.hub.set_dir(str(root / "hub"))  # pytorch-fid looks for the weights here
-        weights = root / "hub" / "checkpoints" / WEIGHTS_FILE
-        weights.parent.mkdir(parents=True)
-        torch.manual_seed(0)
-        torch.save(FIDInception().state_dict(), weights)
-        folders = [root / name for name in ("a", "b")]
-        files = [write_folder(f, args.images, args.size, seed) for seed, f in enumerate(folders)]
 
-        ganorch_model = load_ganorch_inception(weights)
-        pytorch_fid_model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
+def compare_feature_extraction(
+    args: argparse.Namespace, weights: Path, folders: list[Path], files: list[list[Path]]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Step 1: images/s of both feature extractors; each side's features of both folders."""
+    ganorch_model = load_ganorch_inception(weights)
+    pytorch_fid_model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
 
-        def ganorch_features():
-            return [
-                inception_features(ganorch_model, load_image_set(str(f)).images, BATCH_SIZE)
-                for f in folders
-            ]
+    def ganorch_features():
+        return [
+            inception_features(ganorch_model, load_image_set(str(f)).images, BATCH_SIZE)
+            for f in folders
+        ]
 
-        def pytorch_fid_features():
-            return [
-                get_activations(f, pytorch_fid_model, BATCH_SIZE, 2048, "cpu", 0) for f in files
-            ]
+    def pytorch_fid_features():
+        return [get_activations(f, pytorch_fid_model, BATCH_SIZE, 2048, "cpu", 0) for f in files]
 
-        n_images = 2 * args.images
-        print(
-            f"feature extraction: 2 folders x {args.images} PNGs {args.size}x{args.size}, "
-            f"batch {BATCH_SIZE}, {args.threads} threads, random FID InceptionV3 weights"
-        )
-        ganorch_model.features(torch.zeros(2, 3, 8, 8))  # first-call set-up outside timings
-        pytorch_fid_model(torch.zeros(2, 3, 8, 8))
-        ours, theirs = float("inf"), float("inf")
-        for _ in range(args.repeats):  # alternating, so load on the machine hits both
-            seconds, ganorch_out = best_of(1, ganorch_features)
-            ours = min(ours, seconds)
-            seconds, fid_out = best_of(1, pytorch_fid_features)
-            theirs = min(theirs, seconds)
-        line("ganorch", ours, f"{n_images / ours:7.2f} images/s")
-        line("pytorch-fid", theirs, f"{n_images / theirs:7.2f} images/s")
-        difference = max(np.abs(a - b).max() for a, b in zip(ganorch_out, fid_out, strict=True))
-        print(
-            f"  ratio ganorch / pytorch-fid (images/s) = {theirs / ours:.2f}x "
-            f"(target >= 1.0); features differ by at most {difference:.2g}"
-        )
+    n_images = 2 * args.images
+    print(
+        f"feature extraction: 2 folders x {args.images} PNGs {args.size}x{args.size}, "
+        f"batch {BATCH_SIZE}, {args.threads} threads, random FID InceptionV3 weights"
+    )
+    ganorch_model.features(torch.zeros(2, 3, 8, 8))  # first-call set-up outside timings
+    pytorch_fid_model(torch.zeros(2, 3, 8, 8))
+    ours, theirs = float("inf"), float("inf")
+    for _ in range(args.repeats):  # alternating, so load on the machine hits both
+        seconds, ganorch_out = best_of(1, ganorch_features)
+        ours = min(ours, seconds)
+        seconds, fid_out = best_of(1, pytorch_fid_features)
+        theirs = min(theirs, seconds)
+    line("ganorch", ours, f"{n_images / ours:7.2f} images/s")
+    line("pytorch-fid", theirs, f"{n_images / theirs:7.2f} images/s")
+    difference = max(np.abs(a - b).max() for a, b in zip(ganorch_out, fid_out, strict=True))
+    print(
+        f"  ratio ganorch / pytorch-fid (images/s) = {theirs / ours:.2f}x "
+        f"(target >= 1.0); features differ by at most {difference:.2g}"
+    )
+    return ganorch_out, fid_out
 
-        real, generated = ganorch_out
-        print(f"\nFID from the two feature sets (n = {args.images} per side, d = 2048)")
 
-        def pytorch_fid_value():
-            mu1, sigma1 = np.mean(fid_out[0], axis=0), np.cov(fid_out[0], rowvar=False)
-            mu2, sigma2 = np.mean(fid_out[1], axis=0), np.cov(fid_out[1], rowvar=False)
-            return calculate_frechet_distance(mu1, sigma1, mu2, sigma2)
+def compare_fid_value(
+    args: argparse.Namespace, ganorch_out: list[np.ndarray], fid_out: list[np.ndarray]
+) -> None:
+    """Step 2: seconds from the two feature arrays to the FID, on each side's features."""
+    real, generated = ganorch_out
+    print(f"\nFID from the two feature sets (n = {args.images} per side, d = 2048)")
 
-        ours, ganorch_fid = best_of(args.repeats, lambda: fid_from_features(real, generated))
-        theirs, their_fid = best_of(args.repeats, pytorch_fid_value)
-        line("ganorch", ours, f"FID {ganorch_fid:.6f}")
-        line("pytorch-fid", theirs, f"FID {float(their_fid):.6f}")
-        print(f"  ratio pytorch-fid / ganorch (seconds) = {theirs / ours:.1f}x")
+    def pytorch_fid_value():
+        mu1, sigma1 = np.mean(fid_out[0], axis=0), np.cov(fid_out[0], rowvar=False)
+        mu2, sigma2 = np.mean(fid_out[1], axis=0), np.cov(fid_out[1], rowvar=False)
+        return calculate_frechet_distance(mu1, sigma1, mu2, sigma2)
 
+    ours, ganorch_fid = best_of(args.repeats, lambda: fid_from_features(real, generated))
+    theirs, their_fid = best_of(args.repeats, pytorch_fid_value)
+    line("ganorch", ours, f"FID {ganorch_fid:.6f}")
+    line("pytorch-fid", theirs, f"FID {float(their_fid):.6f}")
+    print(f"  ratio pytorch-fid / ganorch (seconds) = {theirs / ours:.1f}x")
+
+
+def compare_fid_routes(args: argparse.Namespace) -> None:
+    """Step 3: ``fid_from_features``'s D x D eigenvalue route against the nuclear-norm one."""
     print("\nfid_from_features at n = 500 per side, d = 2048")
     a, b = relu_like(500, 2048, 1), relu_like(500, 2048, 2)
     with threadpool_limits(args.threads):
@@ -167,6 +169,9 @@ def main() -> None:
         f"{abs(old_value - new_value) / new_value:.1e} (round-off of the D x D route)"
     )
 
+
+def compare_kid_cube(args: argparse.Namespace) -> None:
+    """Step 4: KID's cubic kernel, ``** 3`` against the in-place cube, and one KID subset."""
     print("\nKID's cubic kernel over m x m = 1000 x 1000 (d = 2048), and one KID subset")
     x, y = relu_like(1000, 2048, 3), relu_like(1000, 2048, 4)
     gram = x @ y.T / 2048 + 1.0
@@ -187,6 +192,26 @@ def main() -> None:
         subset,
         f"was about {subset + 3 * (old - new):.3f} s: {(subset + 3 * (old - new)) / subset:.2f}x",
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=100, help="images per folder")
+    parser.add_argument("--size", type=int, default=64, help="image side in pixels")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(args.threads):
+        root = Path(tmp)
+        weights = write_random_weights(root)
+        folders = [root / name for name in ("a", "b")]
+        files = [write_folder(f, args.images, args.size, seed) for seed, f in enumerate(folders)]
+        ganorch_out, fid_out = compare_feature_extraction(args, weights, folders, files)
+        compare_fid_value(args, ganorch_out, fid_out)
+    compare_fid_routes(args)
+    compare_kid_cube(args)
 
 
 if __name__ == "__main__":
