@@ -10,6 +10,8 @@ import atexit
 import os
 import sys
 import threading
+from importlib.metadata import version
+from typing import Annotated
 
 import typer
 
@@ -29,8 +31,8 @@ class OneLineErrors(typer.Typer):
         try:
             code = super().__call__(*args, standalone_mode=False, **kwargs)
         except _UsageError as exc:
-            if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
-                typer.echo(exc.ctx.get_help())
+            if type(exc).__name__ == "NoArgsIsHelpError":  # its message is the help text
+                typer.echo(exc.format_message())
                 sys.exit(0)
             typer.echo(f"error: {exc.format_message()}", err=True)
             sys.exit(2)
@@ -44,8 +46,31 @@ app = OneLineErrors(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help text: Rich markup would read "[env GANORCH_RUNS, default ./runs]" and every
+    # other bracketed default as a style tag and drop it.
+    rich_markup_mode=None,
     help="Ray-distributed experiment orchestrator for GAN research.",
 )
+
+
+def _show_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"ganorch {version('ganorch')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass  # the app's options only: its help text is the app's
+
+
 app.add_typer(evaluate.top_level)  # ganorch metrics
 app.add_typer(results.top_level)  # ganorch tensorboard
 app.add_typer(sweep.app, name="sweep")
