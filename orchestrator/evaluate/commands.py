@@ -11,7 +11,9 @@ from orchestrator.errors import UserError
 from orchestrator.evaluate.measures import DEFAULT_METRICS, METRICS
 from orchestrator.options import Address, RunsDir, fail, say
 
-_METRIC_NAMES = ", ".join(METRICS)  # what `ganorch metrics --help` lists
+# What `ganorch metrics` offers: two image sets carry no conditioning labels.
+_IMAGE_SET_METRICS = [name for name, metric in METRICS.items() if not metric.needs_labels]
+_METRIC_NAMES = ", ".join(_IMAGE_SET_METRICS)
 
 app = typer.Typer(no_args_is_help=True, help="Score generators on every measure.")
 # Commands of this group that sit at the top level of `ganorch`.
@@ -146,7 +148,12 @@ def metrics(
 
     started = time.perf_counter()
     try:
-        if metric not in METRICS:
+        if metric in METRICS and METRICS[metric].needs_labels:
+            raise UserError(
+                f"{metric} needs the conditioning labels of B, which image sets do not carry "
+                "(ganorch eval run scores it on a conditional run's trials)"
+            )
+        if metric not in _IMAGE_SET_METRICS:
             raise UserError(f"unknown metric {metric!r} (choose one of {_METRIC_NAMES})")
         if fmt not in ("table", "json"):
             raise UserError(f"--format: unknown format {fmt!r} (choose table or json)")

@@ -43,7 +43,8 @@ class Metric:
     deviation over subsets or a standard error), for the interval value +- 1.96 spread.
     ``binomial``: value -> the value holding its number of trials (None: the number of
     samples), for a Clopper-Pearson interval. ``extractor``: the extractor it always uses
-    (None: the one asked for).
+    (None: the one asked for). ``needs_labels``: it scores B against B's conditioning labels,
+    which only ``ganorch eval run``'s trials carry, so ``ganorch metrics`` does not offer it.
     """
 
     compute: Callable[[np.ndarray, np.ndarray, MeasureContext], dict[str, float]]
@@ -57,6 +58,7 @@ class Metric:
     spreads: Mapping[str, str] = field(default_factory=dict)
     binomial: Mapping[str, str | None] = field(default_factory=dict)
     extractor: str | None = None
+    needs_labels: bool = False
 
     def __post_init__(self) -> None:
         named = {
@@ -319,6 +321,7 @@ METRICS: dict[str, Metric] = {
         cost=4,
         binomial={"label_accuracy": None},
         extractor="lenet",
+        needs_labels=True,
     ),
     "nn": Metric(
         _nearest_neighbours,

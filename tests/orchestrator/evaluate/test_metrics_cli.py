@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
 
+from orchestrator.cli import app
 from trainables.datasets import load_dataset
 
 from ...conftest import run_cli
@@ -199,3 +201,15 @@ def test_bad_input_is_one_line_and_exit_2(args, fragments, bad_inputs, tmp_path)
         *(arg.format(**names) for arg in args), env={"TORCH_HOME": str(tmp_path / "torch-home")}
     )
     assert_one_line_error(result, *(fragment.format(**names) for fragment in fragments))
+
+
+def test_label_accuracy_is_not_offered_and_is_refused_in_one_line():
+    # Refused before any image is read, so in process; image sets carry no conditioning labels.
+    runner = CliRunner()
+    shown = runner.invoke(app, ["metrics", "--help"], prog_name="ganorch").output
+    assert "color_kl, nn, iqa" in " ".join(shown.split()) and "label_accuracy" not in shown
+    result = runner.invoke(app, ["metrics", "label_accuracy", "mnist5k:train", "mnist5k:test"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: label_accuracy needs the conditioning")
+    assert "ganorch eval run" in lines[0]
