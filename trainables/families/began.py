@@ -15,6 +15,10 @@ Architecture (report 001, "Model architecture"; no batch-norm anywhere):
   and behind a tanh that saturates the shared output layer until D reconstructs nothing.
 - scales: the map halves while it stays even and at least 7 pixels: 64 -> 8 (three halvings,
   the report's "constant down-sampled size of 8 x 8"), 128 -> 8 (four), 32 -> 8, 28 -> 7.
+- initialisation: Glorot-uniform weights and zero biases in every conv and linear layer (the
+  BEGAN reference implementation's). PyTorch's default shrinks the signal at every one of the
+  autoencoder's ~17 layers, so at the start it returned the same image for every input (spread
+  over a batch of digits ~1e-5) and took ~1,000 steps to learn anything (docs/decisions.md).
 
 Objective (report's Eq. 2), with L(v) = d(v, D(v)) averaged over the batch:
 
@@ -154,6 +158,14 @@ def began_decoder(
     return nn.Sequential(*stack, nn.Tanh()) if bounded else nn.Sequential(*stack)
 
 
+def glorot_init(module: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases for every conv and linear layer (the BEGAN
+    reference implementation's initialisation; see the module docstring)."""
+    if isinstance(module, nn.Conv2d | nn.Linear):
+        nn.init.xavier_uniform_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
 def _weight(name: str, default: float) -> Param:
     return Param(
         float, default, f"beta of the {name} distance in the autoencoder loss", low=0.0, high=1e3
@@ -178,13 +190,27 @@ class BEGAN(Family):
         "batch_size": replace(
             COMMON_PARAMS["batch_size"], default=16, help="images per step (the report's 16)"
         ),
+        # gamma, lambda_k and lr depart from the report's 0.5, 0.001 and 8e-5: at those, k_t
+        # falls to 0 on digits and G never learns them (docs/decisions.md, "BEGAN").
         "lr": replace(
             COMMON_PARAMS["lr"],
-            default=8e-5,
-            help="Adam learning rate of both networks (before decay)",
+            default=1e-4,
+            help="Adam learning rate of both networks, before decay (BEGAN paper's; report: 8e-5)",
         ),
-        "gamma": Param(float, 0.5, "equilibrium E[L(G(z))] = gamma E[L(x)]", low=0.0, high=1.0),
-        "lambda_k": Param(float, 0.001, "learning rate of k_t", low=0.0, high=1.0),
+        "gamma": Param(
+            float,
+            0.9,
+            "equilibrium E[L(G(z))] = gamma E[L(x)] (report: 0.5, 0.7; lower collapses on digits)",
+            low=0.0,
+            high=1.0,
+        ),
+        "lambda_k": Param(
+            float,
+            0.01,
+            "learning rate of k_t (papers: 0.001, too slow to start here)",
+            low=0.0,
+            high=1.0,
+        ),
         "beta_l1": _weight("l1", 1.0),
         "beta_gmsm": _weight("GMSM", 0.0),
         "beta_chrom": _weight("chrominance", 0.0),
@@ -241,6 +267,8 @@ class BEGAN(Family):
                     decoder=began_decoder(c["n_z"], image_shape, c["base_channels"], bounded=False),
                 )
             ).to(device)
+            self.generator.apply(glorot_init)
+            self.discriminator.apply(glorot_init)
         adam = {"lr": c["lr"], "betas": (c["beta1"], 0.999)}
         self.opt_g = torch.optim.Adam(self.generator.parameters(), **adam)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), **adam)
