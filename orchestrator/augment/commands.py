@@ -127,6 +127,22 @@ def grid_augment(
     _summarise(outcome)
 
 
+@app.command("check")
+def grid_check(spec: Annotated[Path, typer.Argument(help="Grid spec (YAML).")]) -> None:
+    """Validate a grid spec without running anything."""
+    try:
+        parsed = _grid_spec(spec, {})
+    except UserError as exc:
+        fail(str(exc))
+    cells = len(parsed.strategies) * len(parsed.real) * len(parsed.generated) * parsed.seeds
+    typer.echo(
+        f"{spec}: ok (run {parsed.run!r}, generator {parsed.generator}, "
+        f"{', '.join(parsed.strategies)} over {len(parsed.real)} real x "
+        f"{len(parsed.generated)} generated sizes ({parsed.unit}), {parsed.seeds} seeds: "
+        f"at most {cells} cells)"
+    )
+
+
 def _summarise(outcome: Any) -> None:
     """What the grid did, where its figures are and how to see the pivot."""
     report, run = outcome.report, outcome.run

@@ -216,3 +216,21 @@ def test_bad_options_are_one_line_errors(tmp_path, ray_address):
     spec.write_text("run: r\ngenerator: best\ncolour: red\n")
     result = grid(tmp_path / "runs", ray_address, "--spec", str(spec))
     assert result.returncode == 2 and f"error: {spec}: colour: unknown key" in result.stderr
+
+
+def test_grid_check_validates_a_spec_without_running_it(tmp_path):
+    example = Path(__file__).parents[3] / "examples" / "augment-mnist.yaml"
+    ok = run_cli("grid", "check", str(example), timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == (
+        f"{example}: ok (run 'cgan-mnist', generator best, mix, filter, finetune, source over "
+        "6 real x 6 generated sizes (percent), 3 seeds: at most 432 cells)"
+    )
+    bad = tmp_path / "grid.yaml"
+    bad.write_text(yaml.safe_dump({"run": "r", "generator": "best", "seeds": 0, "bogus": 1}))
+    refused = run_cli("grid", "check", str(bad), timeout=120)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"error: {bad}: bogus: unknown key (allowed: batch_size, dataset, description, epochs, "
+        "generated, generator, lr, real, run, seeds, strategies, unit)"
+    ]
