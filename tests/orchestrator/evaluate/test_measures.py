@@ -65,7 +65,7 @@ def test_every_metric_names_its_values_in_its_summary():
     ]
     # What `ganorch metrics --help` lists: every metric but those that need labels.
     assert [name for name, metric in METRICS.items() if metric.needs_labels] == ["label_accuracy"]
-    assert cli._METRIC_NAMES == ", ".join(name for name in METRICS if name != "label_accuracy")
+    assert ", ".join(name for name in METRICS if name != "label_accuracy") == cli._METRIC_NAMES
     for name, metric in METRICS.items():
         assert metric.summary.startswith(f"{name}: ")
         assert metric.uses in ("features", "pixels", "probabilities")
