@@ -94,14 +94,14 @@ def plan_shards(
     settings: EvalSettings,
     figures: bool = True,
 ) -> list[Shard]:
-    """One shard per (generator, metric, seed), plus one figure shard per generator;
-    label_accuracy only for generators with conditioning labels. Feature measures of a
-    generator with more than ``settings.chunk`` samples need one chunk shard per chunk and
-    extractor. Ordered chunks first, then slowest measure first."""
+    """One shard per (generator, metric, seed), plus one figure shard per generator; measures
+    that need labels (label_accuracy) only for generators with conditioning labels. Feature
+    measures of a generator with more than ``settings.chunk`` samples need one chunk shard per
+    chunk and extractor. Ordered chunks first, then slowest measure first."""
     _check_chunk(settings.chunk)
     shards = []
     for generator in generators:
-        wanted = [m for m in metrics if m != "label_accuracy" or generator.conditional]
+        wanted = [m for m in metrics if not METRICS[m].needs_labels or generator.conditional]
         for seed in range(seeds):
             chunks = _chunk_shards(generator, wanted, seed, settings)
             shards += [chunk for group in chunks.values() for chunk in group]

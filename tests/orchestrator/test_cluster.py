@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -24,21 +25,18 @@ def refusing_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+def sweep_run(tmp_path: Path, *options: str, env: dict | None = None):
+    """`ganorch sweep run` of a small spec into ``tmp_path``, with ``options``."""
+    spec = write_spec(tmp_path / "spec.yaml")
+    runs = str(tmp_path / "runs")
+    return run_cli("sweep", "run", str(spec), "--runs-dir", runs, *options, timeout=60, env=env)
+
+
 @pytest.mark.parametrize("form", ["127.0.0.1:{port}", "ray://127.0.0.1:{port}"])
 def test_sweep_with_an_unreachable_address_is_one_line_exit_2(tmp_path, form):
-    spec = write_spec(tmp_path / "spec.yaml")
     with refusing_port() as port:
         address = form.format(port=port)
-        result = run_cli(
-            "sweep",
-            "run",
-            str(spec),
-            "--runs-dir",
-            str(tmp_path / "runs"),
-            "--address",
-            address,
-            timeout=60,
-        )
+        result = sweep_run(tmp_path, "--address", address)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [
@@ -49,18 +47,9 @@ def test_sweep_with_an_unreachable_address_is_one_line_exit_2(tmp_path, form):
 
 
 def test_ganorch_address_is_the_default(tmp_path):
-    spec = write_spec(tmp_path / "spec.yaml")
     with refusing_port() as port:
         address = f"127.0.0.1:{port}"
-        result = run_cli(
-            "sweep",
-            "run",
-            str(spec),
-            "--runs-dir",
-            str(tmp_path / "runs"),
-            timeout=60,
-            env={**os.environ, "GANORCH_ADDRESS": address},
-        )
+        result = sweep_run(tmp_path, env={**os.environ, "GANORCH_ADDRESS": address})
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"error: cannot reach Ray at {address}: nothing answers on {address} (Connection refused)"
