@@ -16,7 +16,7 @@ SHOWN_TABLES = ("trials", "epochs", "eval", "augment")
 GROUPED_TABLES = ("trials", "epochs", "eval")
 FORMATS = ("table", "csv", "json")
 # The columns a terminal shows first for the trials table; csv/json carry every column.
-_TRIAL_SUMMARY = ("trial_id", "status", "stopped_early", "epochs")
+_TRIAL_SUMMARY = ("trial_id", "variant", "status", "stopped_early", "epochs")
 _EVAL_COLUMNS = (
     "generator",
     "metric",
@@ -119,13 +119,14 @@ def grouped(run: RunDir, table: str, data: pa.Table, group_by: str, metric: str 
     """One row per distinct value of the ``group_by`` columns (comma-separated): the keys and
     the statistics of ``metric`` (default: the run's metric; ``value`` in the eval table) that
     :mod:`orchestrator.results.group` defines, in the keys' order. Epoch rows carry their
-    trial's family and config columns, so epochs group by hyperparameters too."""
+    trial's family, variant and config columns, and so do eval rows of trial generators, so
+    both group by hyperparameters too."""
     if table == "eval":
         from orchestrator.evaluate.report import latest_attempts
 
-        data = latest_attempts(data)
+        data = _with_trial_config(run, latest_attempts(data), "generator")
     elif table == "epochs":
-        data = _with_trial_config(run, data)
+        data = _with_trial_config(run, data, "trial_id")
     names = [key.strip() for key in group_by.split(",") if key.strip()]
     if not names:
         raise UserError("--group-by needs at least one column name")
@@ -159,21 +160,26 @@ def _default_metric(run: RunDir, table: str) -> str:
     return f"best_{metric}" if table == "trials" else metric
 
 
-def _with_trial_config(run: RunDir, epochs: pa.Table) -> pa.Table:
-    """``epochs`` with the family and config columns of each row's trial (nulls for a trial
-    the trials table does not hold yet)."""
+def _with_trial_config(run: RunDir, rows: pa.Table, trial_column: str) -> pa.Table:
+    """``rows`` with the family, variant and config columns of the trial each row's
+    ``trial_column`` names (nulls for a trial the trials table does not hold, such as an eval
+    table's external sources and reference)."""
     trials = Table(run.tables, "trials").read()
     if "trial_id" not in trials.column_names:
-        return epochs
-    config = [c for c in trials.column_names if c == "family" or c.startswith("config/")]
+        return rows
+    config = [
+        c for c in trials.column_names if c in ("family", "variant") or c.startswith("config/")
+    ]
     by_trial = {row["trial_id"]: row for row in trials.select(["trial_id", *config]).to_pylist()}
-    ids = epochs.column("trial_id").to_pylist()
+    ids = rows.column(trial_column).to_pylist()
     # Looked up row by row: Arrow's join refuses null-typed columns (a knob left at None).
     for name in config:
+        if name in rows.column_names:
+            continue
         field = trials.schema.field(name)
         values = [by_trial.get(trial, {}).get(name) for trial in ids]
-        epochs = epochs.append_column(field, pa.array(values, type=field.type))
-    return epochs
+        rows = rows.append_column(field, pa.array(values, type=field.type))
+    return rows
 
 
 def _column(data: pa.Table, name: str, option: str, table: str) -> str:

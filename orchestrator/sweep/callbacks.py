@@ -14,7 +14,7 @@ from ray import tune
 
 from orchestrator.errors import error_line
 from orchestrator.progress import StatusLine
-from orchestrator.sweep.space import family_config
+from orchestrator.sweep.space import family_config, variant_of
 from orchestrator.tables import Table
 from trainables.families import family_class
 
@@ -135,6 +135,7 @@ class TableRecorder(tune.Callback):
             "trial_id": trial_id,
             "run": self.run,
             "family": family,
+            **({"variant": variant_of(config)} if variant_of(config) is not None else {}),
             "status": status,
             "stopped_early": status == "TERMINATED" and epochs < self.max_epochs,
             "error": error,

@@ -95,15 +95,31 @@ def grid_values(dimension: Dimension) -> list[Any]:
 
 
 def grid_points(
-    space: Mapping[str, Dimension], fixed: Mapping[str, Any], families: tuple[str, ...]
+    space: Mapping[str, Dimension],
+    fixed: Mapping[str, Any],
+    families: tuple[str, ...],
+    variants: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every configuration of a grid search: per family, the product of its dimensions."""
+    """Every configuration of a grid search: per family and variant, the product of its
+    dimensions. A variant's values override ``fixed``; its name is kept as ``variant``. A
+    variant that names a family, or whose keys all belong to one, runs with that family only."""
+    arms = variants or {None: {}}
     points = []
     for family in families:
         names = [k for k in space if applies_to(k, family)]
-        base = {"family": family, **{k: v for k, v in fixed.items() if applies_to(k, family)}}
-        for values in itertools.product(*(grid_values(space[k]) for k in names)):
-            points.append({**base, **dict(zip(names, values, strict=True))})
+        for variant, values in arms.items():
+            overrides = {k: v for k, v in values.items() if k != "family"}
+            if values.get("family", family) != family or (
+                overrides and not any(applies_to(k, family) for k in overrides)
+            ):
+                continue
+            base = {
+                "family": family,
+                **({} if variant is None else {"variant": variant}),
+                **{k: v for k, v in {**fixed, **overrides}.items() if applies_to(k, family)},
+            }
+            for combination in itertools.product(*(grid_values(space[k]) for k in names)):
+                points.append({**base, **dict(zip(names, combination, strict=True))})
     return points
 
 
@@ -111,12 +127,19 @@ def family_config(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """A trial's family and its hyperparameters with family prefixes resolved.
 
     ``{"family": "wgan", "lr": 1e-4, "wgan.n_critic": 5, "began.gamma": 0.5}`` becomes
-    ``("wgan", {"lr": 1e-4, "n_critic": 5})``; a grid trial's ``point`` is unpacked first.
+    ``("wgan", {"lr": 1e-4, "n_critic": 5})``; a grid trial's ``point`` is unpacked first and
+    its ``variant`` name (see :func:`variant_of`) is not a hyperparameter.
     """
     config = dict(config.get("point", config))
     family = config.pop("family")
+    config.pop("variant", None)
     resolved = {}
     for key, value in config.items():
         if applies_to(key, family):
             resolved[key.split(".", 1)[-1]] = value
     return family, resolved
+
+
+def variant_of(config: Mapping[str, Any]) -> str | None:
+    """The name of the spec variant a grid trial runs, or None outside variants."""
+    return config.get("point", config).get("variant")

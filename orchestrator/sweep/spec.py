@@ -25,10 +25,9 @@ from orchestrator.spec_checks import (
     no_unknown_keys,
     read_spec_file,
 )
+from orchestrator.sweep.knobs import knob_dimension, knob_param, knob_value, knob_variants
 from orchestrator.sweep.space import (
-    Choice,
     Dimension,
-    IntRange,
     LogUniform,
     Uniform,
     family_config,
@@ -37,7 +36,6 @@ from orchestrator.sweep.space import (
 )
 from trainables.device import AMP_MODES
 from trainables.families import FAMILIES, family_class
-from trainables.params import Param
 
 ALGORITHMS = ("optuna", "random", "grid")
 SCHEDULERS = ("asha", "none")
@@ -82,6 +80,7 @@ class ExperimentSpec:
     resources: ResourceSpec = field(default_factory=ResourceSpec)
     space: dict[str, Dimension] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # arms of a grid search
     description: str = ""
     amp: str = "off"  # mixed precision where a trial has a GPU: off, bf16, fp16
     max_failures: int = 0  # restarts of a failed trial from its last checkpoint (lost nodes)
@@ -89,16 +88,20 @@ class ExperimentSpec:
     @property
     def num_trials(self) -> int:
         if self.search.algorithm == "grid":
-            return len(grid_points(self.space, self.fixed, self.family)) * self.search.samples
+            return len(self.grid_points()) * self.search.samples
         return self.search.samples
+
+    def grid_points(self) -> list[dict[str, Any]]:
+        return grid_points(self.space, self.fixed, self.family, self.variants)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec, defaults filled in, in the notation it was written in."""
         raw = asdict(self)
         raw["family"] = self.family[0] if len(self.family) == 1 else list(self.family)
         raw["space"] = {name: to_yaml(dim) for name, dim in self.space.items()}
-        if not self.description:
-            del raw["description"]
+        for key in ("description", "variants"):
+            if not raw[key]:
+                del raw[key]
         for key in ("amp", "max_failures"):  # spec.yaml of earlier runs stays the same
             if raw[key] == ExperimentSpec.__dataclass_fields__[key].default:
                 del raw[key]
@@ -162,13 +165,14 @@ def parse_spec(raw: Mapping[str, Any]) -> ExperimentSpec:
         epochs=as_integer("epochs", raw["epochs"], low=1),
         **sections,
         space={
-            k: _dimension(f"space.{k}", v, _param(f"space.{k}", k, families))
+            k: knob_dimension(f"space.{k}", v, knob_param(f"space.{k}", k, families))
             for k, v in space.items()
         },
         fixed={
-            k: _fixed_value(f"fixed.{k}", v, _param(f"fixed.{k}", k, families))
+            k: knob_value(f"fixed.{k}", v, knob_param(f"fixed.{k}", k, families))
             for k, v in fixed.items()
         },
+        variants=knob_variants(raw.get("variants", {}), families, space),
         description=as_string("description", raw.get("description", "")),
         amp=as_choice("amp", raw.get("amp", "off"), AMP_MODES),
         max_failures=as_integer("max_failures", raw.get("max_failures", 0), low=0),
@@ -225,6 +229,8 @@ def _sections(raw: Mapping[str, Any], families: tuple[str, ...]) -> dict[str, An
 def _check_across_keys(spec: ExperimentSpec) -> None:
     """The rules that tie keys together: a grid search over discrete dimensions whose points
     its families accept, whole GPUs above one, a grace period within the epochs."""
+    if spec.variants and spec.search.algorithm != "grid":
+        raise SpecError("variants", "need search.algorithm: grid (every variant runs)")
     if spec.search.algorithm == "grid":
         for key, dimension in spec.space.items():
             if isinstance(dimension, Uniform | LogUniform):
@@ -252,12 +258,15 @@ def check_grid_points(
     knobs (e.g. BEGAN's weights), and about the images when their shape is known."""
     if spec.search.algorithm != "grid":
         return
-    for point in grid_points(spec.space, spec.fixed, spec.family):
+    for point in spec.grid_points():
         family, config = family_config(point)
         try:
             family_class(family).resolve(config, image_shape)
         except ValueError as exc:
-            shown = ", ".join(f"{k}={point[k]}" for k in spec.space if k in point)
+            shown = ", ".join(
+                ([f"variant {point['variant']}"] if "variant" in point else [])
+                + [f"{k}={point[k]}" for k in spec.space if k in point]
+            )
             where = f"{family} grid point {shown}" if shown else family
             raise SpecError("space" if shown else "fixed", f"{where}: {exc}") from None
 
@@ -285,106 +294,6 @@ def _section(path: str, raw: Any, cls: type, checks: dict[str, Any]) -> Any:
     raw = as_mapping(path, raw)
     no_unknown_keys(path, raw, set(checks))
     return cls(**{key: checks[key](f"{path}.{key}", value) for key, value in raw.items()})
-
-
-def _param(path: str, key: str, families: tuple[str, ...]) -> Param:
-    """The hyperparameter a space/fixed key names: ``key`` for every listed family, or
-    ``family.key`` for one of them (sampled only when that family is drawn)."""
-    if "." in key:
-        family, name = key.split(".", 1)
-        if family not in families:
-            raise SpecError(path, f"family {family!r} is not in this spec's family list")
-        params = family_class(family).all_params()
-        if name not in params:
-            raise SpecError(
-                path,
-                f"not a hyperparameter of family {family!r} (known: {', '.join(sorted(params))})",
-            )
-        return params[name]
-    having = [f for f in families if key in family_class(f).all_params()]
-    if not having:
-        params = family_class(families[0]).all_params()
-        known = f" (known: {', '.join(sorted(params))})" if len(families) == 1 else ""
-        raise SpecError(
-            path, f"not a hyperparameter of family {' or '.join(map(repr, families))}{known}"
-        )
-    if len(having) < len(families):
-        hint = ", ".join(f"{f}.{key}" for f in having)
-        missing = ", ".join(f for f in families if f not in having)
-        raise SpecError(
-            path, f"family {missing} has no {key!r}; write {hint} to set it only where it exists"
-        )
-    kinds = {family_class(f).all_params()[key].kind for f in families}
-    if len(kinds) > 1:
-        raise SpecError(path, "means different types in different families; prefix it")
-    # Bounds and choices are checked against every family's declaration of the knob.
-    return _Strictest(tuple(family_class(f).all_params()[key] for f in families))
-
-
-def _fixed_value(path: str, value: Any, param: Param) -> Any:
-    reason = param.check(value)
-    if reason:
-        raise SpecError(path, reason)
-    return float(value) if param.kind is float else value
-
-
-def _dimension(path: str, value: Any, param: Param) -> Dimension:
-    if isinstance(value, list):
-        if not value:
-            raise SpecError(path, "empty list of choices")
-        return Choice(tuple(_fixed_value(path, v, param) for v in value))
-    if not isinstance(value, dict) or len(value) != 1:
-        raise SpecError(
-            path,
-            "expected a list of choices or one of "
-            f"{{int|uniform|loguniform: [low, high]}}, got {value!r}",
-        )
-    ((kind, bounds),) = value.items()
-    if kind not in ("int", "uniform", "loguniform"):
-        raise SpecError(path, f"unknown range kind {kind!r} (use int, uniform or loguniform)")
-    if (
-        not isinstance(bounds, list)
-        or len(bounds) != 2
-        or any(isinstance(b, bool) or not isinstance(b, int | float) for b in bounds)
-    ):
-        raise SpecError(path, f"{kind} needs [low, high], got {bounds!r}")
-    low, high = bounds
-    if low >= high:
-        raise SpecError(path, f"empty range [{low}, {high}]")
-    if kind == "int":
-        if param.kind is not int or not all(isinstance(b, int) for b in bounds):
-            raise SpecError(
-                path,
-                f"int range needs an integer hyperparameter and integer bounds, got {bounds!r}",
-            )
-        dimension: Dimension = IntRange(low, high)
-    else:
-        if param.kind is not float:
-            raise SpecError(path, f"{kind} range needs a float hyperparameter")
-        if kind == "loguniform" and low <= 0:
-            raise SpecError(path, f"loguniform needs low > 0, got {low}")
-        dimension = (
-            Uniform(float(low), float(high))
-            if kind == "uniform"
-            else LogUniform(float(low), float(high))
-        )
-    for bound in (low, high):
-        reason = param.check(float(bound) if param.kind is float else bound)
-        if reason:
-            raise SpecError(path, f"bound {bound}: {reason}")
-    return dimension
-
-
-class _Strictest(Param):
-    """A knob shared by several families: a value must pass every family's check."""
-
-    def __init__(self, params: tuple[Param, ...]) -> None:
-        first = params[0]
-        super().__init__(first.kind, first.default, first.help)
-        object.__setattr__(self, "params", params)
-
-    def check(self, value: Any) -> str | None:
-        return next((r for r in (p.check(value) for p in self.params) if r), None)
 
 
 __all__ = ["ExperimentSpec", "check_grid_points", "load_spec", "parse_spec"]

@@ -22,7 +22,7 @@ from orchestrator.locks import run_locked
 from orchestrator.runs import RunDir
 from orchestrator.sweep.callbacks import ProgressLine, TableRecorder, epoch_row
 from orchestrator.sweep.run_folder import check_tables_match_tune, prepare_folder
-from orchestrator.sweep.space import DefineByRun, IntRange, family_config, grid_points
+from orchestrator.sweep.space import DefineByRun, IntRange, family_config
 from orchestrator.sweep.spec import ExperimentSpec, check_grid_points
 from orchestrator.tables import Table
 from trainables.datasets import ImageData, load_dataset
@@ -209,7 +209,7 @@ def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) ->
     search_alg = None
     if spec.search.algorithm == "grid":
         # Explicit points, so a key prefixed for one family never multiplies another's trials.
-        points = grid_points(spec.space, spec.fixed, spec.family)
+        points = spec.grid_points()
         param_space = {"point": tune.grid_search(points)}
     else:
         import optuna

@@ -203,7 +203,7 @@ def test_pivot_averages_seeds_per_cell_and_leaves_gaps_empty():
 
 def test_example_specs_validate_and_the_mnist_one_is_the_reports_grid():
     examples = Path(__file__).resolve().parents[3] / "examples"
-    for path in examples.glob("augment-*.yaml"):
+    for path in examples.rglob("*augment*.yaml"):
         load_augment_spec(path, {})
     assert load_augment_spec(examples / "augment-mnist.yaml", {}) == AugmentSpec(
         "cgan-mnist", "best"

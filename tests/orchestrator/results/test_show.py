@@ -28,6 +28,7 @@ def runs(tmp_path_factory):
     trials = [
         {
             "trial_id": f"t{real_label}-{seed}",
+            "variant": "smooth" if real_label == 0.9 else "plain",
             "status": "TERMINATED" if (real_label, seed) in ACCURACY else "ERROR",
             "best_fid": 100.0 * seed + real_label,
             "best_label_accuracy": ACCURACY.get((real_label, seed)),
@@ -51,7 +52,15 @@ def runs(tmp_path_factory):
     )
     Table(tables, "eval").append(
         {"generator": g, "metric": "fid", "extractor": "lenet", "seed": s, "value": v}
-        for g, s, v in [("a", 0, 10.0), ("a", 1, 12.0), ("b", 0, 7.0), ("b", 1, 7.5)]
+        for g, s, v in [
+            ("a", 0, 10.0),
+            ("a", 1, 12.0),
+            ("b", 0, 7.0),
+            ("b", 1, 7.5),
+            ("t0.9-0", 0, 3.0),
+            ("t0.9-1", 0, 5.0),
+            ("t1.0-0", 0, 9.0),
+        ]
     )
     return str(runs)
 
@@ -93,7 +102,28 @@ def test_epochs_group_by_their_trials_config(runs):
 
 def test_eval_groups_its_values_over_seeds(runs):
     groups = grouped(runs, table="eval", group_by="generator,metric")
-    assert [(g["generator"], g["n"], g["mean"]) for g in groups] == [("b", 2, 7.25), ("a", 2, 11.0)]
+    pooled = [(g["generator"], g["n"], g["mean"]) for g in groups if g["n"] > 1]
+    assert pooled == [("b", 2, 7.25), ("a", 2, 11.0)]
+
+
+def test_eval_and_epochs_rows_carry_their_trials_variant(runs):
+    """Eval rows of trial generators group by the trial's variant and config; the other
+    generators (external sources, the reference) fall in the null group."""
+    by_variant = grouped(runs, table="eval", group_by="variant", sort="variant")
+    assert [(g["variant"], g["n"], g["mean"]) for g in by_variant] == [
+        ("plain", 1, 9.0),
+        ("smooth", 2, 4.0),
+        (None, 4, pytest.approx(9.125)),
+    ]
+    by_label = grouped(runs, table="eval", group_by="real_label")
+    assert [(g["config/real_label"], g["mean"]) for g in by_label][:2] == [(0.9, 4.0), (1.0, 9.0)]
+    epochs = grouped(runs, table="epochs", group_by="variant,epoch", sort="epoch")
+    assert [(g["variant"], g["epoch"]) for g in epochs] == [
+        ("plain", 1),
+        ("smooth", 1),
+        ("plain", 2),
+        ("smooth", 2),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -13,13 +13,14 @@ from orchestrator.sweep.spec import load_spec, parse_spec
 
 from ...conftest import run_cli, write_spec
 
-# Sweep specs; augment-*.yaml are grid specs (tests/orchestrator/test_augment.py checks them).
+# Sweep specs, examples/reproduce/ included; *augment*.yaml are grid specs (test_augment.py).
 EXAMPLES = sorted(
     p
-    for p in Path(__file__).resolve().parents[3].joinpath("examples").glob("*.yaml")
-    if not p.name.startswith("augment-")
+    for p in Path(__file__).resolve().parents[3].joinpath("examples").rglob("*.yaml")
+    if "augment" not in p.name
 )
 BASE = {"name": "q", "dataset": {"name": "mnist5k"}, "family": "dcgan", "epochs": 2}
+GRID = {"search": {"algorithm": "grid"}}
 
 
 def spec_with(**fields):
@@ -167,6 +168,72 @@ def test_seed_is_searched_like_any_knob_and_recorded_per_trial(tmp_path):
     assert sorted((r["config/seed"], r["config/real_label"]) for r in rows) == [
         (seed, label) for seed in (0, 1, 2) for label in (0.9, 1.0)
     ]
+
+
+VARIANTS = {
+    "baseline": {},
+    "deep": {"cdcgan.g_layers": 5, "cdcgan.d_layers": 5},
+    "smooth": {"real_label": 0.9},
+    "dense": {"family": "cgan", "hidden_layers": 3},
+}
+
+
+def test_variants_are_arms_crossed_with_the_grid_and_named_per_trial(tmp_path):
+    from orchestrator.sweep.callbacks import TableRecorder
+
+    spec = spec_with(
+        family=["cdcgan", "cgan"],
+        search={"algorithm": "grid"},
+        space={"seed": [0, 1, 2]},
+        fixed={"real_label": 1.0, "cdcgan.g_layers": 3},
+        variants=VARIANTS,
+    )
+    # cdcgan runs baseline, deep, smooth; cgan runs baseline, smooth, dense; 3 seeds each.
+    assert spec.num_trials == (3 + 3) * 3
+    recorder = TableRecorder(str(tmp_path), "q", "fid", "min", 2, "mnist5k", "fp")
+    rows = [
+        recorder.trial_row("t", "TERMINATED", {}, {}, None, {"point": point})
+        for point in spec.grid_points()
+    ]
+    arms = {(r["family"], r["variant"]) for r in rows}
+    assert arms == {
+        ("cdcgan", "baseline"),
+        ("cdcgan", "deep"),
+        ("cdcgan", "smooth"),
+        ("cgan", "baseline"),
+        ("cgan", "smooth"),
+        ("cgan", "dense"),
+    }
+    by_arm = {(r["family"], r["variant"], r["config/seed"]): r for r in rows}
+    assert by_arm["cdcgan", "deep", 2]["config/g_layers"] == 5  # overrides fixed
+    assert by_arm["cdcgan", "baseline", 0]["config/g_layers"] == 3
+    assert by_arm["cdcgan", "smooth", 1]["config/real_label"] == 0.9
+    assert by_arm["cgan", "baseline", 0]["config/real_label"] == 1.0
+    assert by_arm["cgan", "dense", 0]["config/hidden_layers"] == 3
+    assert yaml.safe_load(spec.to_yaml())["variants"] == VARIANTS
+    assert "variants" not in spec_with().to_dict()  # spec.yaml of earlier runs is unchanged
+
+
+@pytest.mark.parametrize(
+    ("fields", "key", "words"),
+    [
+        ({"variants": {"a": {"lr": 1.0}}}, "variants", "need search.algorithm: grid"),
+        ({"variants": {"a": {"nope": 1}}, **GRID}, "variants.a.nope", "not a hyperparameter"),
+        ({"variants": {"a": {"lr": -1.0}}, **GRID}, "variants.a.lr", ""),
+        ({"variants": {"a": {"family": "wgan"}}, **GRID}, "variants.a.family", "not in this"),
+        (
+            {"variants": {"a": {"lr": 1e-3}}, "space": {"lr": [1e-3]}, **GRID},
+            "variants.a.lr",
+            "space",
+        ),
+        ({"variants": {"a b": {}}, **GRID}, "variants", ""),
+        ({"variants": {"a": 3}, **GRID}, "variants.a", "mapping"),
+    ],
+)
+def test_bad_variants_name_their_key(fields, key, words):
+    with pytest.raises(SpecError) as caught:
+        spec_with(**fields)
+    assert caught.value.key == key and words in str(caught.value)
 
 
 def test_missing_required_key():
