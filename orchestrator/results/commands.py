@@ -1,5 +1,5 @@
-"""`ganorch results show` (a run's tables, sorted, trimmed, pivoted or grouped) and `ganorch
-tensorboard` (its event files served)."""
+"""`ganorch results show` (a run's tables, sorted, trimmed, pivoted or grouped), `ganorch
+results plot` (a metric by epoch per group) and `ganorch tensorboard` (its event files served)."""
 
 from __future__ import annotations
 
@@ -70,6 +70,32 @@ def results_show(
         )
     except UserError as exc:
         fail(str(exc))
+
+
+@app.command("plot")
+def results_plot(
+    name: Annotated[str, typer.Argument(help="Run name.")],
+    group_by: Annotated[
+        str,
+        typer.Option(
+            help="One line per distinct value of these columns (KEY[,KEY]; e.g. variant, "
+            "family,upsample, lr)."
+        ),
+    ],
+    metric: Annotated[
+        str | None, typer.Option(help="Epochs-table column to draw (default: the run's metric).")
+    ] = None,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Draw a metric against the epoch, one line per group of trials with its 95% Student-t
+    band, into the run's artifacts/curves/ folder."""
+    from orchestrator.results.plot import plot_curves
+
+    try:
+        path = plot_curves(name, group_by, metric, runs_dir)
+    except UserError as exc:
+        fail(str(exc))
+    typer.echo(f"wrote {path}")
 
 
 @top_level.command("tensorboard")
