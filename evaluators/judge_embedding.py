@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 FIGURE_SIZE_INCHES = (12.0, 4.0)
 FIGURE_DPI = 100  # so judge_embedding_figure returns (400, 1200, 3)
 _PROBABILITY_TOLERANCE = 1e-3
+TOP_BIN = 0.9  # lower edge of the last of 10 equal confidence bins on [0, 1]
 
 
 @dataclass(frozen=True, eq=False)  # array fields: equality is identity
@@ -83,6 +84,22 @@ def judge_embedding(
         components=components,
         mean=mean,
     )
+
+
+def confidence_summary(
+    probabilities: np.ndarray | torch.Tensor, top_bin: float = TOP_BIN
+) -> tuple[float, float]:
+    """(mean confidence, share in the top bin) of softmax rows ``probabilities`` (N, K), N >= 1.
+
+    A sample's confidence is its largest class probability, c_i = max_k p_ik; the mean is
+    sum(c_i) / N and the top-bin share is #{i : c_i >= top_bin} / N, the tallest bar of the
+    report's 10-bin confidence histogram when ``top_bin`` is 0.9.
+    """
+    matrix = _matrix(probabilities, "probabilities")
+    confidence = _probabilities(matrix, "probabilities", len(matrix)).max(axis=1)
+    if len(confidence) == 0:
+        raise ValueError("confidence needs at least one sample")
+    return float(confidence.mean()), float((confidence >= top_bin).mean())
 
 
 def _matrix(values: np.ndarray | torch.Tensor, name: str) -> np.ndarray:

@@ -115,8 +115,8 @@ def metrics(
     extractor: Annotated[
         str,
         typer.Option(
-            help="Features for fid, kid, is, c2st_features: lenet (the dataset's judge) | "
-            "inception (FID InceptionV3 pool3)."
+            help="Features for fid, kid, is, confidence, c2st_features: lenet (the dataset's "
+            "judge) | inception (FID InceptionV3 pool3)."
         ),
     ] = "lenet",
     inception_weights: Annotated[

@@ -113,6 +113,7 @@ class EvalJob:
             model=model,
             artifacts=join(self.settings.artifacts, generator.label),
             tb=join(self.settings.tb, generator.label),
+            judge=self.context("lenet", 0),
         )
 
     def judge(self) -> Any:

@@ -179,6 +179,18 @@ def _color_kl(real: np.ndarray, generated: np.ndarray, context: MeasureContext) 
     }
 
 
+def _confidence(
+    real: np.ndarray, generated: np.ndarray, context: MeasureContext
+) -> dict[str, float]:
+    from evaluators.judge_embedding import confidence_summary
+
+    values = {}
+    for role, images in (("real", real), ("generated", generated)):
+        mean, top = confidence_summary(context.probabilities(images))
+        values[f"confidence_{role}"], values[f"confidence_top_{role}"] = mean, top
+    return values
+
+
 def _label_accuracy(
     real: np.ndarray, generated: np.ndarray, context: MeasureContext
 ) -> dict[str, float]:
@@ -312,6 +324,14 @@ METRICS: dict[str, Metric] = {
         tuple(f"color_kl_{c}" for c in ("r", "g", "b", "grey")),
         "pixels",
         cost=1,
+    ),
+    "confidence": Metric(
+        _confidence,
+        "confidence: the classifier's top-class probability on A and on B: mean, and share "
+        "of images at 0.9 or above",
+        tuple(f"confidence_{top}{role}" for top in ("", "top_") for role in ("real", "generated")),
+        "probabilities",
+        cost=3,
     ),
     "label_accuracy": Metric(
         _label_accuracy,

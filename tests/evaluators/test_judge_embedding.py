@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from evaluators.judge_embedding import judge_embedding, judge_embedding_figure
+from evaluators.judge_embedding import (
+    confidence_summary,
+    judge_embedding,
+    judge_embedding_figure,
+)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -76,6 +80,22 @@ def test_confidence_is_the_max_softmax_probability(data):
     np.testing.assert_array_equal(embedding.real_confidence, real_p.max(axis=1))
     np.testing.assert_array_equal(embedding.generated_confidence, generated_p.max(axis=1))
     assert embedding.real_confidence.mean() > embedding.generated_confidence.mean()
+
+
+def test_confidence_summary_is_the_mean_and_the_top_bin_share():
+    # Confidences 1.0, 0.9 (on the top bin's edge: counted), 0.5, 0.7: mean 0.775, top 2/4.
+    probabilities = np.array(
+        [[1.0, 0.0, 0.0], [0.05, 0.9, 0.05], [0.5, 0.25, 0.25], [0.1, 0.2, 0.7]]
+    )
+    mean, top = confidence_summary(probabilities)
+    assert mean == pytest.approx(0.775) and top == 0.5
+    assert confidence_summary(probabilities, top_bin=0.6) == (pytest.approx(0.775), 0.75)
+    uniform = np.full((7, 10), 0.1)  # the least confident a 10-way classifier can be
+    assert confidence_summary(uniform) == (pytest.approx(0.1), 0.0)
+    with pytest.raises(ValueError, match="not logits"):
+        confidence_summary(np.log(probabilities + 1e-9))
+    with pytest.raises(ValueError, match="at least one sample"):
+        confidence_summary(np.empty((0, 10)))
 
 
 def test_input_errors(data):
