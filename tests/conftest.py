@@ -125,3 +125,28 @@ def write_spec(path: Path, **fields) -> Path:
     spec.update(fields)
     path.write_text(yaml.safe_dump(spec))
     return path
+
+
+def shard_workers_below(ancestor: int) -> list[int]:
+    """Pids of ``ray::ShardWorker`` processes (eval and grid actors) descended from
+    ``ancestor``: this session's Ray, not another one on the machine."""
+    parents, titles = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            titles[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found = []
+    for pid, title in titles.items():
+        if not title.startswith(b"ray::ShardWorker"):
+            continue
+        up = pid
+        while up in parents and up not in (0, 1, ancestor):
+            up = parents[up]
+        if up == ancestor:
+            found.append(pid)
+    return found

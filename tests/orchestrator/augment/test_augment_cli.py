@@ -20,7 +20,7 @@ from orchestrator.tables import Table
 from trainables.checkpoints import load_generator
 from trainables.datasets import load_dataset
 
-from ...conftest import GANORCH, run_cli
+from ...conftest import GANORCH, run_cli, shard_workers_below
 from .test_augment import save_generator
 
 pytestmark = pytest.mark.slow
@@ -48,26 +48,6 @@ def grid(runs: Path, address: str, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def _shard_workers_of_this_session() -> list[int]:
-    """Pids of ``ray::ShardWorker`` processes descended from this test process's Ray."""
-    table = subprocess.run(
-        ["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True
-    ).stdout.splitlines()
-    parent, title = {}, {}
-    for line in table:
-        pid, ppid, *args = line.split(None, 2)
-        parent[int(pid)], title[int(pid)] = int(ppid), args[0] if args else ""
-
-    def ours(pid: int) -> bool:
-        while pid > 1:
-            if pid == os.getpid():
-                return True
-            pid = parent.get(pid, 1)
-        return False
-
-    return [p for p, t in title.items() if t.startswith("ray::ShardWorker") and ours(p)]
-
-
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, ray_address):
     """One 2x2 grid of every strategy (an untrained conditional generator, 2 epochs) through
@@ -90,7 +70,7 @@ def finished(tmp_path_factory, ray_address):
     deadline = time.monotonic() + 300
     while not workers and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-        workers = _shard_workers_of_this_session() if table.fragments() else []
+        workers = shard_workers_below(os.getpid()) if table.fragments() else []
     if not workers:
         driver.kill()
         _, stderr = driver.communicate()

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from orchestrator.tables import Table
 from trainables.families import family_class
 
-from ...conftest import GANORCH, run_cli, served_tensorboard_runs, write_spec
+from ...conftest import run_cli, served_tensorboard_runs, write_spec
 
 pytestmark = pytest.mark.slow
 
@@ -279,59 +276,6 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path, ray_address
     assert rows[2]["status"] == "ERROR"
     assert "batch_size 3000 x 2 exceeds the 4000 training images" in rows[2]["error"]
     assert "\n" not in rows[2]["error"]
-
-
-def test_resume_after_the_driver_is_killed(tmp_path, ray_address):
-    spec = write_spec(
-        tmp_path / "s.yaml",
-        name="killed",
-        epochs=2,
-        search={"algorithm": "random", "samples": 2, "max_concurrent": 1, "seed": 1},
-    )
-    runs = tmp_path / "runs"
-    trials = Table(str(runs / "killed" / "tables"), "trials")
-    command = [
-        str(GANORCH),
-        "sweep",
-        "run",
-        str(spec),
-        "--runs-dir",
-        str(runs),
-        "--address",
-        ray_address,
-    ]
-    driver = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and driver.poll() is None:
-        rows = trials.read().to_pylist() if trials.fragments() else []
-        if any(r["status"] == "TERMINATED" for r in rows):
-            break
-        time.sleep(0.5)
-    assert driver.poll() is None, "the sweep ended before it could be interrupted"
-    os.killpg(driver.pid, signal.SIGKILL)
-    driver.wait()
-    finished_before = {
-        r["trial_id"] for r in trials.read().to_pylist() if r["status"] == "TERMINATED"
-    }
-    assert len(finished_before) == 1  # one trial at a time: the second was cut short
-
-    result = sweep(spec, runs, ray_address)
-    assert result.returncode == 0, result.stderr
-    assert "resuming run 'killed'" in result.stderr
-    stored = pq.read_table(runs / "killed" / "tables" / "trials").to_pylist()
-    assert len(stored) == 2 and len({r["trial_id"] for r in stored}) == 2
-    assert {r["status"] for r in stored} == {"TERMINATED"}
-    assert finished_before <= {r["trial_id"] for r in stored}
-    epochs = pq.read_table(runs / "killed" / "tables" / "epochs").to_pylist()
-    keys = Counter((r["trial_id"], r["epoch"]) for r in epochs)
-    assert set(keys.values()) == {1}
-    assert sorted(keys) == sorted((t["trial_id"], e) for t in stored for e in (1, 2))
 
 
 def test_tensorboard_command_serves_the_run_on_loopback(finished_run):
