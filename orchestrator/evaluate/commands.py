@@ -142,7 +142,7 @@ def metrics(
     import time
 
     from orchestrator.evaluate.context import MeasureContext
-    from orchestrator.evaluate.measures import render_values
+    from orchestrator.evaluate.metric import render_values
     from orchestrator.image_sets import load_image_set, match_shapes, subsample
     from orchestrator.judges import lenet_judge
 

@@ -15,88 +15,15 @@ fails with a one-line :class:`UserError` instead of breaking the others.
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import UserError
+from orchestrator.evaluate.metric import Metric
 
 if TYPE_CHECKING:
     import numpy as np
 
     from orchestrator.evaluate.context import MeasureContext
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One registry entry: ``compute(real, generated, context) -> {name: value}``.
-
-    ``summary``: the help text, ``"name: what it measures"``. ``values``: the value names
-    ``compute`` may return. ``uses``: what the metric reads ("features", "pixels" or
-    "probabilities"): whether an extractor matters, and whether its features can be gathered
-    chunk by chunk. ``min_real`` / ``min_generated``: fewest images each set must hold (checked
-    first, so too few samples give a clear error rather than a NaN). ``default``: part of
-    ``ganorch eval run``'s default ``--metrics``. ``cost``: its relative cost, so the slowest
-    shards start first. ``spreads``: value -> the value holding its spread (a standard
-    deviation over subsets or a standard error), for the interval value +- 1.96 spread.
-    ``binomial``: value -> the value holding its number of trials (None: the number of
-    samples), for a Clopper-Pearson interval. ``extractor``: the extractor it always uses
-    (None: the one asked for). ``needs_labels``: it scores B against B's conditioning labels,
-    which only ``ganorch eval run``'s trials carry, so ``ganorch metrics`` does not offer it.
-    """
-
-    compute: Callable[[np.ndarray, np.ndarray, MeasureContext], dict[str, float]]
-    summary: str
-    values: tuple[str, ...]
-    uses: str
-    min_real: int = 1
-    min_generated: int = 1
-    default: bool = True
-    cost: int = 1
-    spreads: Mapping[str, str] = field(default_factory=dict)
-    binomial: Mapping[str, str | None] = field(default_factory=dict)
-    extractor: str | None = None
-    needs_labels: bool = False
-
-    def __post_init__(self) -> None:
-        named = {
-            *self.spreads,
-            *self.spreads.values(),
-            *self.binomial,
-            *(n for n in self.binomial.values() if n is not None),
-        }
-        if not named <= set(self.values):
-            raise ValueError(
-                f"{self.summary.split(':')[0]}: intervals name values it does not "
-                f"return: {sorted(named - set(self.values))}"
-            )
-
-    def __call__(
-        self, real: np.ndarray, generated: np.ndarray, context: MeasureContext
-    ) -> dict[str, float]:
-        for which, images, needed in (
-            ("A (real)", real, self.min_real),
-            ("B (generated)", generated, self.min_generated),
-        ):
-            if len(images) < needed:
-                raise UserError(
-                    f"{self.summary.split(':')[0]} needs at least {needed} images "
-                    f"in {which}, got {len(images)}"
-                )
-        try:
-            values = self.compute(real, generated, context)
-        except ImportError as exc:
-            raise UserError(f"this metric's module is not available: {exc}") from None
-        except ValueError as exc:  # evaluators report bad input (too few samples...) this way
-            raise UserError(" ".join(str(exc).split())) from None
-        if not set(values) <= set(self.values):  # the entry lists every name it returns
-            raise RuntimeError(
-                f"{self.summary.split(':')[0]} returned values its registry "
-                f"entry does not name: {sorted(set(values) - set(self.values))}"
-            )
-        return values
 
 
 def _fid(real: np.ndarray, generated: np.ndarray, context: MeasureContext) -> dict[str, float]:
@@ -110,6 +37,36 @@ def _kid(real: np.ndarray, generated: np.ndarray, context: MeasureContext) -> di
 
     result = kid(context.features(real), context.features(generated), seed=context.seed)
     return {"kid_mean": float(result.mean), "kid_std": float(result.std)}
+
+
+def _prdc(real: np.ndarray, generated: np.ndarray, context: MeasureContext) -> dict[str, float]:
+    from evaluators.prdc import prdc
+
+    result = prdc(
+        context.features(real), context.features(generated), device=context.torch_device()
+    )
+    return {
+        "precision": result.precision,
+        "recall": result.recall,
+        "density": result.density,
+        "coverage": result.coverage,
+    }
+
+
+def _fid_inf(real: np.ndarray, generated: np.ndarray, context: MeasureContext) -> dict[str, float]:
+    from evaluators.fid import feature_statistics
+    from evaluators.fid_inf import fid_inf
+
+    mu, sigma = feature_statistics(context.features(real))
+    fit = fid_inf(mu, sigma, context.features(generated), seed=context.seed)
+    return {"fid_inf": fit.value, "fid_inf_slope": fit.slope, "fid_inf_r2": fit.r2}
+
+
+def _is_inf(real: np.ndarray, generated: np.ndarray, context: MeasureContext) -> dict[str, float]:
+    from evaluators.fid_inf import inception_score_inf
+
+    fit = inception_score_inf(context.probabilities(generated), seed=context.seed)
+    return {"is_inf": fit.value, "is_inf_slope": fit.slope, "is_inf_r2": fit.r2}
 
 
 def _inception_score(
@@ -290,6 +247,37 @@ METRICS: dict[str, Metric] = {
         cost=5,
         spreads={"is_mean": "is_std"},
     ),
+    "prdc": Metric(
+        _prdc,
+        "prdc: precision and recall (k=3 nearest-neighbour balls of A and of B) and density "
+        "and coverage (k=5 balls of A) of B's features",
+        ("precision", "recall", "density", "coverage"),
+        "features",
+        min_real=6,
+        min_generated=4,
+        cost=10,
+    ),
+    "fid_inf": Metric(
+        _fid_inf,
+        "fid_inf: FID extrapolated to infinitely many B samples (fit FID_N = fid_inf + c/N "
+        "over 15 subsets of B from N/5 to N)",
+        ("fid_inf", "fid_inf_slope", "fid_inf_r2"),
+        "features",
+        min_real=2,
+        min_generated=10,
+        default=False,
+        cost=12,
+    ),
+    "is_inf": Metric(
+        _is_inf,
+        "is_inf: Inception Score of B extrapolated to infinitely many samples (fit "
+        "IS_N = is_inf + c/N over 15 subsets from N/5 to N)",
+        ("is_inf", "is_inf_slope", "is_inf_r2"),
+        "probabilities",
+        min_generated=10,
+        default=False,
+        cost=6,
+    ),
     "c2st": Metric(
         _c2st,
         "c2st: classifier two-sample test on pixels; A = real, B = generated",
@@ -370,19 +358,3 @@ DEFAULT_METRICS = tuple(name for name, metric in METRICS.items() if metric.defau
 SPREADS = {value: spread for metric in METRICS.values() for value, spread in metric.spreads.items()}
 #: Value name -> the value holding its number of trials (None: the samples), of every measure.
 BINOMIAL = {value: count for metric in METRICS.values() for value, count in metric.binomial.items()}
-
-
-def render_values(values: dict[str, float], fmt: str) -> str:
-    """``table``: one ``name value`` line per value (names padded); ``json``: one object,
-    non-finite values as null."""
-    if fmt == "json":
-        return json.dumps(
-            {name: value if math.isfinite(value) else None for name, value in values.items()},
-            indent=2,
-        )
-    width = max(map(len, values), default=0)
-    return "\n".join(f"{name:<{width}}  {_number(value)}" for name, value in values.items())
-
-
-def _number(value: float) -> str:
-    return str(value) if isinstance(value, int) else f"{value:.6g}"

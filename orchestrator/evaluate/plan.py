@@ -4,10 +4,11 @@ The generators are trial checkpoints, external sample sets and the reference row
 training images, so every measure shows what real data scores). Each shard is one
 (generator, measure, seed), plus one figure shard per generator; the pool
 (:mod:`orchestrator.shards`) runs them on long-lived actors, costliest first. When ``n``
-exceeds ``chunk``, the feature measures (fid, kid, is, confidence, c2st_features,
-label_accuracy) of a generator do not featurise all its samples in one actor: intermediate
-shards draw and featurise one chunk each, and the measure's shard combines their features
-(the chunks are rows of the same draw, so the values do not depend on ``chunk``).
+exceeds ``chunk``, the feature measures (fid, kid, is, prdc, fid_inf, is_inf, confidence,
+c2st_features, label_accuracy) of a generator do not featurise all its samples in one
+actor: intermediate shards draw and featurise one chunk each, and the measure's shard
+combines their features (the chunks are rows of the same draw, so the values do not depend
+on ``chunk``).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from tests.conftest import run_cli
 from trainables.families import family_class
 from trainables.trainable import STATE_FILE
 
-ALL = "fid,kid,is,label_accuracy,c2st,sharpness,color_kl,confidence,nn,iqa"
+ALL = "fid,kid,is,prdc,label_accuracy,c2st,sharpness,color_kl,confidence,nn,iqa"
 
 
 def make_run(root: Path) -> RunDir:
@@ -230,7 +230,7 @@ def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address,
         f"few={tmp_path / 'few.npz'}",
     )
     assert again.returncode == 1
-    assert "shards 52/52 · failed 2 · skipped 49 (already done)" in again.stderr
+    assert "shards 57/57 · failed 2 · skipped 54 (already done)" in again.stderr
     assert f"warning: eval table: fragment {damaged} cannot be read" in again.stderr
     # The failed two and the set-aside one ran again; the damaged fragment left the table.
     assert len(table.fragments()) == fragments - 1 + 3
@@ -258,6 +258,7 @@ def _value_names(metric: str) -> set[str]:
         "sharpness": {"sharpness_real", "sharpness_generated"},
         "color_kl": {"color_kl_grey"},
         "confidence": {"confidence_real", "confidence_top_generated"},
+        "prdc": {"precision", "recall", "density", "coverage"},
         "nn": {"nn_duplicate_rate", "nn_memorisation_ratio"},
         "iqa": {"iqa_l1", "iqa_gmsm", "iqa_chroma", "iqa_gmsd", "iqa_l1_sem"},
     }

@@ -11,7 +11,8 @@ from PIL import Image
 from orchestrator.errors import UserError
 from orchestrator.evaluate import commands as cli
 from orchestrator.evaluate.context import MeasureContext
-from orchestrator.evaluate.measures import METRICS, render_values
+from orchestrator.evaluate.measures import METRICS
+from orchestrator.evaluate.metric import render_values
 from orchestrator.image_sets import load_image_set, match_shapes, subsample
 from orchestrator.judges import judge_of, lenet_judge
 from trainables.datasets import ImageData, load_dataset
@@ -55,10 +56,14 @@ def test_every_metric_names_its_values_in_its_summary():
         "fid",
         "kid",
         "is",
+        "prdc",
+        "fid_inf",
+        "is_inf",
         "c2st",
         "c2st_features",
         "sharpness",
         "color_kl",
+        "confidence",
         "label_accuracy",
         "nn",
         "iqa",
@@ -126,6 +131,46 @@ def test_kid_is_near_zero_for_one_distribution_and_larger_for_another(
     far = METRICS["kid"](real, different, context)
     assert set(near) == {"kid_mean", "kid_std"}
     assert abs(near["kid_mean"]) < far["kid_mean"] / 5
+
+
+def test_prdc_is_one_for_a_set_against_itself_and_lower_for_shifted_digits(
+    context, real, same, different
+):
+    itself = METRICS["prdc"](real, real, context)
+    # Closed balls: every point lies in its own ball; density counts the k own neighbours + 1.
+    assert itself == {
+        "precision": 1.0,
+        "recall": 1.0,
+        "density": pytest.approx(6 / 5),
+        "coverage": 1.0,
+    }
+    near, far = METRICS["prdc"](real, same, context), METRICS["prdc"](real, different, context)
+    for name in ("precision", "recall", "coverage"):
+        assert far[name] < near[name] <= 1.0, name
+
+
+def test_fid_inf_removes_part_of_the_finite_sample_bias(context, real, same):
+    """Two samples of one distribution: the true FID is 0, FID at N is biased upward, and the
+    extrapolation to N -> infinity lands closer to 0 with the positive c/N slope it removed."""
+    fid = METRICS["fid"](real, same, context)["fid"]
+    extrapolated = METRICS["fid_inf"](real, same, context)
+    assert abs(extrapolated["fid_inf"]) < fid and extrapolated["fid_inf_slope"] > 0
+    assert 0.0 <= extrapolated["fid_inf_r2"] <= 1.0
+
+
+def test_is_inf_of_real_digits_is_at_least_the_score_of_the_whole_set(context, same):
+    from evaluators.classifier_scores import inception_score
+
+    whole, _ = inception_score(context.probabilities(same), splits=1)
+    extrapolated = METRICS["is_inf"](same, same, context)
+    assert extrapolated["is_inf"] >= whole > 5  # IS is biased downward at finite N
+
+
+def test_confidence_is_lower_on_shifted_digits_than_on_real_ones(context, real, different):
+    values = METRICS["confidence"](real, different, context)
+    assert values["confidence_real"] > 0.9 and values["confidence_top_real"] > 0.8
+    assert values["confidence_generated"] < values["confidence_real"]
+    assert values["confidence_top_generated"] < values["confidence_top_real"]
 
 
 def test_inception_score_of_real_digits_is_high_and_of_one_digit_low(context, real, same):
