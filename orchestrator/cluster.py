@@ -134,6 +134,18 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
+def gpu_share(requested: float | str) -> float:
+    """A trial's GPUs: ``requested`` itself, or for ``"auto"`` one GPU where a live node of
+    the connected Ray has one and none elsewhere (a joined cluster's autoscaler is not asked:
+    auto means the GPUs there now)."""
+    if requested != "auto":
+        return float(requested)
+    import ray
+
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    return 1.0 if any(resources.get("GPU", 0.0) >= 1.0 for resources in nodes) else 0.0
+
+
 def check_trial_fits(cpu: float, gpu: float, *, embedded: bool) -> None:
     """Refuse trials of ``cpu`` CPUs and ``gpu`` GPUs that no node can ever hold: Tune would
     leave them pending forever (``running 0``).

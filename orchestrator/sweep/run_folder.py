@@ -14,8 +14,12 @@ from orchestrator.sweep.spec import ExperimentSpec
 from orchestrator.tables import Table
 
 
-def prepare_folder(spec: ExperimentSpec, run: RunDir, restart: bool) -> bool:
-    """Write spec.yaml; True when an earlier run of the same spec should be resumed."""
+def prepare_folder(
+    spec: ExperimentSpec, run: RunDir, restart: bool, resolved: str | None = None
+) -> bool:
+    """Write spec.yaml (the spec as written, ``resolved`` as a trailing comment: what ``auto``
+    meant on this cluster, which a resume on another one may change); True when an earlier
+    run of the same spec should be resumed."""
     if restart:
         for part in ("tune", "tables", "tb", "spec.yaml"):
             run.remove(part)
@@ -29,7 +33,7 @@ def prepare_folder(spec: ExperimentSpec, run: RunDir, restart: bool) -> bool:
                 f"{run.shown(run.path('spec.yaml'))}); pass --restart to start it "
                 "over or --name for a new run"
             )
-    run.write_text("spec.yaml", spec.to_yaml())
+    run.write_text("spec.yaml", spec.to_yaml() + (f"# {resolved}\n" if resolved else ""))
     return tune.Tuner.can_restore(run.experiment, storage_filesystem=run.fs)
 
 

@@ -65,7 +65,7 @@ class SchedulerSpec:
 @dataclass(frozen=True)
 class ResourceSpec:
     cpu: float = 1.0
-    gpu: float = 0.0
+    gpu: float | str = "auto"  # "auto": 1 where the cluster has GPUs, else 0 (resolved_gpu)
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def _sections(raw: Mapping[str, Any], families: tuple[str, ...]) -> dict[str, An
             ResourceSpec,
             {
                 "cpu": lambda k, v: as_number(k, v, above=0.0),
-                "gpu": lambda k, v: as_number(k, v, low=0.0),
+                "gpu": _gpu_share,
             },
         ),
     }
@@ -239,11 +239,10 @@ def _check_across_keys(spec: ExperimentSpec) -> None:
                     "grid search needs a list or an int range, not a continuous range",
                 )
         check_grid_points(spec)
-    if spec.resources.gpu > 1 and not spec.resources.gpu.is_integer():
+    gpu = spec.resources.gpu
+    if isinstance(gpu, float) and gpu > 1 and not gpu.is_integer():
         # Ray packs fractions of one GPU; a trial never spans part of a second one.
-        raise SpecError(
-            "resources.gpu", f"above 1 must be a whole number, got {spec.resources.gpu:g}"
-        )
+        raise SpecError("resources.gpu", f"above 1 must be a whole number, got {gpu:g}")
     if spec.scheduler.name == "asha" and spec.scheduler.grace_period > spec.epochs:
         raise SpecError(
             "scheduler.grace_period",
@@ -288,6 +287,14 @@ def _metric_names(families: tuple[str, ...]) -> tuple[str, ...]:
     """Metrics every listed family reports (a sweep compares trials on one metric)."""
     first, *rest = (family_class(f).reported_metrics() for f in families)
     return tuple(m for m in first if all(m in other for other in rest))
+
+
+def _gpu_share(path: str, value: Any) -> float | str:
+    if isinstance(value, str):
+        if value != "auto":
+            raise SpecError(path, f"expected a number or auto, got {value!r}")
+        return value
+    return as_number(path, value, low=0.0)
 
 
 def _section(path: str, raw: Any, cls: type, checks: dict[str, Any]) -> Any:

@@ -14,7 +14,7 @@ import pyarrow.fs as pafs
 from ray import tune
 
 from evaluators.judges import Judge
-from orchestrator.cluster import check_trial_fits, connect, given_address, probe
+from orchestrator.cluster import check_trial_fits, connect, given_address, gpu_share, probe
 from orchestrator.errors import SpecError, error_line
 from orchestrator.image_sets import dataset_errors
 from orchestrator.judges import judge_of
@@ -97,8 +97,12 @@ def _sweep(
     probe(address)  # an unreachable cluster fails before the dataset and judge are prepared
     data, judge = prepare_dataset(spec)
     connect(address)
+    as_written, spec = spec, _with_gpu_share(spec)
     check_trial_fits(spec.resources.cpu, spec.resources.gpu, embedded=not given_address(address))
-    resuming = prepare_folder(spec, run, restart)
+    resolution = _resolution(as_written, spec)
+    resuming = prepare_folder(as_written, run, restart, resolved=resolution)
+    if resolution:
+        say(resolution)
     for name in ("trials", "epochs"):  # _reconcile rewrites their rows from Tune's results
         Table(run.tables, name).set_aside_unreadable(say)
     check_tables_match_tune(run, resuming)
@@ -176,6 +180,21 @@ def _placement() -> dict[str, str | float]:
         "node_id": context.get_node_id(),
         "gpus": float(context.get_assigned_resources().get("GPU", 0.0)),
     }
+
+
+def _with_gpu_share(spec: ExperimentSpec) -> ExperimentSpec:
+    """The spec with ``resources.gpu: auto`` replaced by what it means on this cluster."""
+    share = gpu_share(spec.resources.gpu)
+    return replace(spec, resources=replace(spec.resources, gpu=share))
+
+
+def _resolution(as_written: ExperimentSpec, resolved: ExperimentSpec) -> str | None:
+    """``resources.gpu: auto -> G per trial (...)``: said, and kept in spec.yaml as a comment."""
+    if as_written.resources.gpu != "auto":
+        return None
+    share = resolved.resources.gpu
+    where = "the cluster has GPUs" if share else "no GPU on the cluster"
+    return f"resources.gpu: auto -> {share:g} per trial ({where})"
 
 
 def _of_trials(table: pa.Table, trial_ids: pa.Array) -> pa.Array:

@@ -82,6 +82,7 @@ def test_float_choices_are_normalised_and_grid_counts_every_point():
         ({"scheduler": {"name": "pbt"}}, "scheduler.name", "asha"),
         ({"scheduler": {"grace_period": 5}}, "scheduler.grace_period", "exceeds epochs"),
         ({"resources": {"gpu": -1}}, "resources.gpu", ">= 0"),
+        ({"resources": {"gpu": "all"}}, "resources.gpu", "a number or auto, got 'all'"),
         ({"metric": {"name": "accuracy"}}, "metric.name", "fid"),
         ({"space": {"lr": {"loguniform": [1e-2, 1e-4]}}}, "space.lr", "empty range"),
         ({"space": {"lr": {"loguniform": [0, 1e-2]}}}, "space.lr", "low > 0"),
@@ -234,6 +235,13 @@ def test_bad_variants_name_their_key(fields, key, words):
     with pytest.raises(SpecError) as caught:
         spec_with(**fields)
     assert caught.value.key == key and words in str(caught.value)
+
+
+def test_gpu_share_defaults_to_auto_and_takes_numbers():
+    assert spec_with().resources.gpu == "auto"
+    assert spec_with(resources={"gpu": "auto"}).to_dict()["resources"]["gpu"] == "auto"
+    assert spec_with(resources={"gpu": 0.25}).resources.gpu == 0.25
+    assert spec_with(resources={"gpu": 0}).resources.gpu == 0.0
 
 
 def test_missing_required_key():

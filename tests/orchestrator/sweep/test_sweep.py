@@ -61,6 +61,13 @@ def test_trials_table_has_every_trial_with_finite_fid(finished_run):
         assert (Path(row["last_checkpoint"]) / "state.pt").is_file()
     assert "2 trials, 2 finished, 0 failed" in result.stderr
     assert "[e2e] trials 2/2" in result.stderr  # the progress line
+    # resources.gpu is auto (the spec gives none): 0 on this GPU-less Ray, said and recorded,
+    # while spec.yaml keeps "auto" so a resume on a cluster with GPUs is the same spec.
+    assert "resources.gpu: auto -> 0 per trial (no GPU on the cluster)" in result.stderr
+    written = (run / "spec.yaml").read_text()
+    assert written.endswith("# resources.gpu: auto -> 0 per trial (no GPU on the cluster)\n")
+    assert yaml.safe_load(written)["resources"] == {"cpu": 1.0, "gpu": "auto"}
+    assert {r["gpus"] for r in rows} == {0.0}
 
 
 def test_epochs_table_has_one_row_per_trial_epoch(finished_run):
