@@ -50,6 +50,7 @@ def _draw(rows: Sequence[dict[str, Any]], keys: Sequence[str], metric: str, titl
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     lines: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for row in rows:
@@ -73,6 +74,7 @@ def _draw(rows: Sequence[dict[str, Any]], keys: Sequence[str], metric: str, titl
                 alpha=0.15,
             )
     axes.set_xlabel("epoch")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(f"{metric} (mean, 95% t interval)")
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3)
