@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Report 002, augmentation grid: 4 strategies x 6 real x 6 generated sizes x 3 seeds with the
-# best generator of 002-cgan-table.sh (about 20 minutes on 2 CPU cores).
+# Report 002, augmentation grid: mix and source x 4 real x 3 generated sizes x 3 seeds with
+# the best generator of 002-cgan-table.sh (about 15 minutes on 2 CPU cores).
 set -euo pipefail
 here=$(dirname "$0")
 

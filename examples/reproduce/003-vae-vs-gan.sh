@@ -10,6 +10,7 @@ ganorch sweep run "$here/003-vae-vs-gan.yaml"
 ganorch results show "$run" --table epochs --group-by epoch,family --metric fid --sort epoch
 # "Nearest-neighbour upsampling beats transposed convolutions on MNIST": best FID per arm.
 ganorch results show "$run" --group-by family,upsample --metric best_fid
-# "GAN samples are sharper": mean gradient magnitude of each trial's samples (1,000 each).
-ganorch eval run "$run" --metrics sharpness --n 1000
+# "GAN samples are sharper": mean gradient magnitude of each trial's samples (1,000 each);
+# the judge's confidence says how recognisable the digits are.
+ganorch eval run "$run" --metrics sharpness,confidence --n 1000
 ganorch results show "$run" --table eval --group-by metric,family
