@@ -207,7 +207,8 @@ def test_label_accuracy_is_not_offered_and_is_refused_in_one_line():
     # Refused before any image is read, so in process; image sets carry no conditioning labels.
     runner = CliRunner()
     shown = runner.invoke(app, ["metrics", "--help"], prog_name="ganorch").output
-    assert "color_kl, nn, iqa" in " ".join(shown.split()) and "label_accuracy" not in shown
+    assert "color_kl, confidence, nn, iqa" in " ".join(shown.split())
+    assert "label_accuracy" not in shown
     result = runner.invoke(app, ["metrics", "label_accuracy", "mnist5k:train", "mnist5k:test"])
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
