@@ -1,0 +1,62 @@
+"""A sweep whose driver is killed twice at seeded random points, then rerun, equals a sweep
+run without faults (see tests/faults/kill_rounds.py)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from orchestrator.tables import Table
+from tests.conftest import GANORCH, run_cli, write_spec
+from tests.faults.kill_rounds import (
+    SEED,
+    assert_each_key_once,
+    interrupted_round,
+    kill_driver,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("mnist5k_judge")]
+
+
+def test_sweep_survives_driver_kills_and_equals_a_run_without_them(tmp_path, ray_address):
+    rng = random.Random(SEED)
+    spec = write_spec(
+        tmp_path / "s.yaml",
+        name="faults",
+        epochs=2,
+        search={"algorithm": "grid", "samples": 1, "max_concurrent": 1},
+        space={"seed": [0, 1]},
+    )
+
+    def command(runs: Path) -> list[str]:
+        return [str(GANORCH), "sweep", "run", str(spec), "--runs-dir", str(runs)] + [
+            "--address",
+            ray_address,
+        ]
+
+    faulty, clean = tmp_path / "faulty", tmp_path / "clean"
+    epochs = Table(str(faulty / "faults" / "tables"), "epochs")
+    log = tmp_path / "round.log"
+    kills = sum(interrupted_round(command(faulty), epochs, kill_driver, rng, log) for _ in range(2))
+    assert kills >= 1, f"seed {SEED}: the sweep finished before any kill"
+    for runs in (faulty, clean):
+        result = run_cli(*command(runs)[1:])
+        assert result.returncode == 0, f"seed {SEED}: {result.stderr}"
+
+    trials = {}
+    for runs in (faulty, clean):
+        tables = runs / "faults" / "tables"
+        rows = assert_each_key_once(tables, "trials")
+        assert {r["status"] for r in rows} == {"TERMINATED"} and len(rows) == 2
+        seeds = {r["trial_id"]: r["config/seed"] for r in rows}
+        epoch_rows = assert_each_key_once(tables, "epochs")
+        assert len(epoch_rows) == 4
+        trials[runs] = {(seeds[r["trial_id"]], r["epoch"]): r for r in epoch_rows}
+    assert trials[faulty].keys() == trials[clean].keys()
+    for key, clean_row in trials[clean].items():
+        for metric in ("fid", "d_loss", "g_loss"):
+            assert trials[faulty][key][metric] == pytest.approx(clean_row[metric], rel=1e-6), (
+                f"seed {SEED}: {metric} of (seed, epoch) {key} differs after the kills"
+            )
