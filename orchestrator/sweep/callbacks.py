@@ -131,11 +131,12 @@ class TableRecorder(tune.Callback):
         """
         epochs = int(last.get("training_iteration", 0) or 0)
         family, hyperparameters = family_config(config)
+        variant = variant_of(config)
         row: dict[str, Any] = {
             "trial_id": trial_id,
             "run": self.run,
             "family": family,
-            **({"variant": variant_of(config)} if variant_of(config) is not None else {}),
+            **({"variant": variant} if variant is not None else {}),
             "status": status,
             "stopped_early": status == "TERMINATED" and epochs < self.max_epochs,
             "error": error,
