@@ -61,6 +61,28 @@ def run_cli(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedP
     )
 
 
+def run_in_process(*args: str) -> subprocess.CompletedProcess:
+    """Run ``ganorch ARGS`` inside this test process, the way the console script's entry point
+    does (the same app, its one-line error handling and exit codes), capturing output as text.
+
+    For error paths that end before any Ray or torch work: it saves the few seconds a new
+    interpreter spends importing the project. The installed console script stays covered by
+    the tests that run it with :func:`run_cli`."""
+    import contextlib
+    import io
+
+    from orchestrator.cli import app
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            app(args=list(args), prog_name="ganorch")
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return subprocess.CompletedProcess(["ganorch", *args], code, out.getvalue(), err.getvalue())
+
+
 def served_tensorboard_runs(*args: str, env: dict | None = None, attempts: int = 3) -> dict:
     """Start ``ganorch tensorboard ARGS --port P`` on a free loopback port and return its
     ``/data/runs`` once that lists a run (``{}`` if it never does within a minute).

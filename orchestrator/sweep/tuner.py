@@ -21,6 +21,7 @@ from orchestrator.judges import judge_of
 from orchestrator.locks import run_locked
 from orchestrator.runs import RunDir
 from orchestrator.sweep.callbacks import ProgressLine, TableRecorder, epoch_row
+from orchestrator.sweep.hparams import write_hparams
 from orchestrator.sweep.run_folder import check_tables_match_tune, prepare_folder
 from orchestrator.sweep.space import DefineByRun, IntRange, family_config
 from orchestrator.sweep.spec import ExperimentSpec, check_grid_points
@@ -140,6 +141,7 @@ def _sweep(
     )
     for name in ("trials", "epochs"):
         Table(run.tables, name).compact(keep=lambda table: _of_trials(table, known))
+    write_hparams(as_written, run)
     return _outcome(spec, run)
 
 

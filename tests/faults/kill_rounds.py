@@ -36,6 +36,17 @@ def kill_driver(driver: subprocess.Popen) -> bool:
     return True
 
 
+def actors_left_by_a_killed_driver(timeout_s: float = 30.0) -> set[int]:
+    """The shard actors still alive after a driver kill, once Ray has reaped what it will: Ray
+    removes a dead driver's actors a little later, and may even start one that driver had
+    asked for, so the next round waits for them to go (up to ``timeout_s``) before it picks an
+    actor to kill; whatever is left is excluded from that pick."""
+    deadline = time.monotonic() + timeout_s
+    while (left := set(shard_workers_below(os.getpid()))) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
 def actor_killer(stale: set[int]) -> Callable[[subprocess.Popen], bool]:
     """A kill that SIGKILLs one shard actor of this session's Ray that is not in ``stale``
     (actors of a driver killed earlier, which Ray may not have reaped yet); it returns False
@@ -57,10 +68,11 @@ def interrupted_round(
     kill: Callable[[subprocess.Popen], bool],
     rng: random.Random,
     log: Path,
+    jitter_s: float = JITTER_S,
 ) -> bool:
-    """Run ``command`` until it adds a row to ``table``, wait a seeded random delay, then
-    ``kill``; wait for the driver to end (its stderr goes to ``log``). True when a kill landed
-    before the driver finished."""
+    """Run ``command`` until it adds a row to ``table``, wait a seeded random delay of up to
+    ``jitter_s``, then ``kill``; wait for the driver to end (its stderr goes to ``log``). True
+    when a kill landed before the driver finished."""
     rows_before = _rows(table)
     with open(log, "w") as stderr:
         driver = subprocess.Popen(
@@ -75,7 +87,7 @@ def interrupted_round(
     try:
         while driver.poll() is None and time.monotonic() < deadline:
             if _rows(table) > rows_before:
-                time.sleep(rng.uniform(0.0, JITTER_S))
+                time.sleep(rng.uniform(0.0, jitter_s))
                 killed = driver.poll() is None and kill(driver)
                 if killed:
                     break

@@ -3,18 +3,18 @@ rerun, equals a grid without faults (see tests/faults/kill_rounds.py)."""
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import GANORCH, run_cli, shard_workers_below
+from tests.conftest import GANORCH, run_cli
 from tests.faults.kill_rounds import (
     SEED,
     TABLE_KEYS,
     Table,
     actor_killer,
+    actors_left_by_a_killed_driver,
     assert_each_key_once,
     by,
     interrupted_round,
@@ -41,7 +41,7 @@ def test_grid_survives_driver_and_actor_kills_and_equals_a_grid_without_them(tmp
     faulty, clean = tmp_path / "faulty", tmp_path / "clean"
     table, logs = Table(str(faulty / "aug" / "tables"), "augment"), [tmp_path / "1", tmp_path / "2"]
     kills = [interrupted_round(command(faulty), table, kill_driver, rng, logs[0])]
-    stale = set(shard_workers_below(os.getpid()))  # the killed driver's, maybe not reaped
+    stale = actors_left_by_a_killed_driver()
     kills.append(interrupted_round(command(faulty), table, actor_killer(stale), rng, logs[1]))
     assert any(kills), f"seed {SEED}: the grid finished before any kill"
     for runs in (faulty, clean):

@@ -1,7 +1,7 @@
 """Hostile and mistaken use: a crafted checkpoint, a local Ray reachable from the network, bad
 spec files, trial shapes the cluster cannot hold, a bad TensorBoard port, a KID interval from one
 estimate. Bad input is one `error:` line, exit code 2, nothing run and nothing created; commands
-run through the installed console script."""
+run through the installed console script (spec errors, which end before any work, in process)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 
 from tests.trainables.test_checkpoint_safety import write_malicious_checkpoint
 
-from ..conftest import GANORCH, run_cli, write_spec
+from ..conftest import GANORCH, run_cli, run_in_process, write_spec
 
 
 def assert_one_line_error(result, *fragments: str) -> str:
@@ -174,7 +174,7 @@ def test_a_bad_spec_file_is_one_line_for_check_and_run_and_creates_nothing(tmp_p
     runs = tmp_path / "runs"
     for command in ("check", "run"):
         extra = ("--runs-dir", str(runs)) if command == "run" else ()
-        result = run_cli("sweep", command, str(spec), *extra)
+        result = run_in_process("sweep", command, str(spec), *extra)
         assert_one_line_error(result, f"error: {spec}: ", EXPECTED[case])
     assert not runs.exists()
 

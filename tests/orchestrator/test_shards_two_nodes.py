@@ -45,7 +45,7 @@ SCRIPT = textwrap.dedent("""
         torch.save({"model": model.state_dict(), "family": "dcgan", "config": model.config,
                     "image_shape": (1, 28, 28), "num_classes": 10}, folder / STATE_FILE)
         generators.append(EvalGenerator(f"g{i}", "trial", str(folder)))
-    settings = EvalSettings(n=1000, chunk=500, cache=None)
+    settings = EvalSettings(n=600, chunk=500, cache=None)
     shards = plan_shards(generators, ["fid", "kid", "is", "sharpness", "color_kl", "nn", "c2st"],
                          1, settings, figures=False)
     # c2st (the slowest) last: every worker takes several short shards first.
@@ -130,7 +130,7 @@ def test_eval_shards_spread_over_two_nodes_and_survive_losing_one(tmp_path):
         "c2st": "pixels",
     }
     assert set(shards) == {
-        f"{g}|{m}|{x}|0|n1000" for g in ("reference", "g0", "g1") for m, x in extractors.items()
+        f"{g}|{m}|{x}|0|n600" for g in ("reference", "g0", "g1") for m, x in extractors.items()
     }
     assert len(set(rows.column("node_id").to_pylist())) == 2
     alone = Table(str(tmp_path / "tables-one-node"), "eval").read(latest=False)

@@ -7,11 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 
+from evaluators.fid import feature_statistics, frechet_distance
+from evaluators.judges import judge_features
+from orchestrator.judges import judge_of
 from orchestrator.runs import RunDir
 from orchestrator.sweep.spec import parse_spec
 from orchestrator.sweep.tuner import run_sweep
 from orchestrator.tables import Table
-from trainables.trainable import STATE_FILE, generate
+from trainables.datasets import load_dataset
+from trainables.families import family_class
+from trainables.trainable import FID_SEED, STATE_FILE, generate
 
 pytestmark = pytest.mark.slow
 
@@ -50,10 +55,21 @@ def test_one_epoch_reports_metrics_and_a_resumable_checkpoint(tmp_path, ray_addr
     assert state["image_shape"] == (1, 28, 28) and state["num_classes"] == 10
     assert isinstance(state["rng"], torch.Tensor)  # the batch order resumes where it stopped
 
+    # The FID that drives Optuna, ASHA and --sort is the checkpoint's: recomputed from its
+    # weights on the same latents with the dataset's judge and evaluators.fid, it is the same.
+    data = load_dataset({"name": "mnist5k"})
+    judge_net = judge_of(data).build(torch.device("cpu"))
+    model = family_class("dcgan")(state["config"], data.shape, 10, torch.device("cpu"))
+    model.load_state_dict(state["model"])
+    samples = generate(model, 300, FID_SEED, 10)
+    real = feature_statistics(judge_features(judge_net, data.test_images))
+    fid = frechet_distance(*real, *feature_statistics(judge_features(judge_net, samples)))
+    assert fid == pytest.approx(epoch["fid"], rel=1e-5)
+    (trial,) = Table(run.tables, "trials").read().to_pylist()
+    assert trial["best_fid"] == pytest.approx(fid, rel=1e-5) and trial["best_epoch"] == 1
+
 
 def test_generate_is_deterministic_and_in_unit_range():
-    from trainables.families import family_class
-
     model = family_class("dcgan")(
         {"base_channels": 8, "n_z": 16}, (1, 28, 28), 10, torch.device("cpu")
     )
@@ -68,8 +84,6 @@ def test_generate_is_deterministic_and_in_unit_range():
 
 
 def test_generate_from_a_start_gives_those_rows_of_the_whole_draw():
-    from trainables.families import family_class
-
     model = family_class("cdcgan")(
         {"base_channels": 8, "n_z": 16}, (1, 28, 28), 10, torch.device("cpu")
     )

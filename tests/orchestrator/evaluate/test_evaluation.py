@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from orchestrator.runs import RunDir
 from orchestrator.shards import run_shards
 from orchestrator.tables import Table
 from tests.conftest import run_cli
+from trainables.datasets import load_dataset
 from trainables.families import family_class
 from trainables.trainable import STATE_FILE
 
@@ -71,7 +73,9 @@ def make_run(root: Path) -> RunDir:
     return run
 
 
-def eval_cli(run: RunDir, address: str, *args: str) -> subprocess.CompletedProcess:
+def eval_cli(
+    run: RunDir, address: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return run_cli(
         "eval",
         "run",
@@ -85,6 +89,7 @@ def eval_cli(run: RunDir, address: str, *args: str) -> subprocess.CompletedProce
         "--actors",
         "2",
         *args,
+        env=env,
     )
 
 
@@ -95,7 +100,6 @@ def test_chunked_measures_equal_the_measures_on_all_samples_at_once(ray_address,
     run = make_run(tmp_path)
     rng = np.random.default_rng(1)
     sources = {"noise": rng.integers(0, 256, (700, 1, 28, 28), dtype=np.uint8)}
-    from trainables.datasets import load_dataset
 
     data = load_dataset({"name": "mnist5k"})
     judge_of(data)  # as `ganorch eval` does: trained once here, not in every actor
@@ -135,7 +139,6 @@ def test_chunked_measures_equal_the_measures_on_all_samples_at_once(ray_address,
 
 def test_a_chunk_draws_those_rows_of_the_generators_draw(tmp_path):
     make_run(tmp_path)
-    from trainables.datasets import load_dataset
 
     data = load_dataset({"name": "mnist5k"})
     job = EvalJob(data, {}, EvalSettings(n=1500, chunk=500))
@@ -159,6 +162,12 @@ def test_a_chunk_draws_those_rows_of_the_generators_draw(tmp_path):
 @pytest.mark.slow
 def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address, tmp_path):
     run = make_run(tmp_path)
+    # A cache of its own (the session's judges copied in), so that the feature files counted
+    # below are this eval's, whichever tests ran before.
+    cache = tmp_path / "cache"
+    judge_of(load_dataset({"name": "mnist5k"}))  # into the session's cache, if not yet there
+    shutil.copytree(Path(os.environ["GANORCH_CACHE"]) / "judges", cache / "judges")
+    env = {**os.environ, "GANORCH_CACHE": str(cache)}
     first = eval_cli(
         run,
         ray_address,
@@ -166,6 +175,7 @@ def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address,
         f"noise={tmp_path / 'noise.npz'}",
         "--source",
         f"few={tmp_path / 'few.npz'}",
+        env=env,
     )
     assert first.returncode == 1, first.stderr
     failed = {"few|c2st|pixels|0|n100", "few|is|lenet|0|n100"}
@@ -209,7 +219,7 @@ def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address,
     kid_row = reference["kid_mean"]
     assert kid_row["ci_low"] is None and kid_row["ci_high"] is None
     assert math.isnan(reference["kid_std"]["value"])
-    features = list((Path(os.environ["GANORCH_CACHE"]) / "eval-features").glob("*-lenet-n100-*"))
+    features = list((cache / "eval-features").glob("*-lenet-n100-*"))
     assert len(features) == 1  # the real subset's features, computed once for every actor
 
     # A finished shard's fragment cut short meanwhile is set aside and the shard run again.
@@ -228,6 +238,7 @@ def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address,
         f"noise={tmp_path / 'noise.npz'}",
         "--source",
         f"few={tmp_path / 'few.npz'}",
+        env=env,
     )
     assert again.returncode == 1
     assert "shards 57/57 · failed 2 · skipped 54 (already done)" in again.stderr

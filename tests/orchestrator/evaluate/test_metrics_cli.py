@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from orchestrator.cli import app
 from trainables.datasets import load_dataset
 
-from ...conftest import run_cli
+from ...conftest import run_cli, run_in_process
 
 
 def metrics(*args: str, env: dict[str, str] | None = None):
@@ -190,16 +190,16 @@ def bad_inputs(tmp_path_factory, digit_files) -> dict[str, Path]:
     ],
     ids=lambda item: "-".join(item) if isinstance(item, tuple) else None,
 )
-def test_bad_input_is_one_line_and_exit_2(args, fragments, bad_inputs, tmp_path):
+def test_bad_input_is_one_line_and_exit_2(args, fragments, bad_inputs, tmp_path, monkeypatch):
     hub = tmp_path / "torch-home" / "hub" / "checkpoints" / "pt_inception-2015-12-05-6726825d.pth"
     names = {
         **{key: str(path) for key, path in bad_inputs.items()},
         "missing": str(tmp_path / "absent" / "x.npz"),
         "hub": str(hub),
     }
-    result = metrics(
-        *(arg.format(**names) for arg in args), env={"TORCH_HOME": str(tmp_path / "torch-home")}
-    )
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    # In process: every case ends in argument or input checks, before any measure runs.
+    result = run_in_process("metrics", *(arg.format(**names) for arg in args))
     assert_one_line_error(result, *(fragment.format(**names) for fragment in fragments))
 
 

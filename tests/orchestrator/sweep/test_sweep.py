@@ -7,12 +7,15 @@ import math
 import subprocess
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
 from orchestrator.tables import Table
 from trainables.families import family_class
@@ -28,6 +31,24 @@ def sweep(spec: Path, runs: Path, address: str, *extra: str) -> subprocess.Compl
     )
     assert "Traceback" not in result.stderr, result.stderr
     return result
+
+
+def hparams_of(tb: Path) -> tuple[Any, dict[str, tuple[Any, Any]]]:
+    """The experiment summary at ``tb`` and (session start, session end) per trial folder."""
+    runs = EventMultiplexer()
+    runs.AddRunsFromDirectory(str(tb))
+    runs.Reload()
+    experiment, sessions = None, {}
+    for name, tags in runs.PluginRunToTagToContent(metadata.PLUGIN_NAME).items():
+        data = {tag: plugin_data_pb2.HParamsPluginData.FromString(c) for tag, c in tags.items()}
+        if name == ".":
+            experiment = data[metadata.EXPERIMENT_TAG].experiment
+        else:
+            sessions[name] = (
+                data[metadata.SESSION_START_INFO_TAG].session_start_info,
+                data[metadata.SESSION_END_INFO_TAG].session_end_info,
+            )
+    return experiment, sessions
 
 
 E2E_SPACE = {"lr": {"loguniform": [2e-4, 2e-3]}, "g_layers": {"int": [2, 3]}}
@@ -83,7 +104,7 @@ def test_epochs_table_has_one_row_per_trial_epoch(finished_run):
 
 def test_tensorboard_holds_scalars_and_sample_grids(finished_run):
     run, _ = finished_run
-    trial_dirs = sorted((run / "tb").iterdir())
+    trial_dirs = sorted(p for p in (run / "tb").iterdir() if p.is_dir())
     assert len(trial_dirs) == 2
     for folder in trial_dirs:
         events = EventAccumulator(str(folder), size_guidance={"images": 0, "scalars": 0})
@@ -93,6 +114,28 @@ def test_tensorboard_holds_scalars_and_sample_grids(finished_run):
         grids = events.Images("samples")
         assert [g.step for g in grids] == [1, 2]
         assert (grids[0].width, grids[0].height) == (8 * 28 + 9 * 2,) * 2  # 8x8, padding 2
+
+
+def test_tensorboard_has_the_hparams_of_every_trial(finished_run):
+    """The HPARAMS tab's data, read back with TensorBoard's own reader: the searched knobs
+    with the spec's domains, the metrics, and one session per trial with its table values."""
+    run, _ = finished_run
+    experiment, sessions = hparams_of(run / "tb")
+    infos = {info.name: info for info in experiment.hparam_infos}
+    lr, layers = infos["lr"].domain_interval, infos["g_layers"].domain_interval
+    assert (lr.min_value, lr.max_value) == (2e-4, 2e-3)
+    assert (layers.min_value, layers.max_value) == (2, 3)
+    assert [v.number_value for v in infos["base_channels"].domain_discrete.values] == [8]
+    assert [v.string_value for v in infos["family"].domain_discrete.values] == ["dcgan"]
+    metrics = [m.name.tag for m in experiment.metric_infos]
+    assert metrics[0] == "best_fid" and {"fid", "d_loss", "g_loss"} <= set(metrics)
+    trials = Table(str(run / "tables"), "trials").read().to_pylist()
+    assert sessions.keys() == {t["trial_id"] for t in trials}
+    for trial in trials:
+        start, end = sessions[trial["trial_id"]]
+        assert start.hparams["lr"].number_value == trial["config/lr"]
+        assert start.hparams["g_layers"].number_value == trial["config/g_layers"]
+        assert end.status == api_pb2.STATUS_SUCCESS
 
 
 def test_best_checkpoint_restores_the_generator(finished_run):
@@ -283,6 +326,9 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path, ray_address
     assert rows[2]["status"] == "ERROR"
     assert "batch_size 3000 x 2 exceeds the 4000 training images" in rows[2]["error"]
     assert "\n" not in rows[2]["error"]
+    _, sessions = hparams_of(tmp_path / "runs" / "fails" / "tb")  # the failed trial too
+    assert sessions[rows[2]["trial_id"]][1].status == api_pb2.STATUS_FAILURE
+    assert sessions[rows[1]["trial_id"]][1].status == api_pb2.STATUS_SUCCESS
 
 
 def test_tensorboard_command_serves_the_run_on_loopback(finished_run):
@@ -299,11 +345,13 @@ def test_tensorboard_for_an_unknown_run_exits_2(tmp_path):
 
 
 ALL_FAMILIES = ["dcgan", "cdcgan", "cgan", "acgan", "wgan", "began", "vae", "cvae"]
+CONDITIONAL = ["acgan", "cdcgan", "cgan"]
 
 
 def test_one_sweep_over_every_family_with_prefixed_keys(tmp_path, ray_address):
     """One grid point per family, one tiny epoch each: every trial finishes and the epochs
-    table holds each family's own losses and metrics, finite."""
+    table holds each family's own losses and metrics, finite; the conditional families, with
+    classifier feedback on, report the judge's label accuracy and Inception Score."""
     conv = [f for f in ALL_FAMILIES if f != "cgan"]  # the dense CGAN has no base_channels
     spec = write_spec(
         tmp_path / "s.yaml",
@@ -318,7 +366,10 @@ def test_one_sweep_over_every_family_with_prefixed_keys(tmp_path, ray_address):
             "fid_samples": 200,
             "cgan.hidden_units": 64,
             "began.base_channels": 4,
+            "cdcgan.label_input": "conv",
             **{f"{f}.base_channels": 8 for f in conv if f != "began"},
+            # the trainable attaches the judge, and conditional families feed it back to G
+            **{f"{f}.classifier_feedback": 0.5 for f in CONDITIONAL},
         },
     )
     result = sweep(spec, tmp_path / "runs", ray_address)
@@ -347,6 +398,11 @@ def test_one_sweep_over_every_family_with_prefixed_keys(tmp_path, ray_address):
                 family,
                 metric,
             )
+    for family in CONDITIONAL:
+        epoch = epochs[rows[family]["trial_id"]]
+        assert 0 <= epoch["label_accuracy"] <= 1 and 1 <= epoch["inception_score"] <= 10
+        assert rows[family]["config/classifier_feedback"] == 0.5
+    assert 0 <= epochs[rows["acgan"]["trial_id"]]["d_class_acc"] <= 1
     assert epochs[rows["vae"]["trial_id"]]["kl"] > 0
     assert 0 <= epochs[began["trial_id"]]["k_t"] <= 1
     # grey digits have no chrominance: BEGAN reports it as NaN rather than a fake 0
