@@ -1,5 +1,6 @@
 """`ganorch results show` (a run's tables, sorted, trimmed, pivoted or grouped), `ganorch
-results plot` (a metric by epoch per group) and `ganorch tensorboard` (its event files served)."""
+results plot` (a metric by epoch per group), `ganorch results importance` (which searched
+hyperparameters matter) and `ganorch tensorboard` (its event files served)."""
 
 from __future__ import annotations
 
@@ -96,6 +97,30 @@ def results_plot(
     except UserError as exc:
         fail(str(exc))
     typer.echo(f"wrote {path}")
+
+
+@app.command("importance")
+def results_importance(
+    name: Annotated[str, typer.Argument(help="Run name.")],
+    metric: Annotated[
+        str | None,
+        typer.Option(help="Trials-table column to explain (default: best_<the run's metric>)."),
+    ] = None,
+    evaluator: Annotated[str, typer.Option(help="fanova | ped-anova")] = "fanova",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Rank the searched hyperparameters by how much the metric depends on them (Optuna's
+    importance evaluators on the finished trials); a bar chart goes to artifacts/."""
+    from orchestrator.results.importance import draw, importance, render
+    from orchestrator.runs import RunDir
+
+    try:
+        column, rows = importance(name, metric, evaluator, runs_dir)
+        path = draw(RunDir.of(runs_dir, name), column, rows, evaluator)
+    except UserError as exc:
+        fail(str(exc))
+    typer.echo(render(column, rows))
+    say(f"wrote {path}")
 
 
 @top_level.command("tensorboard")
