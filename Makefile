@@ -22,7 +22,8 @@ demo: $(STAMP)
 # Two test processes (one file each at a time, module fixtures intact): most tests wait on
 # Ray, subprocesses and sockets, so two share the 2 cores well.
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	@command -v chromium >/dev/null || echo "note: without headless Chromium the report page's browser check is skipped; to run it: sudo apt-get install chromium"
+	$(PY) -m pytest -q -n 2 --dist loadfile -rs
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

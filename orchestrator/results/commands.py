@@ -1,6 +1,7 @@
 """`ganorch results show` (a run's tables, sorted, trimmed, pivoted or grouped), `ganorch
 results plot` (a metric by epoch per group), `ganorch results importance` (which searched
-hyperparameters matter) and `ganorch tensorboard` (its event files served)."""
+hyperparameters matter), `ganorch report` (one page showing the run) and `ganorch tensorboard`
+(its event files served)."""
 
 from __future__ import annotations
 
@@ -121,6 +122,24 @@ def results_importance(
         fail(str(exc))
     typer.echo(render(column, rows))
     say(f"wrote {path}")
+
+
+@top_level.command("report")
+def report(
+    name: Annotated[str, typer.Argument(help="Run name.")],
+    runs_dir: RunsDir = None,
+) -> None:
+    """Write one page showing the run (spec, summary, trials, curves, hyperparameters,
+    importance, sample grids, eval and augment results) to its report/index.html."""
+    from orchestrator.results.report import write_report
+
+    try:
+        page, local = write_report(name, runs_dir)
+    except UserError as exc:
+        fail(str(exc))
+    typer.echo(f"wrote {page}")
+    if "://" in str(page):
+        say(f"a local copy: {local / 'index.html'}")
 
 
 @top_level.command("tensorboard")

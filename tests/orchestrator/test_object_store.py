@@ -140,8 +140,12 @@ def test_a_sweep_onto_s3_is_read_back_and_resumed(store, swept, tmp_path, ray_ad
 
     local = tmp_path / "tb"
     pafs.copy_files(f"{ROOT}/tb", str(local), source_filesystem=store.fs)
-    assert sorted(p.name for p in local.iterdir()) == sorted(t["trial_id"] for t in trials)
-    for folder in local.iterdir():
+    # A folder per trial, the failed one's holding only its HPARAMS session (its status).
+    folders = {p.name: p for p in local.iterdir() if p.is_dir()}
+    assert sorted(folders) == sorted(t["trial_id"] for t in rows)
+    assert len(list(local.glob("*.hparams"))) == 1  # the HPARAMS experiment, in the bucket too
+    assert all(len(list(folder.glob("*.hparams"))) == 1 for folder in folders.values())
+    for folder in (folders[t["trial_id"]] for t in trials):
         events = EventAccumulator(str(folder), size_guidance={"images": 0, "scalars": 0})
         events.Reload()
         assert [s.step for s in events.Scalars("fid")] == [1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -20,6 +21,7 @@ from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from orchestrator.tables import Table
 from trainables.families import family_class
 
+from ... import browser
 from ...conftest import run_cli, served_tensorboard_runs, write_spec
 
 pytestmark = pytest.mark.slow
@@ -136,6 +138,41 @@ def test_tensorboard_has_the_hparams_of_every_trial(finished_run):
         assert start.hparams["lr"].number_value == trial["config/lr"]
         assert start.hparams["g_layers"].number_value == trial["config/g_layers"]
         assert end.status == api_pb2.STATUS_SUCCESS
+
+
+def test_report_page_shows_every_section_and_loads_every_image(finished_run, tmp_path):
+    run, _ = finished_run
+    result = run_cli("report", "e2e", "--runs-dir", str(run.parent))
+    assert result.returncode == 0, result.stderr
+    page = run / "report" / "index.html"
+    assert result.stdout.strip() == f"wrote {page}"
+    text = page.read_text()
+    for heading in (
+        "Spec",
+        "Trials",
+        "fid by epoch",
+        "best_fid against each searched",
+        "TensorBoard",
+    ):
+        assert f"<h2>{heading}" in text, heading
+    assert "Hyperparameter importance" not in text  # two trials are too few for a ranking
+    trials = Table(str(run / "tables"), "trials").read().to_pylist()
+    sources = re.findall(r'<img src="([^"]+)"', text)
+    assert {"curves.png", "hyperparameters.png"} <= set(sources)
+    assert {f"samples-{t['trial_id']}.png" for t in trials} <= set(sources)
+    for source in sources:  # beside the page, nothing fetched from elsewhere
+        assert (page.parent / source).is_file() and "://" not in source
+    if browser.chromium() is None:
+        pytest.skip(f"headless Chromium not installed: {browser.INSTALL_HINT}")
+    loaded, rows = browser.evaluate_on_page(
+        page,
+        "[[...document.images].map(i => i.complete && i.naturalWidth),"
+        " document.querySelectorAll('#trials tbody tr').length]",
+        screenshot=tmp_path / "report.png",
+    )
+    assert len(loaded) == len(sources) and all(width > 0 for width in loaded), loaded
+    assert rows == len(trials)
+    assert (tmp_path / "report.png").stat().st_size > 10_000
 
 
 def test_best_checkpoint_restores_the_generator(finished_run):
@@ -300,7 +337,7 @@ def test_overrides_are_part_of_the_run_they_start_and_restart_starts_it_over(tmp
     assert "starting run 'smoke'" in restarted.stderr
     rows = trials.read().to_pylist()
     assert len(rows) == 2 and not first & {r["trial_id"] for r in rows}
-    assert sorted(p.name for p in (runs / "smoke" / "tb").iterdir()) == sorted(
+    assert sorted(p.name for p in (runs / "smoke" / "tb").iterdir() if p.is_dir()) == sorted(
         r["trial_id"] for r in rows
     )
 
@@ -334,8 +371,8 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path, ray_address
 def test_tensorboard_command_serves_the_run_on_loopback(finished_run):
     run, _ = finished_run
     runs = served_tensorboard_runs("e2e", "--runs-dir", str(run.parent))
-    trial_dirs = {p.name for p in (run / "tb").iterdir()}
-    assert trial_dirs and trial_dirs <= set(runs)
+    trial_dirs = {p.name for p in (run / "tb").iterdir() if p.is_dir()}
+    assert trial_dirs and trial_dirs | {"."} == set(runs)  # "." holds the HPARAMS experiment
 
 
 def test_tensorboard_for_an_unknown_run_exits_2(tmp_path):
