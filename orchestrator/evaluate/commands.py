@@ -136,6 +136,15 @@ def metrics(
         typer.Option("--n", min=1, help="Use at most N images of each set (seeded random subset)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for --n subsets, KID subsets, C2ST.")] = 0,
+    k: Annotated[
+        int,
+        typer.Option(
+            "--k",
+            min=1,
+            help="prdc: the k of precision and recall's k-NN balls (density and "
+            "coverage keep k = 5).",
+        ),
+    ] = 3,
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
     """Score image set B against image set A with one metric."""
@@ -158,7 +167,7 @@ def metrics(
         if fmt not in ("table", "json"):
             raise UserError(f"--format: unknown format {fmt!r} (choose table or json)")
         context = MeasureContext(
-            extractor=extractor, inception_weights=inception_weights, seed=seed
+            extractor=extractor, inception_weights=inception_weights, seed=seed, k=k
         )
         set_a, set_b = (subsample(load_image_set(source), n, seed) for source in (a, b))
         set_a, set_b = match_shapes(set_a, set_b)

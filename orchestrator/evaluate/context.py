@@ -43,6 +43,7 @@ class MeasureContext:
     judge_name: str | None = None
     inception_weights: str | None = None
     seed: int = 0
+    k: int = 3  # prdc's precision/recall neighbourhood (ganorch metrics --k)
     device: str | None = None
     labels: np.ndarray | None = None
     train: np.ndarray | None = None

@@ -43,7 +43,10 @@ def _prdc(real: np.ndarray, generated: np.ndarray, context: MeasureContext) -> d
     from evaluators.prdc import prdc
 
     result = prdc(
-        context.features(real), context.features(generated), device=context.torch_device()
+        context.features(real),
+        context.features(generated),
+        k_precision_recall=context.k,
+        device=context.torch_device(),
     )
     return {
         "precision": result.precision,
@@ -249,7 +252,7 @@ METRICS: dict[str, Metric] = {
     ),
     "prdc": Metric(
         _prdc,
-        "prdc: precision and recall (k=3 nearest-neighbour balls of A and of B) and density "
+        "prdc: precision and recall (k=3 nearest-neighbour balls of A and of B; --k) and density "
         "and coverage (k=5 balls of A) of B's features",
         ("precision", "recall", "density", "coverage"),
         "features",

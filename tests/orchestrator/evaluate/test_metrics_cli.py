@@ -73,6 +73,28 @@ def test_fid_between_the_mnist5k_splits_is_small():
     assert "LeNet judge of mnist5k" in result.stderr
 
 
+def test_prdc_k_widens_precision_and_recall_balls_only():
+    """Balls of the k-th neighbour grow with k, so precision and recall cannot fall from k = 1
+    to k = 3 to k = 10; density and coverage keep their own k = 5 whatever --k says."""
+    values = {}
+    for k in (1, 3, 10):
+        result = run_in_process(
+            "metrics", "prdc", "mnist5k:train", "mnist5k:test", "--n", "300", "--k", str(k)
+        )
+        assert result.returncode == 0, result.stderr
+        values[k] = dict(
+            (n, float(v)) for n, v in (line.split() for line in result.stdout.splitlines())
+        )
+    for name in ("precision", "recall"):
+        assert values[1][name] <= values[3][name] <= values[10][name], name
+    assert values[1]["precision"] < values[10]["precision"]
+    for name in ("density", "coverage"):
+        assert values[1][name] == values[3][name] == values[10][name], name
+    refused = run_in_process("metrics", "prdc", "mnist5k:train", "mnist5k:test", "--k", "0")
+    assert refused.returncode == 2 and refused.stderr.startswith("error: ")
+    assert "--k" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_folder_rgb_folder_and_npz_of_the_same_images_give_the_same_fid(digit_files):
     # The same images in the same order through either loader: the same features, bit for bit
     # (an .npz read in a shuffled order once moved FID in its sixth digit).
