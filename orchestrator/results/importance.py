@@ -158,7 +158,14 @@ def render(metric: str, rows: list[Importance]) -> str:
 
 
 def draw(run: RunDir, metric: str, rows: list[Importance], evaluator: str) -> PurePath:
-    """A bar chart of ``rows`` into the run's ``artifacts/importance.png``."""
+    """:func:`chart` into the run's ``artifacts/importance.png``."""
+    with local_folder(run.location("artifacts")) as out:
+        (out / "importance.png").write_bytes(chart(metric, rows, evaluator))
+    return run.artifacts / "importance.png"
+
+
+def chart(metric: str, rows: list[Importance], evaluator: str) -> bytes:
+    """A bar chart of ``rows``, as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,6 +181,4 @@ def draw(run: RunDir, metric: str, rows: list[Importance], evaluator: str) -> Pu
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
-    with local_folder(run.location("artifacts")) as out:
-        (out / "importance.png").write_bytes(buffer.getvalue())
-    return run.artifacts / "importance.png"
+    return buffer.getvalue()

@@ -24,7 +24,7 @@ import yaml
 
 from orchestrator.errors import UserError
 from orchestrator.generators import spec_metric
-from orchestrator.runs import RunDir, cache_dir, local_folder
+from orchestrator.runs import RunDir, cache_dir
 from orchestrator.tables import Table
 
 TOP_GRIDS = 3  # sample grids shown: the best trials'
@@ -58,7 +58,7 @@ def write_report(name: str, runs_dir: str | None = None) -> tuple[PurePath, Path
         images["hyperparameters.png"] = scatters
         parts.append(f"<h2>{_e(best)} against each searched hyperparameter</h2>")
         parts.append(_img("hyperparameters.png"))
-    importance = _importance(run, name, runs_dir)
+    importance = _importance(name, runs_dir)
     if importance:
         images["importance.png"] = importance
         parts.append(f"<h2>Hyperparameter importance (fanova)</h2>{_img('importance.png')}")
@@ -80,16 +80,17 @@ def write_report(name: str, runs_dir: str | None = None) -> tuple[PurePath, Path
         "<p>curves and sample grids of every trial, and the HPARAMS tab.</p>"
     )
     page = _PAGE.format(title=_e(f"ganorch report: {name}"), body="\n".join(parts))
-    local = cache_dir() / "reports" / name
+    # Written whole into an emptied folder (no image of an earlier page stays): the run's own
+    # report/ for a local run; for a bucket, a local copy that is then uploaded.
+    local = cache_dir() / "reports" / name if run.remote else Path(run.path("report"))
     shutil.rmtree(local, ignore_errors=True)
     local.mkdir(parents=True)
     (local / "index.html").write_text(page)
     for file_name, data in images.items():
         (local / file_name).write_bytes(data)
-    with local_folder(run.location("report")) as out:
-        if out != local:
-            for file in local.iterdir():
-                shutil.copyfile(file, out / file.name)
+    if run.remote:
+        run.fs.delete_dir_contents(run.path("report"), missing_dir_ok=True)
+        pafs.copy_files(str(local), run.path("report"), destination_filesystem=run.fs)
     return run.root / "report" / "index.html", local
 
 
@@ -195,15 +196,14 @@ def _scatters(trials: list[dict[str, Any]], best: str, spec: dict) -> bytes | No
     return _png(figure)
 
 
-def _importance(run: RunDir, name: str, runs_dir: str | None) -> bytes | None:
-    from orchestrator.results.importance import draw, importance
+def _importance(name: str, runs_dir: str | None) -> bytes | None:
+    from orchestrator.results.importance import chart, importance
 
     try:
         metric, rows = importance(name, runs_dir=runs_dir)
     except UserError:  # too few trials, nothing searched: the page goes without the chart
         return None
-    draw(run, metric, rows, "fanova")
-    return _read(run, run.path("artifacts", "importance.png"))
+    return chart(metric, rows, "fanova")
 
 
 def _sample_grids(
