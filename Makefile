@@ -23,7 +23,7 @@ demo: $(STAMP)
 # Ray, subprocesses and sockets, so two share the 2 cores well.
 test: $(STAMP)
 	@command -v chromium >/dev/null || echo "note: without headless Chromium the report page's browser check is skipped; to run it: sudo apt-get install chromium"
-	$(PY) -m pytest -q -n 2 --dist loadfile -rs
+	$(PY) -m pytest -q -n 2 --dist loadfile -rs --durations=20
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

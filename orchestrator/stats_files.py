@@ -108,13 +108,22 @@ def read_statistics(
             f"{name}: statistics of {recorded} features, but the features to "
             f"compare are from {extractor} (use --extractor {recorded})"
         )
-    if dimension is not None and statistics.dimension != dimension:
+    if dimension is not None:
+        check_dimension(name, statistics, dimension, extractor)
+    return statistics
+
+
+def check_dimension(
+    name: str, statistics: FeatureStatistics, dimension: int, extractor: str | None = None
+) -> None:
+    """ValueError (one line naming the file) unless ``statistics`` are of ``dimension``-d
+    features, those of ``extractor`` when given."""
+    if statistics.dimension != dimension:
         source = f"the {extractor} extractor gives" if extractor else "the features have"
         raise ValueError(
             f"{name}: statistics of {statistics.dimension}-d features, but "
             f"{source} {dimension}-d features"
         )
-    return statistics
 
 
 def _checked_arrays(name: str, mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -103,15 +103,20 @@ def eval_run(
     epilog="A and B are each a folder of images, an .npz file with "
     "an 'images' array, or a dataset name with an optional split (mnist5k:test, "
     "patches:train; default test). A is the reference ('real') set, B the one "
-    "scored.",
+    "scored. 'ganorch metrics stats A -o stats.npz' writes A's feature mean and "
+    "covariance (pytorch-fid's mu/sigma keys); fid takes such a file, or one from "
+    "pytorch-fid --save-stats, on either side.",
 )
 def metrics(
-    metric: Annotated[str, typer.Argument(help=f"One of: {_METRIC_NAMES}.")],
+    metric: Annotated[str, typer.Argument(help=f"One of: {_METRIC_NAMES}; or stats.")],
     a: Annotated[
         str,
         typer.Argument(help="Reference ('real') images: folder, .npz or DATASET[:train|:test]."),
     ],
-    b: Annotated[str, typer.Argument(help="Images to score ('generated'), same forms as A.")],
+    b: Annotated[
+        str | None,
+        typer.Argument(help="Images to score ('generated'), same forms as A (none for stats)."),
+    ] = None,
     extractor: Annotated[
         str,
         typer.Option(
@@ -145,11 +150,17 @@ def metrics(
             "coverage keep k = 5).",
         ),
     ] = 3,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="stats: the .npz statistics file to write."),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
-    """Score image set B against image set A with one metric."""
+    """Score image set B against image set A with one metric, or (stats) write A's feature
+    statistics to a file that fid takes on either side in place of images."""
     import time
 
+    from orchestrator.evaluate import statistics
     from orchestrator.evaluate.context import MeasureContext
     from orchestrator.evaluate.metric import render_values
     from orchestrator.image_sets import load_image_set, match_shapes, subsample
@@ -162,13 +173,41 @@ def metrics(
                 f"{metric} needs the conditioning labels of B, which image sets do not carry "
                 "(ganorch eval run scores it on a conditional run's trials)"
             )
-        if metric not in _IMAGE_SET_METRICS:
-            raise UserError(f"unknown metric {metric!r} (choose one of {_METRIC_NAMES})")
+        if metric not in (*_IMAGE_SET_METRICS, "stats"):
+            raise UserError(f"unknown metric {metric!r} (choose one of {_METRIC_NAMES}, stats)")
         if fmt not in ("table", "json"):
             raise UserError(f"--format: unknown format {fmt!r} (choose table or json)")
         context = MeasureContext(
             extractor=extractor, inception_weights=inception_weights, seed=seed, k=k
         )
+        if metric == "stats":
+            if b is not None:
+                raise UserError("stats takes one image set: ganorch metrics stats SET -o FILE")
+            written, image_set = statistics.write_set_statistics(a, output, context, n, seed, judge)
+            typer.echo(render_values(statistics.statistics_summary(written), fmt))
+            say(
+                f"stats: {image_set.describe()} -> {output}; {context.notes['extractor']}; "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+            return
+        if output is not None:
+            raise UserError("-o/--output is for stats (ganorch metrics stats SET -o FILE)")
+        if b is None:
+            raise UserError(f"{metric} scores B against A: ganorch metrics {metric} A B")
+        stored = [source for source in (a, b) if statistics.is_statistics_file(source)]
+        if stored and metric != "fid":
+            raise UserError(
+                f"{stored[0]}: a statistics file (mu, sigma) serves fid only, not {metric}"
+            )
+        if stored:
+            values, side_a, side_b = statistics.fid_with_statistics(a, b, context, n, seed, judge)
+            typer.echo(render_values(values, fmt))
+            used = f"; {context.notes['extractor']}" if "extractor" in context.notes else ""
+            say(
+                f"fid: A {side_a.describe()}, B {side_b.describe()}{used}; "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+            return
         set_a, set_b = (subsample(load_image_set(source), n, seed) for source in (a, b))
         set_a, set_b = match_shapes(set_a, set_b)
         reference = next((s.dataset for s in (set_a, set_b) if s.dataset is not None), None)

@@ -94,6 +94,24 @@ class MeasureContext:
             self.notes["extractor"] = f"inception pool3 ({path})"
         return self._models["inception"]
 
+    def weights_hash(self) -> str:
+        """SHA-256 (hex) identifying the extractor's weights, for statistics files: of the
+        Inception weights file, or of the LeNet judge's parameters (key, shape and bytes of each
+        tensor in order), loading the extractor if it is not loaded yet."""
+        if "weights_hash" not in self._models:
+            if self.extractor == "inception":
+                from evaluators.judges.inception import inception_weights_path
+                from orchestrator.stats_files import file_sha256
+
+                try:
+                    path = inception_weights_path(self.inception_weights)
+                except FileNotFoundError as exc:
+                    raise UserError(str(exc)) from None
+                self._models["weights_hash"] = file_sha256(path)
+            else:
+                self._models["weights_hash"] = _state_hash(self.lenet().state_dict())
+        return self._models["weights_hash"]
+
     def features(self, images: np.ndarray) -> np.ndarray:
         """(N, D) float64 features of ``images`` from the chosen extractor (cached per array)."""
         return self._cached("features", images, self._compute_features)
@@ -160,3 +178,14 @@ class MeasureContext:
                 "that shape or --extractor inception"
             )
         return model
+
+
+def _state_hash(state: dict[str, Any]) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key, tensor in state.items():
+        array = tensor.detach().cpu().contiguous().numpy()
+        digest.update(f"{key}{array.shape}{array.dtype}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()

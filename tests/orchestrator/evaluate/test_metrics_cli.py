@@ -118,18 +118,29 @@ def test_n_caps_both_sets_with_a_seeded_subset():
     assert "mnist5k (300 images 1x28x28)" in first.stderr
 
 
-def test_fid_with_inception_weights_given_by_path(tmp_path, digits):
+def random_inception_weights(folder: Path) -> Path:
+    """A randomly initialised (seed 0) FID InceptionV3 saved in ``folder``."""
     import torch
 
     from evaluators.judges.inception import FIDInception
 
     torch.manual_seed(0)
-    weights = tmp_path / "inception.pth"
+    weights = folder / "inception.pth"
     torch.save(FIDInception().state_dict(), weights)
-    colour = tmp_path / "colour"
+    return weights
+
+
+def colour_folder(folder: Path, n: int) -> Path:
+    """``folder``/colour holding ``n`` random RGB PNGs."""
+    colour = folder / "colour"
     colour.mkdir()
-    for index, image in enumerate(colour_images(6)):
+    for index, image in enumerate(colour_images(n)):
         Image.fromarray(image).save(colour / f"{index}.png")
+    return colour
+
+
+def test_fid_with_inception_weights_given_by_path(tmp_path, digits):
+    weights, colour = random_inception_weights(tmp_path), colour_folder(tmp_path, 6)
     np.savez(tmp_path / "rgb.npz", images=np.repeat(digits[:6], 3, axis=1))
     result = metrics(
         "fid",
