@@ -6,6 +6,7 @@ import math
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -25,6 +26,7 @@ from orchestrator.sweep.hparams import write_hparams
 from orchestrator.sweep.run_folder import check_tables_match_tune, prepare_folder
 from orchestrator.sweep.space import DefineByRun, IntRange, family_config
 from orchestrator.sweep.spec import ExperimentSpec, check_grid_points
+from orchestrator.sweep.study import RecordingOptunaSearch, optuna_storage, study_file
 from orchestrator.tables import Table
 from trainables.datasets import ImageData, load_dataset
 from trainables.families import family_class
@@ -113,23 +115,25 @@ def _sweep(
         f"LeNet judge test accuracy {judge.test_accuracy:.1%}"
     )
     trainable = _trainable(spec, run, data, judge)
-    if resuming:
-        say(f"resuming run {run.name!r} from {run.shown(run.experiment)}")
-        tuner = tune.Tuner.restore(
-            run.experiment,
-            trainable=trainable,
-            resume_unfinished=True,
-            resume_errored=False,
-            storage_filesystem=run.fs,
-        )
-    else:
-        say(
-            f"starting run {run.name!r}: {spec.num_trials} trials of {', '.join(spec.family)}, "
-            f"{spec.epochs} epochs, {spec.search.algorithm} search, scheduler "
-            f"{spec.scheduler.name}, in {run.shown()}"
-        )
-        tuner = _new_tuner(spec, run, data, trainable)
-    grid = tuner.fit()
+    # The searcher of a resumed sweep reopens the study file its pickled state names.
+    with study_file(run, fresh=not resuming) as study_path:
+        if resuming:
+            say(f"resuming run {run.name!r} from {run.shown(run.experiment)}")
+            tuner = tune.Tuner.restore(
+                run.experiment,
+                trainable=trainable,
+                resume_unfinished=True,
+                resume_errored=False,
+                storage_filesystem=run.fs,
+            )
+        else:
+            say(
+                f"starting run {run.name!r}: {spec.num_trials} trials of "
+                f"{', '.join(spec.family)}, {spec.epochs} epochs, {spec.search.algorithm} "
+                f"search, scheduler {spec.scheduler.name}, in {run.shown()}"
+            )
+            tuner = _new_tuner(spec, run, data, trainable, study_path)
+        grid = tuner.fit()
     _reconcile(spec, run, data, grid)
     # A driver killed before Tune saved its state leaves rows of trials that Tune then forgot
     # (and ran again under a new id): only the trials of Tune's experiment stay.
@@ -224,7 +228,9 @@ def _trainable(spec: ExperimentSpec, run: RunDir, data: ImageData, judge: Judge)
     return tune.with_resources(with_data, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 
-def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) -> tune.Tuner:
+def _new_tuner(
+    spec: ExperimentSpec, run: RunDir, data: ImageData, trainable, study_path: Path
+) -> tune.Tuner:
     metric, mode = spec.metric.name, spec.metric.mode
     param_space: dict[str, Any] = {}
     search_alg = None
@@ -234,7 +240,6 @@ def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) ->
         param_space = {"point": tune.grid_search(points)}
     else:
         import optuna
-        from ray.tune.search.optuna import OptunaSearch
 
         sampler = (
             optuna.samplers.TPESampler(seed=spec.search.seed)
@@ -242,7 +247,14 @@ def _new_tuner(spec: ExperimentSpec, run: RunDir, data: ImageData, trainable) ->
             else optuna.samplers.RandomSampler(seed=spec.search.seed)
         )
         space = DefineByRun(spec.space, spec.fixed, spec.family)
-        search_alg = OptunaSearch(space=space, metric=metric, mode=mode, sampler=sampler)
+        search_alg = RecordingOptunaSearch(
+            space=space,
+            metric=metric,
+            mode=mode,
+            sampler=sampler,
+            study_name=run.name,
+            storage=optuna_storage(study_path),
+        )
     scheduler = None
     if spec.scheduler.name == "asha":
         from ray.tune.schedulers import ASHAScheduler

@@ -312,6 +312,17 @@ def test_a_killed_sweep_resumes_from_the_bucket(store, tmp_path, ray_address):
     assert sorted((r["trial_id"], r["epoch"]) for r in epochs) == sorted(
         (t["trial_id"], e) for t in stored for e in (1, 2)
     )
+    # The study went on where the killed driver left it and is in the bucket: two finished
+    # trials whose intermediate values are the epochs table's FIDs.
+    import optuna
+
+    with store.fs.open_input_stream(f"{root}/optuna.db") as source:
+        (tmp_path / "optuna.db").write_bytes(source.read())
+    study = optuna.load_study(study_name="killed", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.intermediate_values[2] for t in finished) == sorted(
+        r["fid"] for r in epochs if r["epoch"] == 2
+    )
     local = tmp_path / "tb"
     pafs.copy_files(f"{root}/tb", str(local), source_filesystem=store.fs)
     for trial in stored:  # a resumed trial's second event file continues the first

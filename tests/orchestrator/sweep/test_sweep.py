@@ -265,6 +265,72 @@ def test_rerunning_a_finished_run_changes_nothing(finished_run, ray_address):
     assert [r["fid"] for r in rewritten] == pytest.approx([r["fid"] for r in epoch_rows])
 
 
+def study_of(run: Path):
+    import optuna
+
+    return optuna.load_study(study_name=run.name, storage=f"sqlite:///{run / 'optuna.db'}")
+
+
+def test_the_optuna_study_is_kept_in_the_run_folder(finished_run):
+    """optuna.load_study opens runs/<name>/optuna.db: every trial with the parameters Tune ran,
+    each epoch's FID as an intermediate value, and the last as its value."""
+    import optuna
+
+    run, _ = finished_run
+    study = study_of(run)
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    trials = pq.read_table(run / "tables" / "trials").to_pylist()
+    epochs = pq.read_table(run / "tables" / "epochs").to_pylist()
+    assert len(study.trials) == len(trials) == 2
+    for stored in study.trials:
+        assert stored.state == optuna.trial.TrialState.COMPLETE
+        (row,) = [
+            r
+            for r in trials
+            if (r["config/lr"], r["config/g_layers"])
+            == (stored.params["lr"], stored.params["g_layers"])
+        ]
+        curve = {e["epoch"]: e["fid"] for e in epochs if e["trial_id"] == row["trial_id"]}
+        assert stored.intermediate_values == curve
+        assert stored.value == curve[2]
+
+
+def test_asha_stops_a_trial_below_the_rung_and_the_study_keeps_its_last_epoch(
+    tmp_path, ray_address
+):
+    """Three trials one at a time, lr 1e-3 or 1e-7 (which barely moves the generator): with the
+    seeded sampler the third is a 1e-7 trial whose epoch-1 FID is worse than the rung's cutoff
+    set by the two before it, so ASHA stops it after one epoch. The study still holds that
+    epoch (Tune hands a stopping result to on_trial_complete only)."""
+    import optuna
+
+    spec = write_spec(
+        tmp_path / "asha.yaml",
+        name="asha",
+        epochs=2,
+        search={"algorithm": "optuna", "samples": 3, "max_concurrent": 1, "seed": 0},
+        scheduler={"name": "asha", "grace_period": 1, "reduction_factor": 2},
+        space={"lr": [1.0e-3, 1.0e-7]},
+    )
+    result = sweep(spec, tmp_path / "runs", ray_address)
+    assert result.returncode == 0, result.stderr
+    run = tmp_path / "runs" / "asha"
+    trials = pq.read_table(run / "tables" / "trials").to_pylist()
+    stopped = [t for t in trials if t["stopped_early"]]
+    assert stopped and all(t["epochs"] == 1 and t["config/lr"] == 1e-7 for t in stopped)
+    assert all(t["epochs"] == 2 for t in trials if not t["stopped_early"])
+    assert not any(t["stopped_early"] for t in trials if t["config/lr"] == 1e-3)
+    epochs = pq.read_table(run / "tables" / "epochs").to_pylist()
+    curves = sorted(
+        tuple(e["fid"] for e in sorted(epochs, key=lambda e: e["epoch"]) if e["trial_id"] == t)
+        for t in {t["trial_id"] for t in trials}
+    )
+    study = study_of(run)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert sorted(tuple(t.intermediate_values.values()) for t in study.trials) == curves
+    assert sorted(t.value for t in study.trials) == sorted(curve[-1] for curve in curves)
+
+
 def test_trials_that_tune_no_longer_knows_are_refused_with_restart_offered(finished_run, tmp_path):
     """A finished trial in the tables that the experiment lacks (another sweep's), and trials
     with no experiment at all (tune/ deleted): both refused before anything runs."""
@@ -323,6 +389,7 @@ def test_overrides_are_part_of_the_run_they_start_and_restart_starts_it_over(tmp
     )
     again = sweep(spec, runs, ray_address, "--samples", "1", "--epochs", "1")
     assert again.returncode == 0 and "resuming run 'smoke'" in again.stderr
+    assert [t.state.name for t in study_of(runs / "smoke").trials] == ["COMPLETE"]  # continued
     full = sweep(spec, runs, ray_address)
     assert full.returncode == 2
     assert full.stderr.startswith(
@@ -337,6 +404,8 @@ def test_overrides_are_part_of_the_run_they_start_and_restart_starts_it_over(tmp
     assert "starting run 'smoke'" in restarted.stderr
     rows = trials.read().to_pylist()
     assert len(rows) == 2 and not first & {r["trial_id"] for r in rows}
+    # The restarted run's study holds its own two trials, not the smoke run's one.
+    assert len(study_of(runs / "smoke").trials) == 2
     assert sorted(p.name for p in (runs / "smoke" / "tb").iterdir() if p.is_dir()) == sorted(
         r["trial_id"] for r in rows
     )
