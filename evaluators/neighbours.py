@@ -108,14 +108,20 @@ def nearest_neighbours(
 
 
 def squared_distances(queries: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-    """||q - b||^2 for every row pair, float64, as ||q||^2 - 2 q.b + ||b||^2 clamped at 0.
+    """||q - b||^2 for every row pair, float64, as ||q||^2 - 2 q.b + ||b||^2.
 
     One matrix product per call; the expansion's round-off is at most about
-    (2 D + 4) eps (||q||^2 + ||b||^2) per entry for D-dimensional rows.
+    (2 D + 4) eps (||q||^2 + ||b||^2) per entry for D-dimensional rows, so an entry within that
+    bound is set to 0: an exact duplicate is at distance 0, not at round-off's square root
+    (~1e-8). For images on a 1/255 grid the smallest true nonzero value, 1/255^2, is far above
+    the bound.
     """
     queries, base = queries.to(torch.float64), base.to(torch.float64)
     query_norms = (queries * queries).sum(1, keepdim=True)
-    return (query_norms - 2.0 * queries @ base.T + (base * base).sum(1)).clamp_min_(0.0)
+    base_norms = (base * base).sum(1)
+    squared = query_norms - 2.0 * queries @ base.T + base_norms
+    bound = (2 * queries.shape[1] + 4) * torch.finfo(torch.float64).eps
+    return squared.masked_fill_(squared <= bound * (query_norms + base_norms), 0.0)
 
 
 def k_nearest(

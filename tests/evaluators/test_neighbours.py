@@ -77,6 +77,17 @@ def test_copies_of_training_images_are_memorisation():
     assert report.memorisation_ratio < 0.01
 
 
+def test_exact_copies_are_at_distance_zero_not_round_off():
+    """Training images scored against their own training set: every nearest distance and the
+    memorisation ratio are exactly 0 (the norm expansion alone leaves ~1e-8)."""
+    rng = np.random.default_rng(3)
+    train = rng.integers(0, 256, (300, 1, 28, 28), dtype=np.uint8)
+    test = rng.integers(0, 256, (50, 1, 28, 28), dtype=np.uint8)
+    report = nearest_neighbours(train[rng.permutation(300)[:60]], train, test, chunk=64)
+    assert (report.nearest_train_distance[:, 0] == 0.0).all()
+    assert report.memorisation_ratio == 0.0
+
+
 def test_uint8_input_is_divided_by_255():
     rng = np.random.default_rng(12)
     raw = [rng.integers(0, 256, (n, 1, 3, 3), dtype=np.uint8) for n in (10, 12, 9)]

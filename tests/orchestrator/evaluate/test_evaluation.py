@@ -221,6 +221,14 @@ def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address,
     assert math.isnan(reference["kid_std"]["value"])
     features = list((cache / "eval-features").glob("*-lenet-n100-*"))
     assert len(features) == 1  # the real subset's features, computed once for every actor
+    # Every value of one generator is the measure computed directly on the same samples.
+    noise = {r["metric"]: r["value"] for r in rows if r["generator"] == "noise"}
+    direct = direct_values(np.load(tmp_path / "noise.npz")["images"], seed=0, n=100)
+    assert set(noise) == set(direct)
+    for name, value in direct.items():
+        assert noise[name] == pytest.approx(value, rel=1e-6, abs=1e-12, nan_ok=True), name
+    # Training images scored against the training split sit on it: memorisation ratio 0.
+    assert reference["nn_memorisation_ratio"]["value"] == 0.0
 
     # A finished shard's fragment cut short meanwhile is set aside and the shard run again.
     table = Table(run.tables, "eval")
@@ -258,6 +266,75 @@ def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address,
 
     bad = run_cli("eval", "run", "r", "--runs-dir", str(tmp_path), "--metrics", "fid,bogus")
     assert bad.returncode == 2 and bad.stderr.startswith("error: --metrics: unknown metric")
+
+
+def direct_values(source: np.ndarray, seed: int, n: int) -> dict[str, float]:
+    """What eval must report for an .npz source, straight from ``evaluators``: the source's and
+    the test split's seeded subsets of ``n`` (numpy's choice without replacement, sorted), the
+    LeNet judge's features and softmax, each measure with the eval's seed."""
+    from evaluators import image_quality
+    from evaluators.c2st import c2st
+    from evaluators.classifier_scores import inception_score
+    from evaluators.fid import fid_from_features
+    from evaluators.images import as_float_images
+    from evaluators.judge_embedding import confidence_summary
+    from evaluators.judges.lenet import judge_features, judge_predictions
+    from evaluators.kid import kid
+    from evaluators.neighbours import nearest_neighbours
+    from evaluators.pixel_stats import color_kl, sharpness
+    from evaluators.prdc import prdc
+
+    data = load_dataset({"name": "mnist5k"})
+    lenet = judge_of(data).build("cpu")
+
+    def subset(images: np.ndarray) -> np.ndarray:
+        rows = np.random.default_rng(seed).choice(len(images), n, replace=False)
+        return images[np.sort(rows)]
+
+    generated, real = subset(source), subset(data.test_images)
+    f_real, f_gen = judge_features(lenet, real), judge_features(lenet, generated)
+    p_real, p_gen = judge_predictions(lenet, real), judge_predictions(lenet, generated)
+    values = {"fid": fid_from_features(f_real, f_gen)}
+    kid_result = kid(f_real, f_gen, seed=seed)
+    values |= {"kid_mean": kid_result.mean, "kid_std": kid_result.std}
+    order = np.random.default_rng(seed).permutation(n)
+    values["is_mean"], values["is_std"] = inception_score(p_gen[order])
+    pr = prdc(f_real, f_gen, k_precision_recall=3)
+    values |= {name: getattr(pr, name) for name in ("precision", "recall", "density", "coverage")}
+    test = c2st(real, generated, seed=seed)
+    values |= {
+        "c2st_accuracy": test.accuracy,
+        "c2st_accuracy_real": test.accuracy_real,
+        "c2st_accuracy_generated": test.accuracy_generated,
+        "c2st_p_value": test.p_value,
+        "c2st_n_test": test.n_test,
+    }
+    for role, images, probabilities in (("real", real, p_real), ("generated", generated, p_gen)):
+        result = sharpness(images)
+        values[f"sharpness_{role}"], values[f"sharpness_{role}_std"] = result.mean, result.std
+        mean, top = confidence_summary(probabilities)
+        values[f"confidence_{role}"], values[f"confidence_top_{role}"] = mean, top
+    values |= {f"color_kl_{c}": v for c, v in color_kl(real, generated).items()}
+    memory = nearest_neighbours(generated, data.train_images, real)
+    values |= {
+        "nn_duplicate_rate": memory.duplicate_rate,
+        "nn_memorisation_ratio": memory.memorisation_ratio,
+        "nn_median_generated_to_train": memory.median_generated_to_train,
+    }
+    nearest = nearest_neighbours(generated, real, real, k=1).nearest_train[:, 0]
+    reference = as_float_images(real)[torch.as_tensor(nearest)].expand(-1, 3, -1, -1)
+    distorted = as_float_images(generated).expand(-1, 3, -1, -1)
+    for name in ("l1", "gmsm", "chroma", "gmsd"):
+        distance = {
+            "l1": image_quality.l1,
+            "gmsm": image_quality.gmsm_distance,
+            "chroma": image_quality.chroma_distance,
+            "gmsd": image_quality.gmsd,
+        }[name]
+        per_image = distance(reference, distorted, reduction="none").double().numpy()
+        values[f"iqa_{name}"] = per_image.mean()
+        values[f"iqa_{name}_sem"] = per_image.std() / np.sqrt(n)
+    return {name: float(value) for name, value in values.items()}
 
 
 def _value_names(metric: str) -> set[str]:
