@@ -102,9 +102,10 @@ def fid_with_statistics(
     context.load_judge, context.judge_name = lenet_judge(judge, reference)
     stored = [side for side in sides if side.statistics is not None]
     if images:
+        for side in stored:  # before the features: refused without extracting them
+            _check_weights(side, context)
         features = context.features(images[0].images)
         for side in stored:
-            _check_weights(side, context)
             _check_dimension(side, features.shape[1], context.extractor)
         stats = stored[0].statistics
         value = fid_against_statistics(stats.mu, stats.sigma, features)

@@ -21,7 +21,7 @@ def prepare_folder(
     meant on this cluster, which a resume on another one may change); True when an earlier
     run of the same spec should be resumed."""
     if restart:
-        for part in ("tune", "tables", "tb", "spec.yaml", "optuna.db"):
+        for part in ("tune", "tables", "tb", "spec.yaml"):  # optuna.db: see study_file
             run.remove(part)
     text = run.read_text("spec.yaml")
     if text is not None:
