@@ -92,13 +92,12 @@ def load_reference_dataset(name: str) -> ImageData:
 
 
 def run_dataset(run: RunDir) -> dict[str, Any] | None:
-    """The dataset the run's spec.yaml names (a sweep's); None when the run has no spec.yaml."""
+    """The dataset the run's spec.yaml names (a sweep's); None when the run has no spec.yaml or
+    its spec names no dataset (the command's --dataset must then name one)."""
     text = run.read_text("spec.yaml")
-    if text is None:
-        return None
-    spec = yaml.safe_load(text)
+    spec = yaml.safe_load(text) if text is not None else None
     if not isinstance(spec, dict) or not isinstance(spec.get("dataset"), dict):
-        raise UserError(f"{run.shown(run.path('spec.yaml'))}: names no dataset")
+        return None
     return spec["dataset"]
 
 

@@ -129,8 +129,8 @@ def _real_data(run: RunDir, dataset: str | None):
     named = run_dataset(run)
     if named is None:
         raise UserError(
-            f"no sweep named {run.name!r} under {run.runs_dir}: name the real "
-            "data with --dataset (e.g. --dataset mnist5k) to score sources alone"
+            f"run {run.name!r} under {run.runs_dir} has no spec.yaml naming its dataset: "
+            "name the real data with --dataset (e.g. --dataset mnist5k)"
         )
     with dataset_errors(f"{run.shown(run.path('spec.yaml'))}: cannot load its dataset: "):
         return load_dataset(named)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mpmath
 import numpy as np
 import pytest
 
@@ -148,7 +149,6 @@ def old_path(real: np.ndarray, generated: np.ndarray) -> float:
 def exact_fid(real: np.ndarray, generated: np.ndarray) -> float:
     """The definition evaluated with 60 significant digits (mpmath): the D - N zero eigenvalues
     of S_r S_g come out as ~1e-60 instead of float64 round-off."""
-    mpmath = pytest.importorskip("mpmath")
     with mpmath.workdps(60):
         stats = []
         for x in (real, generated):

@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 
 from orchestrator.errors import UserError
-from orchestrator.shards import Shard, finished_shards, gpu_share, run_shards
+from orchestrator.shards import MAX_ATTEMPTS, Shard, finished_shards, gpu_share, run_shards
 from orchestrator.tables import Table
 
 _BUILDS = Counter()  # per worker process: how often this process built a job
 
 
 class DoublingJob:
-    """Doubles numbers; ``"fail"`` raises, ``"die"`` kills its own process the first time."""
+    """Doubles numbers; ``"fail"`` raises, ``"die"`` kills its own process the first time,
+    ``"poison"`` every time."""
 
     def __init__(self, weights: np.ndarray, marker_dir: str) -> None:
         _BUILDS[os.getpid()] += 1
@@ -34,6 +35,8 @@ class DoublingJob:
                 marker.touch()
                 os.kill(os.getpid(), signal.SIGKILL)
             task = 0
+        if task == "poison":
+            os.kill(os.getpid(), signal.SIGKILL)
         return [
             {
                 "value": float(task * 2 + self.weights.sum()),
@@ -99,6 +102,24 @@ def test_killed_worker_is_replaced_and_its_shard_runs_once(ray_address, tmp_path
     assert report.done == 6 and not report.failures
     assert _shard_counts(table) == {f"s{i}": 1 for i in range(6)}
     assert finished_shards(table) == {f"s{i}" for i in range(6)}
+
+
+def test_a_shard_whose_worker_dies_on_every_attempt_fails_alone(ray_address, tmp_path):
+    """The shard is handed out MAX_ATTEMPTS times, each to a new worker; then it is recorded
+    as failed and the other shards finish; a rerun tries it again."""
+    table = Table(str(tmp_path / "tables"), "eval")
+    shared = {"weights": np.zeros(3), "marker_dir": str(tmp_path)}
+    report = run_shards("t", _shards([1, "poison", 2]), DoublingJob, shared, table, actors=2)
+    assert report.worker_deaths == MAX_ATTEMPTS == 3
+    assert report.done == 2 and list(report.failures) == ["s1"]
+    assert report.failures["s1"].startswith("worker died 3 times: ")
+    rows = {r["shard"]: r for r in table.read().to_pylist()}
+    assert rows["s1"]["error"].startswith("worker died 3 times") and rows["s1"]["generator"] == "g1"
+    assert (rows["s0"]["value"], rows["s2"]["value"]) == (2.0, 4.0)
+    assert finished_shards(table) == {"s0", "s2"}
+    again = run_shards("t", _shards([1, 3, 2]), DoublingJob, shared, table, actors=1)
+    assert (again.skipped, again.done, again.failures) == (2, 1, {})
+    assert finished_shards(table) == {"s0", "s1", "s2"}
 
 
 def test_failing_shard_is_recorded_and_others_go_on(ray_address, tmp_path):

@@ -51,7 +51,8 @@ def grid(runs: Path, address: str, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, ray_address):
     """One 2x2 grid of every strategy (an untrained conditional generator, 2 epochs) through
-    the CLI, with one of its two actors killed (SIGKILL) once the first cell is in the table."""
+    the CLI, with one of its two actors killed (SIGKILL) once the first cell is in the table
+    (the driver paused meanwhile)."""
     tmp = tmp_path_factory.mktemp("augment")
     generator = save_generator(tmp / "ck")
     runs = tmp / "runs"
@@ -64,18 +65,27 @@ def finished(tmp_path_factory, ray_address):
         stdin=subprocess.DEVNULL,
     )
     table = Table(str(runs / "aug" / "tables"), "augment")
-    # Wait for the first cell and a live worker (on a loaded machine the workers' processes
-    # may show up in ps after the first row does).
-    workers: list[int] = []
     deadline = time.monotonic() + 300
-    while not workers and driver.poll() is None and time.monotonic() < deadline:
+    while not table.fragments() and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-        workers = shard_workers_below(os.getpid()) if table.fragments() else []
+    # The driver is stopped while an actor is killed: it hands out no cell meanwhile, so at
+    # least 13 of the 16 cells are still to hand out when it goes on, and the dead actor is
+    # always found (by its running cell or the next one handed to it), never left idle to the
+    # end. (On a loaded machine the workers may show up in /proc after the first row does.)
+    driver.send_signal(signal.SIGSTOP)
+    try:
+        workers: list[int] = []
+        while not workers and time.monotonic() < deadline:
+            workers = shard_workers_below(os.getpid())
+            time.sleep(0.05)
+        if workers:
+            os.kill(workers[0], signal.SIGKILL)
+    finally:
+        driver.send_signal(signal.SIGCONT)
     if not workers:
         driver.kill()
         _, stderr = driver.communicate()
         pytest.fail(f"no ShardWorker running mid-grid (driver exit {driver.returncode}): {stderr}")
-    os.kill(workers[0], signal.SIGKILL)
     _, stderr = driver.communicate(timeout=300)
     assert driver.returncode == 0 and "Traceback" not in stderr, stderr
     return runs / "aug", generator, args, stderr

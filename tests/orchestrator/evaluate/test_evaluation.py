@@ -25,6 +25,7 @@ from orchestrator.evaluate.plan import (
     EvalSettings,
     plan_shards,
 )
+from orchestrator.image_sets import seeded_subset
 from orchestrator.judges import judge_of
 from orchestrator.runs import RunDir
 from orchestrator.shards import run_shards
@@ -62,7 +63,13 @@ def make_run(root: Path) -> RunDir:
             folder / STATE_FILE,
         )
         rows.append(
-            {"trial_id": f"t{i}", "family": family, "best_fid": 10.0 + i, "checkpoint": str(folder)}
+            {
+                "trial_id": f"t{i}",
+                "family": family,
+                "best_fid": 10.0 + i,  # t0 ranks first by fid...
+                "best_label_accuracy": 0.2 + i,  # ...t1 by label accuracy (larger is better)
+                "checkpoint": str(folder),
+            }
         )
     Table(run.tables, "trials").append(rows)
     rng = np.random.default_rng(0)
@@ -266,6 +273,87 @@ def test_eval_fills_every_row_reports_failures_and_reruns_only_them(ray_address,
 
     bad = run_cli("eval", "run", "r", "--runs-dir", str(tmp_path), "--metrics", "fid,bogus")
     assert bad.returncode == 2 and bad.stderr.startswith("error: --metrics: unknown metric")
+
+
+@pytest.mark.slow
+def test_eval_options_pick_the_trials_data_extractor_and_chunks(ray_address, tmp_path):
+    """--top/--by (label accuracy ranks largest first), --trials, --dataset for a run whose spec
+    names none, --chunk below n and --extractor inception: the rows are those of the generators
+    picked, and the reference's FID is the one computed directly on the same subsets."""
+    from evaluators.fid import fid_from_features
+    from evaluators.judges.inception import inception_features, load_fid_inception
+    from evaluators.judges.lenet import judge_features
+    from tests.orchestrator.evaluate.test_metrics_cli import random_inception_weights
+
+    run = make_run(tmp_path)
+    run.spec_file.write_text(yaml.safe_dump({"family": "dcgan"}))  # no dataset
+    data = load_dataset({"name": "mnist5k"})
+
+    def rows_of(*args: str) -> list[dict]:
+        result = run_cli(
+            "eval",
+            "run",
+            "r",
+            "--runs-dir",
+            str(tmp_path),
+            "--address",
+            ray_address,
+            "--metrics",
+            "fid",
+            "--no-figures",
+            "--force",
+            *args,
+        )
+        assert result.returncode == 0, result.stderr
+        return [r for r in Table(run.tables, "eval").read().to_pylist() if r["metric"] == "fid"]
+
+    def direct_fid(features, n: int) -> float:
+        real, train = (seeded_subset(x, n, 0)[0] for x in (data.test_images, data.train_images))
+        return fid_from_features(features(real), features(train))
+
+    refused = run_cli("eval", "run", "r", "--runs-dir", str(tmp_path), "--address", ray_address)
+    assert refused.returncode == 2
+    assert refused.stderr.endswith(
+        "has no spec.yaml naming its dataset: name the real data with "
+        "--dataset (e.g. --dataset mnist5k)\n"
+    )
+
+    weights = random_inception_weights(tmp_path)
+    picked = rows_of(
+        "--top",
+        "1",
+        "--by",
+        "label_accuracy",
+        "--dataset",
+        "mnist5k",
+        "--n",
+        "4",
+        "--actors",
+        "1",  # one Inception load
+        "--extractor",
+        "inception",
+        "--inception-weights",
+        str(weights),
+    )
+    assert {(r["generator"], r["extractor"], r["n_samples"]) for r in picked} == {
+        ("t1", "inception", 4),
+        ("reference", "inception", 4),
+    }
+    assert {r["dataset_fingerprint"] for r in picked} == {data.fingerprint}
+    inception = load_fid_inception(str(weights))
+    reference = next(r["value"] for r in picked if r["generator"] == "reference")
+    assert reference == pytest.approx(
+        direct_fid(lambda x: inception_features(inception, x), 4), rel=1e-6
+    )
+
+    chunked = rows_of("--trials", "t0", "--dataset", "mnist5k", "--n", "600", "--chunk", "500")
+    by_generator = {r["generator"]: r for r in chunked if r["extractor"] == "lenet"}
+    assert set(by_generator) == {"t0", "reference"}
+    assert all(r["n_samples"] == 600 for r in by_generator.values())
+    lenet = judge_of(data).build("cpu")
+    assert by_generator["reference"]["value"] == pytest.approx(
+        direct_fid(lambda x: judge_features(lenet, x), 600), rel=1e-6
+    )
 
 
 def direct_values(source: np.ndarray, seed: int, n: int) -> dict[str, float]:

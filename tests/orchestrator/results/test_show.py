@@ -143,3 +143,22 @@ def test_bad_grouping_is_one_line(runs, options, words):
     with pytest.raises(UserError) as caught:
         show("study", runs_dir=runs, **options)
     assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_ganorch_runs_is_the_default_runs_dir_and_runs_dir_overrides_it(runs, tmp_path):
+    from typer.testing import CliRunner
+
+    from orchestrator import cli
+
+    command = ["results", "show", "study", "--format", "json"]
+    found = CliRunner().invoke(cli.app, command, env={"GANORCH_RUNS": runs})
+    assert found.exit_code == 0, found.output
+    assert {t["trial_id"] for t in json.loads(found.output)} == {
+        *(f"t{label}-{seed}" for label in (0.9, 1.0) for seed in (0, 1, 2)),
+        "lone",
+    }
+    elsewhere = {"GANORCH_RUNS": str(tmp_path)}
+    missing = CliRunner().invoke(cli.app, command, env=elsewhere)
+    assert missing.exit_code == 2 and str(tmp_path) in missing.output
+    overridden = CliRunner().invoke(cli.app, [*command, "--runs-dir", runs], env=elsewhere)
+    assert overridden.exit_code == 0 and json.loads(overridden.output) == json.loads(found.output)
