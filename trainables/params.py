@@ -23,6 +23,9 @@ class Param:
     high: float | None = None
     choices: tuple[Any, ...] | None = None  # allowed values for str (and optionally int)
     rule: Callable[[Any], str | None] | None = None  # a further check: the reason, or None
+    # May change between epochs without rebuilding the networks (what PBT may mutate): the
+    # family reads it from its config at every step, or writes it into its optimisers.
+    mutable: bool = False
 
     def check(self, value: Any) -> str | None:
         """None when ``value`` is allowed, else a short reason naming the allowed values."""
@@ -53,8 +56,8 @@ def _is_kind(value: Any, kind: type) -> bool:
 
 # Knobs every family has: the optimiser step, the batch, the seed, and the FID sample count.
 COMMON_PARAMS: dict[str, Param] = {
-    "lr": Param(float, 2e-4, "Adam learning rate", low=1e-7, high=1.0),
-    "beta1": Param(float, 0.5, "Adam beta1", low=0.0, high=0.999),
+    "lr": Param(float, 2e-4, "Adam learning rate", low=1e-7, high=1.0, mutable=True),
+    "beta1": Param(float, 0.5, "Adam beta1", low=0.0, high=0.999, mutable=True),
     "batch_size": Param(int, 64, "images per step", low=1, high=65536),
     "seed": Param(int, 0, "seed of weights, batches and latents", low=0),
     "fid_samples": Param(int, 1000, "generated samples scored by FID each epoch", low=2),

@@ -50,6 +50,9 @@ class TrialSettings:
     gpus: float = 0.0
     amp: str = "off"  # mixed precision on CUDA: off, bf16 or fp16 (trainables.device)
     placement: dict[str, str | float] = field(default_factory=dict)  # reported every epoch
+    trial_id: str = ""  # written into checkpoints: a checkpoint of another trial is an exploit
+    # Knobs whose value in force is reported every epoch as ``config/<knob>`` (PBT mutates them).
+    report_config: tuple[str, ...] = ()
 
 
 def run_trial(
@@ -80,14 +83,20 @@ def _train(
     train_images = torch.tensor(data.train_images, device=device).float().div_(127.5).sub_(1.0)
     train_labels = torch.tensor(data.train_labels, device=device)  # shared arrays are read-only
 
-    start_epoch, best_fid, rng_state = 0, float("inf"), None
+    start_epoch, best_fid, rng_state, exploited_from = 0, float("inf"), None, None
     checkpoint = tune.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as folder:
             # CPU first: the RNG states must stay CPU byte tensors (weights move on load)
             state = load_weights(Path(folder) / STATE_FILE, map_location="cpu")
         model.load_state_dict(state["model"])
+        # A PBT exploit hands over another trial's checkpoint with a mutated config: the
+        # donor's weights, optimiser moments and batch order, under this trial's values.
+        model.apply_optimiser_config()
         start_epoch, best_fid, rng_state = state["epoch"], state["best_fid"], state["rng"]
+        donor = state.get("trial_id")
+        if donor and donor != settings.trial_id:
+            exploited_from = f"{donor}@{start_epoch}"
 
     batches = torch.Generator().manual_seed(seed)
     if rng_state is not None:
@@ -120,16 +129,18 @@ def _train(
                 "epoch": epoch,
                 "images_per_s": images_seen / train_seconds,
                 "epoch_s": time.perf_counter() - started,
+                **{f"config/{knob}": model.config[knob] for knob in settings.report_config},
             }
+            if exploited_from and epoch == start_epoch + 1:
+                metrics["exploited_from"] = exploited_from
             if writer:
                 _log_epoch(writer, epoch, metrics, model, grid_z, grid_labels)
                 if settings.log_copy:  # before the report, after which Tune may stop the trial
                     store, folder = settings.log_copy
                     pafs.copy_files(settings.log_dir, folder, destination_filesystem=store)
             with tempfile.TemporaryDirectory() as folder:
-                torch.save(
-                    trial_state(model, epoch, best_fid, batches), os.path.join(folder, STATE_FILE)
-                )
+                state = trial_state(model, epoch, best_fid, batches, settings.trial_id)
+                torch.save(state, os.path.join(folder, STATE_FILE))
                 tune.report(
                     {**metrics, **settings.placement},
                     checkpoint=tune.Checkpoint.from_directory(folder),
@@ -140,7 +151,7 @@ def _train(
 
 
 def trial_state(
-    model: Family, epoch: int, best_fid: float, batches: torch.Generator
+    model: Family, epoch: int, best_fid: float, batches: torch.Generator, trial_id: str = ""
 ) -> dict[str, Any]:
     """What a checkpoint's ``state.pt`` holds: tensors and plain Python values only, so that
     resuming and :mod:`trainables.checkpoints` read it with ``load_weights`` (no unpickling of
@@ -154,6 +165,7 @@ def trial_state(
         "family": model.name,
         "image_shape": tuple(int(size) for size in model.image_shape),
         "num_classes": int(model.num_classes),
+        "trial_id": trial_id,
     }
 
 
@@ -243,7 +255,7 @@ def _log_epoch(
     grid_labels: torch.Tensor,
 ) -> None:
     for name, value in metrics.items():
-        if name != "epoch":
+        if name != "epoch" and not isinstance(value, str):  # exploited_from is a label
             writer.add_scalar(name, value, epoch)
     model.train(False)
     images = model.sample(grid_z, grid_labels).add(1).div(2).clamp(0, 1).cpu()

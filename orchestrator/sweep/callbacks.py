@@ -175,8 +175,9 @@ def epoch_row(trial_id: str, result: dict[str, Any], trial_path: str | None) -> 
     for name, value in result.items():
         if name not in _TUNE_FIELDS and name != "epoch" and _is_number(value):
             row[name] = float(value)
-    if isinstance(result.get("node_id"), str):
-        row["node_id"] = result["node_id"]
+    for label in ("node_id", "exploited_from"):  # PBT: "<donor trial>@<its epoch>"
+        if isinstance(result.get(label), str):
+            row[label] = result[label]
     return row
 
 

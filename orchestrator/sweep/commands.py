@@ -30,7 +30,8 @@ def sweep_check(spec: Annotated[Path, typer.Argument(help="Experiment spec (YAML
 
 @app.command("params")
 def sweep_params(family: Annotated[str, typer.Argument(help="Family name, e.g. dcgan.")]) -> None:
-    """List a family's hyperparameters: type, default, allowed values."""
+    """List a family's hyperparameters: type, default, allowed values; [mutable] marks those
+    PBT may change between epochs."""
     from trainables.families import FAMILIES
 
     if family not in FAMILIES:
@@ -45,7 +46,7 @@ def sweep_params(family: Annotated[str, typer.Argument(help="Family name, e.g. d
         )
         typer.echo(
             f"{name:<14} {param.kind.__name__:<6} default {param.default!s:<14} "
-            f"{allowed:<34} {param.help}"
+            f"{allowed:<34} {param.help}{' [mutable]' if param.mutable else ''}"
         )
 
 

@@ -38,7 +38,19 @@ from trainables.device import AMP_MODES
 from trainables.families import FAMILIES, family_class
 
 ALGORITHMS = ("optuna", "random", "grid")
-SCHEDULERS = ("asha", "none")
+SCHEDULERS = ("asha", "pbt", "none")
+# The keys each scheduler takes besides its name (an unknown or another's key is an error).
+SCHEDULER_KEYS = {
+    "asha": ("grace_period", "reduction_factor"),
+    "pbt": (
+        "perturbation_interval",
+        "quantile_fraction",
+        "resample_probability",
+        "mutations",
+        "seed",
+    ),
+    "none": (),
+}
 
 
 @dataclass(frozen=True)
@@ -58,8 +70,22 @@ class SearchSpec:
 @dataclass(frozen=True)
 class SchedulerSpec:
     name: str = "asha"
-    grace_period: int = 1
+    grace_period: int = 1  # asha
     reduction_factor: float = 3.0
+    perturbation_interval: int = 2  # pbt: epochs between exploit/explore steps
+    quantile_fraction: float = 0.25  # the bottom share copies the top share
+    resample_probability: float = 0.25  # a mutated value is redrawn, else scaled by 0.8/1.2
+    mutations: dict[str, Dimension] = field(default_factory=dict)  # knob -> where it may go
+    seed: int = 0  # PBT's random choices and its initial configs
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys of this scheduler only, mutations in the spec notation."""
+        raw = {"name": self.name}
+        for key in SCHEDULER_KEYS[self.name]:
+            raw[key] = getattr(self, key)
+        if "mutations" in raw:
+            raw["mutations"] = {k: to_yaml(d) for k, d in self.mutations.items()}
+        return raw
 
 
 @dataclass(frozen=True)
@@ -99,6 +125,7 @@ class ExperimentSpec:
         raw = asdict(self)
         raw["family"] = self.family[0] if len(self.family) == 1 else list(self.family)
         raw["space"] = {name: to_yaml(dim) for name, dim in self.space.items()}
+        raw["scheduler"] = self.scheduler.to_dict()
         for key in ("description", "variants"):
             if not raw[key]:
                 del raw[key]
@@ -119,8 +146,9 @@ def load_spec(
     epochs: int | None = None,
 ) -> ExperimentSpec:
     """Read and validate a spec file; the overrides replace its name, search.samples and
-    epochs (a smoke run: samples 1, epochs 1). A grace period longer than the overridden
-    epochs is shortened to them: ASHA cannot wait longer than a trial runs."""
+    epochs (a smoke run: samples 1, epochs 1). A grace period or perturbation interval longer
+    than the overridden epochs is shortened to them: no scheduler waits longer than a trial
+    runs."""
     raw = read_spec_file(path)
     if name:
         raw["name"] = name
@@ -129,9 +157,10 @@ def load_spec(
     if epochs is not None:
         raw["epochs"] = as_integer("epochs", epochs, low=1)
         scheduler = _section_of(raw, "scheduler")
-        grace = scheduler.get("grace_period")
-        if isinstance(grace, int) and not isinstance(grace, bool) and grace > epochs:
-            scheduler["grace_period"] = epochs
+        for key in ("grace_period", "perturbation_interval"):
+            value = scheduler.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > epochs:
+                scheduler[key] = epochs
     return parse_spec(raw)
 
 
@@ -204,16 +233,7 @@ def _sections(raw: Mapping[str, Any], families: tuple[str, ...]) -> dict[str, An
                 "seed": lambda k, v: as_integer(k, v, low=0),
             },
         ),
-        "scheduler": _section(
-            "scheduler",
-            raw.get("scheduler", {}),
-            SchedulerSpec,
-            {
-                "name": lambda k, v: as_choice(k, v, SCHEDULERS),
-                "grace_period": lambda k, v: as_integer(k, v, low=1),
-                "reduction_factor": lambda k, v: as_number(k, v, above=1.0),
-            },
-        ),
+        "scheduler": _scheduler(raw.get("scheduler", {}), families),
         "resources": _section(
             "resources",
             raw.get("resources", {}),
@@ -224,6 +244,52 @@ def _sections(raw: Mapping[str, Any], families: tuple[str, ...]) -> dict[str, An
             },
         ),
     }
+
+
+def _scheduler(raw: Any, families: tuple[str, ...]) -> SchedulerSpec:
+    """The scheduler section: its name, then only that scheduler's keys."""
+    raw = as_mapping("scheduler", raw)
+    name = as_choice("scheduler.name", raw.get("name", SchedulerSpec.name), SCHEDULERS)
+    no_unknown_keys("scheduler", raw, {"name", *SCHEDULER_KEYS[name]})
+    checks = {
+        "grace_period": lambda k, v: as_integer(k, v, low=1),
+        "reduction_factor": lambda k, v: as_number(k, v, above=1.0),
+        "perturbation_interval": lambda k, v: as_integer(k, v, low=1),
+        "quantile_fraction": lambda k, v: _fraction(k, v, high=0.5),
+        "resample_probability": lambda k, v: _fraction(k, v, high=1.0, zero=True),
+        "mutations": lambda k, v: _mutations(k, v, families),
+        "seed": lambda k, v: as_integer(k, v, low=0),
+    }
+    values = {key: checks[key](f"scheduler.{key}", v) for key, v in raw.items() if key != "name"}
+    if name == "pbt" and not values.get("mutations"):
+        raise SpecError("scheduler.mutations", "pbt needs at least one knob to mutate")
+    return SchedulerSpec(name=name, **values)
+
+
+def _fraction(path: str, value: Any, high: float, zero: bool = False) -> float:
+    number = as_number(path, value, low=0.0)
+    if number > high or (number == 0 and not zero):
+        bounds = f"[0, {high:g}]" if zero else f"(0, {high:g}]"
+        raise SpecError(path, f"expected a number in {bounds}, got {value!r}")
+    return number
+
+
+def _mutations(path: str, raw: Any, families: tuple[str, ...]) -> dict[str, Dimension]:
+    """Knob -> its distribution, for knobs every family may change between epochs."""
+    mutations = {}
+    for key, value in as_mapping(path, raw).items():
+        where = f"{path}.{key}"
+        param = knob_param(where, key, families)
+        for family in families:
+            mutable = family_class(family).mutable_params()
+            if key.split(".", 1)[-1] not in mutable:
+                raise SpecError(
+                    where,
+                    f"{family} cannot change {key} between epochs without rebuilding its "
+                    f"networks (mutable: {', '.join(mutable)})",
+                )
+        mutations[key] = knob_dimension(where, value, param)
+    return mutations
 
 
 def _check_across_keys(spec: ExperimentSpec) -> None:
@@ -243,10 +309,28 @@ def _check_across_keys(spec: ExperimentSpec) -> None:
     if isinstance(gpu, float) and gpu > 1 and not gpu.is_integer():
         # Ray packs fractions of one GPU; a trial never spans part of a second one.
         raise SpecError("resources.gpu", f"above 1 must be a whole number, got {gpu:g}")
+    if spec.scheduler.name == "pbt":
+        _check_pbt(spec)
     if spec.scheduler.name == "asha" and spec.scheduler.grace_period > spec.epochs:
         raise SpecError(
             "scheduler.grace_period",
             f"{spec.scheduler.grace_period} exceeds epochs ({spec.epochs})",
+        )
+
+
+def _check_pbt(spec: ExperimentSpec) -> None:
+    if spec.search.algorithm != "random":
+        raise SpecError(
+            "search.algorithm",
+            f"pbt explores by itself (initial configs drawn at random from space, then "
+            f"mutated): use random, not {spec.search.algorithm}",
+        )
+    if len(spec.family) > 1:
+        raise SpecError("family", "pbt runs one family (an exploit copies a trial's networks)")
+    interval = spec.scheduler.perturbation_interval
+    if interval > spec.epochs:
+        raise SpecError(
+            "scheduler.perturbation_interval", f"{interval} exceeds epochs ({spec.epochs})"
         )
 
 

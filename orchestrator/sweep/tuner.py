@@ -163,8 +163,9 @@ def _run_one_trial(
     local temporary folder that the trainable copies to ``<tb_root>/<trial_id>`` every epoch.
     """
     family, hyperparameters = family_config(config)
-    folder = f"{tb_root}/{tune.get_context().get_trial_id()}"
-    settings = replace(settings, family=family, placement=_placement())
+    trial_id = tune.get_context().get_trial_id()
+    folder = f"{tb_root}/{trial_id}"
+    settings = replace(settings, family=family, placement=_placement(), trial_id=trial_id)
     if tb_store is None:
         run_trial(hyperparameters, data, judge, replace(settings, log_dir=folder))
         return
@@ -216,6 +217,7 @@ def _trainable(spec: ExperimentSpec, run: RunDir, data: ImageData, judge: Judge)
         gpus=spec.resources.gpu,
         amp=spec.amp,
         num_threads=max(1, math.floor(spec.resources.cpu)),
+        report_config=tuple(key.split(".", 1)[-1] for key in spec.scheduler.mutations),
     )
     with_data = tune.with_parameters(
         _run_one_trial,
@@ -233,8 +235,13 @@ def _new_tuner(
 ) -> tune.Tuner:
     metric, mode = spec.metric.name, spec.metric.mode
     param_space: dict[str, Any] = {}
-    search_alg = None
-    if spec.search.algorithm == "grid":
+    search_alg = scheduler = None
+    if spec.scheduler.name == "pbt":
+        from orchestrator.sweep.pbt import pbt_param_space, pbt_scheduler
+
+        param_space = pbt_param_space(spec)
+        scheduler, search_alg = pbt_scheduler(spec)
+    elif spec.search.algorithm == "grid":
         # Explicit points, so a key prefixed for one family never multiplies another's trials.
         points = spec.grid_points()
         param_space = {"point": tune.grid_search(points)}
@@ -255,7 +262,6 @@ def _new_tuner(
             study_name=run.name,
             storage=optuna_storage(study_path),
         )
-    scheduler = None
     if spec.scheduler.name == "asha":
         from ray.tune.schedulers import ASHAScheduler
 
@@ -290,7 +296,10 @@ def _new_tuner(
             callbacks=[recorder, progress],
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=1, checkpoint_score_attribute=metric, checkpoint_score_order=mode
+                # PBT continues a trial from another's latest checkpoint: all are kept
+                num_to_keep=None if spec.scheduler.name == "pbt" else 1,
+                checkpoint_score_attribute=metric,
+                checkpoint_score_order=mode,
             ),
         ),
     )

@@ -37,8 +37,12 @@ CONV_PARAMS: dict[str, Param] = {
 # The GAN objective of a discriminator trained with binary cross-entropy (AdversarialFamily).
 ADVERSARIAL_PARAMS: dict[str, Param] = {
     "gen_loss": Param(str, "nonsaturating", "G loss", choices=("nonsaturating", "minimax")),
-    "real_label": Param(float, 1.0, "one-sided label smoothing target", low=0.5, high=1.0),
-    "d_steps": Param(int, 1, "discriminator steps per generator step", low=1, high=20),
+    "real_label": Param(
+        float, 1.0, "one-sided label smoothing target", low=0.5, high=1.0, mutable=True
+    ),
+    "d_steps": Param(
+        int, 1, "discriminator steps per generator step", low=1, high=20, mutable=True
+    ),
 }
 # Families with ``conditional = True``.
 CONDITIONAL_PARAMS: dict[str, Param] = {
@@ -48,6 +52,7 @@ CONDITIONAL_PARAMS: dict[str, Param] = {
         "alpha: alpha * CE(judge(G(z, y)), y) is added to G's loss (0 = off)",
         low=0.0,
         high=100.0,
+        mutable=True,
     ),
 }
 
@@ -171,6 +176,11 @@ class Family(ABC):
         return {**COMMON_PARAMS, **cls.params}
 
     @classmethod
+    def mutable_params(cls) -> tuple[str, ...]:
+        """Knobs that may change between epochs of one trial (PBT's mutations)."""
+        return tuple(name for name, param in cls.all_params().items() if param.mutable)
+
+    @classmethod
     def resolve(
         cls, config: Mapping[str, Any], image_shape: tuple[int, int, int] | None = None
     ) -> dict[str, Any]:
@@ -217,6 +227,18 @@ class Family(ABC):
             module.load_state_dict(state[name])
         if "latent_rng" in state:
             self.rng.set_state(state["latent_rng"])
+
+    def apply_optimiser_config(self) -> None:
+        """Write ``lr`` and ``beta1`` of the config into every optimiser: after loading a
+        checkpoint written under other values (a PBT exploit), the config's are in force.
+        The other mutable knobs are read from the config at every step."""
+        for module in self.modules().values():
+            if not isinstance(module, torch.optim.Optimizer):
+                continue
+            for group in module.param_groups:
+                group["lr"] = self.config["lr"]
+                if "betas" in group:
+                    group["betas"] = (self.config["beta1"], group["betas"][1])
 
     def train(self, mode: bool = True) -> None:
         for module in self.modules().values():

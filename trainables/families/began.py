@@ -203,6 +203,7 @@ class BEGAN(Family):
             "equilibrium E[L(G(z))] = gamma E[L(x)] (report: 0.5, 0.7; lower collapses on digits)",
             low=0.0,
             high=1.0,
+            mutable=True,
         ),
         "lambda_k": Param(
             float,
@@ -210,6 +211,7 @@ class BEGAN(Family):
             "learning rate of k_t (papers: 0.001, too slow to start here)",
             low=0.0,
             high=1.0,
+            mutable=True,
         ),
         "beta_l1": _weight("l1", 1.0),
         "beta_gmsm": _weight("GMSM", 0.0),

@@ -192,7 +192,12 @@ class VAE(Family):
             choices=("bce", "mse"),
         ),
         "kl_weight": Param(
-            float, 1.0, "weight of KL(q(z|x) || N(0, I)) in the loss", low=0.0, high=1e3
+            float,
+            1.0,
+            "weight of KL(q(z|x) || N(0, I)) in the loss",
+            low=0.0,
+            high=1e3,
+            mutable=True,
         ),
     }
     losses = ("loss", "recon", "kl")

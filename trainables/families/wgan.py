@@ -84,7 +84,7 @@ class WGAN(Family):
                 "critic gets layer norm instead"
             ),
         ),
-        "n_critic": Param(int, 5, "critic steps per generator step", low=1, high=100),
+        "n_critic": Param(int, 5, "critic steps per generator step", low=1, high=100, mutable=True),
         "constraint": Param(
             str,
             "clip",
@@ -98,9 +98,15 @@ class WGAN(Family):
             "critic step (constraint: clip)",
             low=1e-6,
             high=10.0,
+            mutable=True,
         ),
         "gp_weight": Param(
-            float, 10.0, "gradient penalty weight lambda (constraint: gp)", low=0.0, high=1e4
+            float,
+            10.0,
+            "gradient penalty weight lambda (constraint: gp)",
+            low=0.0,
+            high=1e4,
+            mutable=True,
         ),
         "optimizer": Param(
             str,

@@ -23,6 +23,8 @@ def test_params_lists_every_knob_with_its_default(family):
             assert default == str(param.default), name
         if param.choices:
             assert "one of " + ", ".join(map(str, param.choices)) in rows[name], name
+        mutable = name in FAMILIES[family].mutable_params()
+        assert rows[name].endswith("[mutable]") == mutable, name  # what PBT may change
 
 
 def test_params_of_began_shows_its_range_and_where_it_departs_from_the_report():

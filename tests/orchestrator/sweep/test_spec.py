@@ -79,7 +79,7 @@ def test_float_choices_are_normalised_and_grid_counts_every_point():
         ({"search": {"algorithm": "bayes"}}, "search.algorithm", "optuna"),
         ({"search": {"samples": 0}}, "search.samples", ">= 1"),
         ({"search": {"sample": 4}}, "search.sample", "unknown key"),
-        ({"scheduler": {"name": "pbt"}}, "scheduler.name", "asha"),
+        ({"scheduler": {"name": "hyperband"}}, "scheduler.name", "asha, pbt"),
         ({"scheduler": {"grace_period": 5}}, "scheduler.grace_period", "exceeds epochs"),
         ({"resources": {"gpu": -1}}, "resources.gpu", ">= 0"),
         ({"resources": {"gpu": "all"}}, "resources.gpu", "a number or auto, got 'all'"),
