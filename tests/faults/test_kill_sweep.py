@@ -65,11 +65,14 @@ def test_sweep_survives_driver_kills_and_equals_a_run_without_them(tmp_path, ray
             )
     # The last checkpoints hold the same weights, optimiser states and RNG states, bit for bit:
     # a resumed epoch restores the batch order, the latents and Adam's moments exactly.
+    # Only the trial id, which names the run's own trial, differs.
     for seed in (0, 1):
-        states = [
-            load_weights(Path(trials[runs][(seed, 2)]["checkpoint"]) / STATE_FILE)
-            for runs in (faulty, clean)
-        ]
+        states = []
+        for runs in (faulty, clean):
+            row = trials[runs][(seed, 2)]
+            state = load_weights(Path(row["checkpoint"]) / STATE_FILE)
+            assert state.pop("trial_id") == row["trial_id"]
+            states.append(state)
         assert_same_state(*states, f"seed {SEED}: trial seed {seed}, epoch 2")
 
 
