@@ -1,8 +1,10 @@
-"""Population Based Training on a real local Ray: exploits recorded in the epochs table, and an
-exploited trial's next epoch trained from its donor's checkpoint under the mutated lr."""
+"""Population Based Training on a real local Ray: a sweep whose driver is killed mid-run resumes
+with each (trial, epoch) once, exploits are recorded in the epochs table, and an exploited
+trial's next epoch is trained from its donor's checkpoint under the mutated lr."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,9 @@ from orchestrator.errors import SpecError
 from orchestrator.judges import judge_of
 from orchestrator.runs import RunDir
 from orchestrator.sweep.spec import parse_spec
-from orchestrator.sweep.tuner import run_sweep
 from orchestrator.tables import Table
+from tests.conftest import GANORCH, run_cli, write_spec
+from tests.faults.kill_rounds import SEED, assert_each_key_once, interrupted_round, kill_driver
 from trainables.datasets import load_dataset
 from trainables.families import family_class
 from trainables.trainable import FID_SEED, STATE_FILE, _train_epoch, generate
@@ -30,7 +33,7 @@ PBT = {
 }
 
 
-def pbt_spec(**fields):
+def pbt_fields(**fields) -> dict:
     spec = {
         "name": "pbt",
         "dataset": {"name": "mnist5k"},
@@ -43,17 +46,33 @@ def pbt_spec(**fields):
         "space": {"lr": {"loguniform": [1.0e-5, 3.0e-3]}},
         "fixed": FIXED,
     }
-    return parse_spec({**spec, **fields})
+    return {**spec, **fields}
+
+
+def pbt_spec(**fields):
+    return parse_spec(pbt_fields(**fields))
 
 
 @pytest.mark.slow
-def test_an_exploited_trial_continues_its_donors_checkpoint_under_the_mutated_lr(
+def test_a_killed_pbt_sweep_resumes_and_exploited_trials_continue_their_donors(
     tmp_path, ray_address, one_torch_thread
 ):
+    spec = write_spec(tmp_path / "pbt.yaml", **pbt_fields())
+    command = [str(GANORCH), "sweep", "run", str(spec), "--runs-dir", str(tmp_path)]
+    command += ["--address", ray_address]
     run = RunDir.of(str(tmp_path), "pbt")
-    outcome = run_sweep(pbt_spec(), run, say=lambda _: None)
-    assert (outcome.trials, outcome.finished) == (4, 4)
-    epochs = Table(run.tables, "epochs").read().to_pylist()
+    # The driver is killed (with its process group) after the first epoch row lands, then the
+    # sweep is rerun: Tune resumes the population from its checkpoints.
+    killed = interrupted_round(
+        command, Table(run.tables, "epochs"), kill_driver, random.Random(SEED), tmp_path / "log"
+    )
+    assert killed, f"seed {SEED}: the PBT sweep finished before the kill"
+    resumed = run_cli(*command[1:])
+    assert resumed.returncode == 0, resumed.stderr
+    tables = Path(run.tables)
+    trials = assert_each_key_once(tables, "trials")
+    assert len(trials) == 4 and {t["status"] for t in trials} == {"TERMINATED"}
+    epochs = assert_each_key_once(tables, "epochs")
     assert sorted((e["trial_id"], e["epoch"]) for e in epochs) == sorted(
         (t, e) for t in {e["trial_id"] for e in epochs} for e in (1, 2, 3)
     )  # each (trial, epoch) once, exploits included
@@ -93,7 +112,6 @@ def test_an_exploited_trial_continues_its_donors_checkpoint_under_the_mutated_lr
         samples = generate(model, FIXED["fid_samples"], FID_SEED, 10)
         fid = frechet_distance(*real, *feature_statistics(judge_features(judge_net, samples)))
         assert fid == pytest.approx(exploit["fid"], rel=1e-5)
-    trials = Table(run.tables, "trials").read().to_pylist()
     assert {t["trial_id"] for t in trials} == {e["trial_id"] for e in epochs}
     # The trials table keeps each trial's last config: the one its last epoch ran under.
     for trial in trials:
