@@ -32,7 +32,7 @@ def test_params_of_began_shows_its_range_and_where_it_departs_from_the_report():
         line.split()[0]: line
         for line in run_in_process("sweep", "params", "began").stdout.splitlines()
     }
-    assert "[0, 1]" in rows["gamma"] and "report: 0.5, 0.7" in rows["gamma"]
+    assert "[0, 2]" in rows["gamma"] and "report: 0.5, 0.7" in rows["gamma"]
     assert "report: 8e-5" in rows["lr"]
 
 
