@@ -54,13 +54,22 @@ def _is_kind(value: Any, kind: type) -> bool:
     return isinstance(value, kind)
 
 
-# Knobs every family has: the optimiser step, the batch, the seed, and the FID sample count.
+# Knobs every family has: the optimiser step, the batch, the seed, the FID sample count and the
+# weight average that samples are drawn from.
 COMMON_PARAMS: dict[str, Param] = {
     "lr": Param(float, 2e-4, "Adam learning rate", low=1e-7, high=1.0, mutable=True),
     "beta1": Param(float, 0.5, "Adam beta1", low=0.0, high=0.999, mutable=True),
     "batch_size": Param(int, 64, "images per step", low=1, high=65536),
     "seed": Param(int, 0, "seed of weights, batches and latents", low=0),
     "fid_samples": Param(int, 1000, "generated samples scored by FID each epoch", low=2),
+    "g_ema": Param(
+        float,
+        0.0,
+        "decay of a moving average of G's weights that draws every sample, grid and FID "
+        "(0: G's trained weights)",
+        low=0.0,
+        high=0.9999,
+    ),
 }
 
 

@@ -185,6 +185,7 @@ def _train_epoch(
     for step in range(steps):
         chunk = order[step * batch * per_step : (step + 1) * batch * per_step].view(per_step, batch)
         losses = model.train_step([images[i] for i in chunk], [labels[i] for i in chunk])
+        model.update_average()
         for name, value in losses.items():
             totals[name] = totals.get(name, 0.0) + value
     return {name: total / steps for name, total in totals.items()}, steps * batch * per_step
@@ -208,7 +209,7 @@ def generate(
         if first < start:
             continue
         labels = torch.arange(first, first + size, device=model.device) % num_classes
-        chunks.append(model.sample(z, labels).add(1).div(2).clamp(0, 1))
+        chunks.append(model.draw(z, labels).add(1).div(2).clamp(0, 1))
     if not chunks:
         return torch.empty(0, *model.image_shape, device=model.device)
     return torch.cat(chunks)
@@ -258,7 +259,7 @@ def _log_epoch(
         if name != "epoch" and not isinstance(value, str):  # exploited_from is a label
             writer.add_scalar(name, value, epoch)
     model.train(False)
-    images = model.sample(grid_z, grid_labels).add(1).div(2).clamp(0, 1).cpu()
+    images = model.draw(grid_z, grid_labels).add(1).div(2).clamp(0, 1).cpu()
     grid = image_grid(images, nrow=8, padding=2, pad_value=0.0)
     writer.add_image("samples", grid, epoch, dataformats="HWC")
     writer.flush()

@@ -69,7 +69,7 @@ def sheets(
         ) % model.num_classes
 
         def sample(z: torch.Tensor) -> torch.Tensor:
-            return model.sample(z.to(model.device), labels).add(1).div(2).clamp(0, 1).cpu()
+            return model.draw(z.to(model.device), labels).add(1).div(2).clamp(0, 1).cpu()
 
         out["interpolation"] = interpolation_sheet(
             sample,

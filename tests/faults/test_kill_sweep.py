@@ -31,6 +31,8 @@ def test_sweep_survives_driver_kills_and_equals_a_run_without_them(tmp_path, ray
         epochs=2,
         search={"algorithm": "grid", "samples": 1, "max_concurrent": 1},
         space={"seed": [0, 1]},
+        # FID is drawn from G's weight average, which a resume must continue exactly too
+        fixed={"base_channels": 8, "n_z": 16, "batch_size": 100, "fid_samples": 200, "g_ema": 0.99},
     )
 
     def command(runs: Path) -> list[str]:
@@ -72,6 +74,7 @@ def test_sweep_survives_driver_kills_and_equals_a_run_without_them(tmp_path, ray
             row = trials[runs][(seed, 2)]
             state = load_weights(Path(row["checkpoint"]) / STATE_FILE)
             assert state.pop("trial_id") == row["trial_id"]
+            assert state["model"]["g_average_updates"] == 2 * 40  # 2 epochs of 4,000 / 100
             states.append(state)
         assert_same_state(*states, f"seed {SEED}: trial seed {seed}, epoch 2")
 

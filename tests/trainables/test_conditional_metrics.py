@@ -81,7 +81,7 @@ def test_generated_labels_are_the_labels_generate_conditions_on():
         def latent(self, n: int, generator: torch.Generator) -> torch.Tensor:
             return torch.randn(n, 2, generator=generator)
 
-        def sample(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        def draw(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
             seen.append(labels)
             return torch.zeros(len(z), 1, 28, 28)
 

@@ -160,7 +160,14 @@ def test_bad_hyperparameters_raise_naming_the_key(config, key):
 
 def test_resolve_config_fills_defaults_and_converts_ints_for_floats():
     resolved = resolve_config(COMMON_PARAMS, {"lr": 1, "batch_size": 32})
-    assert resolved == {"lr": 1.0, "beta1": 0.5, "batch_size": 32, "seed": 0, "fid_samples": 1000}
+    assert resolved == {
+        "lr": 1.0,
+        "beta1": 0.5,
+        "batch_size": 32,
+        "seed": 0,
+        "fid_samples": 1000,
+        "g_ema": 0.0,
+    }
     assert type(resolved["lr"]) is float and type(resolved["batch_size"]) is int
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -111,6 +112,8 @@ class Family(ABC):
     conditional: ClassVar[bool] = False
     losses: ClassVar[tuple[str, ...]] = ("d_loss", "g_loss")  # what train_step returns
     extra_metrics: ClassVar[tuple[str, ...]] = ()  # per-epoch values beyond the losses
+    # The attribute holding the network that maps latents to images: what ``g_ema`` averages.
+    generator_name: ClassVar[str] = "generator"
 
     @classmethod
     def reported_metrics(cls) -> tuple[str, ...]:
@@ -135,6 +138,9 @@ class Family(ABC):
         self.judge: nn.Module | None = None
         # fp16 mixed precision scales losses so small gradients survive (see trainables.device).
         self.loss_scaler: torch.amp.GradScaler | None = None
+        # The moving average of the generator's weights (g_ema > 0), built at the first update.
+        self.average: nn.Module | None = None
+        self.average_updates = 0
 
     def optimise(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
         """One update of ``optimizer``'s parameters from ``loss``, through the loss scaler
@@ -218,8 +224,46 @@ class Family(ABC):
     def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         """Everything with state: networks and optimisers, by name (for checkpoints)."""
 
+    def update_average(self) -> None:
+        """After each ``train_step`` when ``g_ema`` > 0: move the averaged generator towards the
+        trained one, ``average += r_n (trained - average)`` at the n-th update with
+        ``r_n = max(1 - g_ema, 10 / (9 + n))``. The first update copies; early on the average
+        spans about the last tenth of the steps, not back to the random start, and later the
+        last ~1 / (1 - g_ema). Buffers (batch-norm statistics) are copied as they are."""
+        decay = self.config["g_ema"]
+        if decay == 0:
+            return
+        trained = getattr(self, self.generator_name)
+        self.average_updates += 1
+        if self.average is None:
+            self.average = copy.deepcopy(trained).train(False).requires_grad_(False)
+            return
+        rate = max(1 - decay, 10 / (9 + self.average_updates))
+        with torch.no_grad():
+            for mean, weight in zip(self.average.parameters(), trained.parameters(), strict=True):
+                mean.lerp_(weight, rate)
+            for mine, theirs in zip(self.average.buffers(), trained.buffers(), strict=True):
+                mine.copy_(theirs)
+
+    @torch.no_grad()
+    def draw(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [-1, 1] to show and score: :meth:`sample` through the averaged generator
+        once there is one (``g_ema`` > 0), else through the trained one. Training calls
+        :meth:`sample` itself."""
+        if self.average is None:
+            return self.sample(z, labels)
+        trained = getattr(self, self.generator_name)
+        setattr(self, self.generator_name, self.average)
+        try:
+            return self.sample(z, labels)
+        finally:
+            setattr(self, self.generator_name, trained)
+
     def state_dict(self) -> dict[str, Any]:
         state = {name: module.state_dict() for name, module in self.modules().items()}
+        if self.average is not None:
+            state["g_average"] = self.average.state_dict()
+            state["g_average_updates"] = self.average_updates
         return {**state, "latent_rng": self.rng.get_state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -227,6 +271,12 @@ class Family(ABC):
             module.load_state_dict(state[name])
         if "latent_rng" in state:
             self.rng.set_state(state["latent_rng"])
+        self.average, self.average_updates = None, 0
+        if "g_average" in state:
+            trained = getattr(self, self.generator_name)
+            self.average = copy.deepcopy(trained).train(False).requires_grad_(False)
+            self.average.load_state_dict(state["g_average"])
+            self.average_updates = int(state["g_average_updates"])
 
     def apply_optimiser_config(self) -> None:
         """Write ``lr`` and ``beta1`` of the config into every optimiser: after loading a

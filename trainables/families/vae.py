@@ -167,6 +167,7 @@ def conv_decoder(
 @register
 class VAE(Family):
     name = "vae"
+    generator_name = "decoder"
     params = {
         "n_z": replace(CONV_PARAMS["n_z"], default=16),
         "base_channels": replace(
