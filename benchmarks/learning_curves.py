@@ -11,7 +11,7 @@ median seconds per epoch (training and scoring). What it writes to ``--out``: ``
 the last epoch logged to TensorBoard) and ``table.md`` (the printed table). It reports, it does
 not assert.
 
-Run it from the repository root (about 15 epochs x 9 trials; hours on 2 busy cores)::
+Run it from the repository root (15 epochs x 9 trials: about 25 minutes on 2 idle cores)::
 
     .venv/bin/python benchmarks/learning_curves.py [--epochs 15] [--families all]
         [--dataset mnist5k] [--concurrent 2] [--out docs/learning-curves/mnist5k]
