@@ -74,7 +74,10 @@ SCRIPT = textwrap.dedent("""
     # Every worker's first shard waits (up to 60 s) for all three workers to have started, so
     # the worker node always gets shards. After its first measure (not a feature chunk, which
     # writes no row), the worker node's next shard waits for the node to go: the loss always
-    # interrupts a running shard, never lands after the node's last one.
+    # interrupts a running shard, never lands after the node's last one. The head's workers
+    # run one measure each, then wait for that hold before their next (chunks, which measures
+    # may need, still run): on a loaded machine they once drained every shard while the
+    # worker node ran its first, and no node was lost.
     class HeldOnTheWorkerNode(EvalJob):
         def run(self, task, *chunks):
             import os
@@ -86,9 +89,14 @@ SCRIPT = textwrap.dedent("""
                 while len(list(started.iterdir())) < 3 and time.monotonic() < deadline:
                     time.sleep(0.1)
                 self.met = True
-            if ray.get_runtime_context().get_node_id() == worker_node_id and self.measured:
+            on_worker_node = ray.get_runtime_context().get_node_id() == worker_node_id
+            if on_worker_node and self.measured:
                 (root / "held").touch()
                 time.sleep(300)
+            elif self.measured and not isinstance(task, EvalChunk):
+                deadline = time.monotonic() + 240
+                while not (root / "held").exists() and time.monotonic() < deadline:
+                    time.sleep(0.1)
             result = super().run(task, *chunks)
             self.measured = self.measured or not isinstance(task, EvalChunk)
             return result
