@@ -36,7 +36,9 @@ def sweep_params(family: Annotated[str, typer.Argument(help="Family name, e.g. d
 
     if family not in FAMILIES:
         fail(f"unknown family {family!r} (known: {', '.join(sorted(FAMILIES))})")
-    for name, param in sorted(FAMILIES[family].all_params().items()):
+    params = sorted(FAMILIES[family].all_params().items())
+    width = max(len(name) for name, _ in params)
+    for name, param in params:
         allowed = (
             "one of " + ", ".join(map(str, param.choices))
             if param.choices
@@ -45,7 +47,7 @@ def sweep_params(family: Annotated[str, typer.Argument(help="Family name, e.g. d
             else ""
         )
         typer.echo(
-            f"{name:<14} {param.kind.__name__:<6} default {param.default!s:<14} "
+            f"{name:<{width}} {param.kind.__name__:<6} default {param.default!s:<14} "
             f"{allowed:<34} {param.help}{' [mutable]' if param.mutable else ''}"
         )
 

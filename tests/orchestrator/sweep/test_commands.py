@@ -25,6 +25,8 @@ def test_params_lists_every_knob_with_its_default(family):
             assert "one of " + ", ".join(map(str, param.choices)) in rows[name], name
         mutable = name in FAMILIES[family].mutable_params()
         assert rows[name].endswith("[mutable]") == mutable, name  # what PBT may change
+    # One column each: every row's type starts where the others' does.
+    assert len({line.index(f" {params[name].kind.__name__} ") for name, line in rows.items()}) == 1
 
 
 def test_params_of_began_shows_its_range_and_where_it_departs_from_the_report():
