@@ -12,6 +12,7 @@ It reports, it does not assert. Run it from the repository root (two suites and 
 about 40 minutes on 2 idle cores; nothing else should run meanwhile)::
 
     .venv/bin/python benchmarks/bench_suite_time.py [--base REV] [--head HEAD] [--rounds 1]
+        [--logs DIR]
 """
 
 from __future__ import annotations
@@ -42,12 +43,15 @@ def clone(rev: str, into: Path) -> str:
     return subprocess.run(short, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def run_suite(tree: Path) -> tuple[str, float, float]:
-    """``make test`` in ``tree``: pytest's summary, its seconds, and the command's wall. A
-    failing test is reported in the summary, not raised: the time still counts."""
+def run_suite(tree: Path, log: Path | None) -> tuple[str, float, float]:
+    """``make test`` in ``tree``: pytest's summary, its seconds, and the command's wall (its
+    output, with the 20 slowest tests, saved to ``log``). A failing test is reported in the
+    summary, not raised: the time still counts."""
     start = time.monotonic()
     done = subprocess.run(["make", "test"], cwd=tree, capture_output=True, text=True)
     wall = time.monotonic() - start
+    if log is not None:
+        log.write_text(done.stdout + done.stderr)
     found = SUMMARY.findall(done.stdout)
     if not found:
         tail = (done.stdout + done.stderr)[-2000:]
@@ -61,6 +65,7 @@ def main() -> None:
     parser.add_argument("--base", default="bb1381d", help="the earlier commit (default bb1381d)")
     parser.add_argument("--head", default="HEAD", help="the later commit (default HEAD)")
     parser.add_argument("--rounds", type=int, default=1, help="suites per commit (default 1)")
+    parser.add_argument("--logs", type=Path, help="folder for each run's make test output")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="ganorch-suite-") as tmp:
@@ -75,7 +80,11 @@ def main() -> None:
             for role in order:
                 commit, path = trees[role]
                 progress(f"round {round_ + 1}/{args.rounds}: make test at {role} {commit} ...")
-                summary, pytest_s, wall = run_suite(path)
+                log = None
+                if args.logs is not None:
+                    args.logs.mkdir(parents=True, exist_ok=True)
+                    log = args.logs / f"{role}-{commit}-{round_ + 1}.log"
+                summary, pytest_s, wall = run_suite(path, log)
                 seconds[role].append(pytest_s)
                 print(f"{role} {commit}: {summary} in {pytest_s:.0f} s (make test {wall:.0f} s)")
         base, head = (statistics.median(seconds[role]) for role in ("base", "head"))
