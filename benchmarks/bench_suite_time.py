@@ -67,6 +67,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="suites per commit (default 1)")
     parser.add_argument("--logs", type=Path, help="folder for each run's make test output")
     args = parser.parse_args()
+    if args.logs is not None:
+        args.logs.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory(prefix="ganorch-suite-") as tmp:
         trees = {}
@@ -80,10 +82,7 @@ def main() -> None:
             for role in order:
                 commit, path = trees[role]
                 progress(f"round {round_ + 1}/{args.rounds}: make test at {role} {commit} ...")
-                log = None
-                if args.logs is not None:
-                    args.logs.mkdir(parents=True, exist_ok=True)
-                    log = args.logs / f"{role}-{commit}-{round_ + 1}.log"
+                log = args.logs / f"{role}-{commit}-{round_ + 1}.log" if args.logs else None
                 summary, pytest_s, wall = run_suite(path, log)
                 seconds[role].append(pytest_s)
                 print(f"{role} {commit}: {summary} in {pytest_s:.0f} s (make test {wall:.0f} s)")
