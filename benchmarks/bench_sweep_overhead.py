@@ -17,6 +17,12 @@ end is the wall time of its last TensorBoard event; its start is that end minus 
 * the last line: ``overhead ratio = command wall / (sum of trial walls / concurrent) = R
   (target <= 1.5)``.
 
+Before the sweep it times, each in a fresh interpreter on an otherwise idle machine, the
+imports no sweep can skip: the driver's (the `sweep run` code path: torch, Ray Tune, Optuna,
+pyarrow) and a trial worker's (Ray, torch, Tune's function trainable, ganorch's trainable, and
+``torch._dynamo``, which every ``torch.optim`` optimiser imports on first use). A trial cannot
+start before one worker has done its imports, so that time is a floor under "to first trial".
+
 It reports, it does not assert. Run it from the repository root (about a minute on 2 cores)::
 
     .venv/bin/python benchmarks/bench_sweep_overhead.py [--trials 8] [--concurrent 2]
@@ -73,6 +79,34 @@ def run_command(spec: Path, runs: Path, env: dict[str, str]) -> tuple[float, flo
     return started, time.time()
 
 
+# What a fresh process must import before it can do its part of a sweep.
+IMPORTS = {
+    "driver": "import orchestrator.sweep.commands, orchestrator.sweep.tuner, optuna.storages",
+    "trial worker": (
+        "import ray, torch, torch._dynamo, ray.tune.trainable.function_trainable, "
+        "trainables.trainable"
+    ),
+}
+
+
+def import_seconds(statement: str, rounds: int = 3) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``python -c statement`` in a fresh interpreter."""
+    walls, cpus = [], []
+    for _ in range(rounds):
+        before = os.times()
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", statement], check=True)
+        walls.append(time.perf_counter() - started)
+        after = os.times()
+        cpus.append(
+            after.children_user
+            + after.children_system
+            - before.children_user
+            - before.children_system
+        )
+    return statistics.median(walls), statistics.median(cpus)
+
+
 def trial_spans(run: Path) -> list[dict[str, float]]:
     """Per trial: start, end (wall-clock seconds), Tune's total and the epoch's own time."""
     rows = pq.read_table(run / "tables" / "trials").to_pylist()
@@ -121,6 +155,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--concurrent", type=int, default=2)
     args = parser.parse_args()
+    for who, statement in IMPORTS.items():
+        wall, cpu = import_seconds(statement)
+        print(f"imports of a {who:12s} {wall:5.1f} s wall, {cpu:5.1f} s CPU (median of 3)")
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         env = {**os.environ, "GANORCH_CACHE": str(root / "cache"), "RAY_ADDRESS": "local"}
