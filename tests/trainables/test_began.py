@@ -382,7 +382,7 @@ def test_defaults_follow_the_report():
         "n_z": 64,
         "lr": 3e-4,
         "beta1": 0.5,
-        "gamma": 1.2,
+        "gamma": 1.0,
         "lambda_k": 0.1,
         "beta_l1": 1.0,
         "beta_gmsm": 0.0,

@@ -192,7 +192,8 @@ class BEGAN(Family):
         ),
         # gamma, lambda_k and lr depart from the report's 0.5, 0.001 and 8e-5: at those, k_t
         # falls to 0 on digits and G never learns them; at these it draws digits, still
-        # collapsing in part onto thin 1s (docs/decisions.md, "BEGAN").
+        # collapsing in part onto thin 1s, and the colour patches' crops (docs/decisions.md,
+        # "BEGAN", items 6 and 9).
         "lr": replace(
             COMMON_PARAMS["lr"],
             default=3e-4,
@@ -200,9 +201,9 @@ class BEGAN(Family):
         ),
         "gamma": Param(
             float,
-            1.2,
+            1.0,
             "equilibrium E[L(G(z))] = gamma E[L(x)] (report: 0.5, 0.7; papers: at most 1; "
-            "lower collapses onto thin digits here)",
+            "lower collapses onto thin digits here, 1.2 diverged on colour patches)",
             low=0.0,
             high=2.0,
             mutable=True,
