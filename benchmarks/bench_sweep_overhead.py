@@ -21,7 +21,8 @@ Before the sweep it times, each in a fresh interpreter on an otherwise idle mach
 imports no sweep can skip: the driver's (the `sweep run` code path: torch, Ray Tune, Optuna,
 pyarrow) and a trial worker's (Ray, torch, Tune's function trainable, ganorch's trainable, and
 ``torch._dynamo``, which every ``torch.optim`` optimiser imports on first use). A trial cannot
-start before one worker has done its imports, so that time is a floor under "to first trial".
+start before the driver and one worker have done theirs (all but ``torch._dynamo``, which
+comes with the trial's first optimiser), so they are a floor under "to first trial".
 
 It reports, it does not assert. Run it from the repository root (about a minute on 2 cores)::
 
