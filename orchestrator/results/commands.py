@@ -44,7 +44,7 @@ def results_show(
         str | None,
         typer.Option(
             help="Column --group-by summarises (default: best_<the run's metric> for trials, "
-            "the run's metric for epochs, value for eval)."
+            "the run's metric for epochs, value for eval, test_accuracy for augment)."
         ),
     ] = None,
     desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,

@@ -13,7 +13,7 @@ from orchestrator.runs import RunDir
 from orchestrator.tables import TABLE_KEYS, Table
 
 SHOWN_TABLES = ("trials", "epochs", "eval", "augment")
-GROUPED_TABLES = ("trials", "epochs", "eval")
+GROUPED_TABLES = ("trials", "epochs", "eval", "augment")
 FORMATS = ("table", "csv", "json")
 # The columns a terminal shows first for the trials table; csv/json carry every column.
 _TRIAL_SUMMARY = ("trial_id", "variant", "status", "stopped_early", "epochs")
@@ -117,10 +117,11 @@ def show(
 
 def grouped(run: RunDir, table: str, data: pa.Table, group_by: str, metric: str | None) -> pa.Table:
     """One row per distinct value of the ``group_by`` columns (comma-separated): the keys and
-    the statistics of ``metric`` (default: the run's metric; ``value`` in the eval table) that
-    :mod:`orchestrator.results.group` defines, in the keys' order. Epoch rows carry their
-    trial's family, variant and config columns, and so do eval rows of trial generators, so
-    both group by hyperparameters too."""
+    the statistics of ``metric`` (default: the run's metric; ``value`` in the eval table,
+    ``test_accuracy`` in the augment table) that :mod:`orchestrator.results.group` defines, in
+    the keys' order. Epoch rows carry their trial's family, variant and config columns, and so
+    do eval rows of trial generators, so both group by hyperparameters too. Failed shards of
+    the eval and augment tables have no value and are left out of their group's n."""
     if table == "eval":
         from orchestrator.evaluate.report import latest_attempts
 
@@ -156,6 +157,8 @@ def grouped(run: RunDir, table: str, data: pa.Table, group_by: str, metric: str 
 def _default_metric(run: RunDir, table: str) -> str:
     if table == "eval":
         return "value"
+    if table == "augment":
+        return "test_accuracy"
     metric, _ = spec_metric(run)
     return f"best_{metric}" if table == "trials" else metric
 

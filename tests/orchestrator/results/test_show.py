@@ -11,7 +11,7 @@ from orchestrator.errors import UserError
 from orchestrator.results.show import show
 from orchestrator.tables import Table
 
-from .test_group import T_975_2
+from .test_group import T_975_1, T_975_2
 
 # (real_label, seed) -> best_label_accuracy; the failed trial has none.
 ACCURACY = {(0.9, 0): 0.5, (0.9, 1): 0.7, (0.9, 2): 0.6, (1.0, 0): 0.2, (1.0, 1): 0.4}
@@ -60,6 +60,28 @@ def runs(tmp_path_factory):
             ("t0.9-0", 0, 3.0),
             ("t0.9-1", 0, 5.0),
             ("t1.0-0", 0, 9.0),
+        ]
+    )
+    # Two augmentation cells over three seeds: one seed of the second failed outright, one
+    # failed a redo and kept its earlier accuracy.
+    Table(tables, "augment").append(
+        {
+            "generator": "t0.9-0",
+            "strategy": "mix",
+            "n_real": n_real,
+            "n_generated": 400,
+            "seed": seed,
+            "test_accuracy": accuracy,
+            "error": "boom" if accuracy is None else None,
+            "redo_error": "lost" if (n_real, seed) == (40, 1) else None,
+        }
+        for n_real, seed, accuracy in [
+            (0, 0, 0.7),
+            (0, 1, 0.8),
+            (0, 2, 0.6),
+            (40, 0, 0.75),
+            (40, 1, 0.85),
+            (40, 2, None),
         ]
     )
     return str(runs)
@@ -126,6 +148,20 @@ def test_eval_and_epochs_rows_carry_their_trials_variant(runs):
     ]
 
 
+def test_augment_groups_test_accuracy_over_seeds_without_failed_cells(runs):
+    groups = grouped(runs, table="augment", group_by="n_real,n_generated", sort="n_real")
+    assert [(g["n_real"], g["n_generated"], g["n"]) for g in groups] == [(0, 400, 3), (40, 400, 2)]
+    assert [g["mean"] for g in groups] == pytest.approx([0.7, 0.8])
+    half_width = T_975_2 * 0.1 / math.sqrt(3)  # 0.7, 0.8, 0.6: std 0.1
+    assert (groups[0]["ci_low"], groups[0]["ci_high"]) == pytest.approx(
+        (0.7 - half_width, 0.7 + half_width)
+    )
+    half_width = T_975_1 * 0.05  # 0.75, 0.85: std 0.1 / sqrt(2), over sqrt(2)
+    assert (groups[1]["ci_low"], groups[1]["ci_high"]) == pytest.approx(
+        (0.8 - half_width, 0.8 + half_width)
+    )
+
+
 @pytest.mark.parametrize(
     ("options", "words"),
     [
@@ -134,7 +170,7 @@ def test_eval_and_epochs_rows_carry_their_trials_variant(runs):
         ({"group_by": "seed", "metric": "status"}, "column 'status' of the trials table is not"),
         ({"group_by": "seed", "metric": "seed"}, "'config/seed' cannot be a key"),
         ({"group_by": ","}, "--group-by needs at least one column"),
-        ({"group_by": "seed", "table": "augment"}, "--group-by works with --table trials"),
+        ({"group_by": "seed", "table": "nope"}, "--group-by works with --table trials"),
         ({"group_by": "seed", "table": "eval", "pivot": True}, "and without --pivot"),
         ({"metric": "fid"}, "give --group-by too"),
     ],
