@@ -2,7 +2,7 @@
 # Report 000: classifier two-sample tests between real digits and generators of different
 # quality (two families, VAE and DCGAN, each with two upsampling modes and 3 seeds: the 12
 # trials of 003-vae-vs-gan.sh, which must have run first), beside FID and sharpness; SmoothGrad
-# sheets of each C2ST classifier land in artifacts/eval/<trial>/c2st_smoothgrad.png (about 10
+# sheets of each C2ST classifier land in artifacts/eval/<trial>/c2st_smoothgrad.png (about 2
 # minutes on 2 CPU cores). The report's claim: the better generator is harder to detect.
 #
 # Tune keeps each trial's best checkpoint only, so "an early and a late checkpoint of one

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Report 002, Table 2: six CGAN architectures x 3 seeds (about 30 minutes on 2 CPU cores).
+# Report 002, Table 2: six CGAN architectures x 3 seeds (about 23 minutes on 2 CPU cores).
 # Results land in $GANORCH_RUNS (default ./runs); docs/reproductions.md has our figures.
 set -euo pipefail
 here=$(dirname "$0")

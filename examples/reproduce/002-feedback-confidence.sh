@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Report 002, Sections 5-6: classifier feedback on vs off (3 seeds each), then the LeNet
-# judge's confidence on real vs generated digits (about 15 minutes on 2 CPU cores).
+# judge's confidence on real vs generated digits (about 7 minutes on 2 CPU cores).
 set -euo pipefail
 here=$(dirname "$0")
 run=repro-002-feedback

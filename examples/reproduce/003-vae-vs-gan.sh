@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Report 003: VAE vs DCGAN x nearest-neighbour vs transposed upsampling, 3 seeds each (about
-# 20 minutes on 2 CPU cores), then sharpness and FID of every trial's best checkpoint.
+# Report 003: VAE vs DCGAN x nearest-neighbour vs transposed upsampling, 3 seeds each, then
+# sharpness and the judge's confidence of every trial's best checkpoint (about 13 minutes on 2
+# CPU cores).
 set -euo pipefail
 here=$(dirname "$0")
 run=repro-003-vae-vs-gan

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Report 004: generator loss, k discriminator steps, maxout vs ReLU; 6 arms x 3 seeds
-# (about 15 minutes on 2 CPU cores). Results land in $GANORCH_RUNS (default ./runs).
+# (about 10 minutes on 2 CPU cores). Results land in $GANORCH_RUNS (default ./runs).
 set -euo pipefail
 here=$(dirname "$0")
 run=repro-004-losses-steps
