@@ -13,7 +13,7 @@ from orchestrator.runs import RunDir
 from orchestrator.tables import TABLE_KEYS, Table
 
 SHOWN_TABLES = ("trials", "epochs", "eval", "augment")
-GROUPED_TABLES = ("trials", "epochs", "eval", "augment")
+GROUPED_TABLES = SHOWN_TABLES  # every shown table groups
 FORMATS = ("table", "csv", "json")
 # The columns a terminal shows first for the trials table; csv/json carry every column.
 _TRIAL_SUMMARY = ("trial_id", "variant", "status", "stopped_early", "epochs")
