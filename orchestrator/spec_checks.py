@@ -16,12 +16,13 @@ from trainables.datasets import DATASET_OPTIONS, REQUIRED_OPTIONS
 
 
 def read_spec_file(path: str | Path) -> dict[str, Any]:
-    """The mapping a YAML spec file holds; SpecError when it is unreadable or not a mapping."""
+    """The mapping a YAML spec file holds; SpecError when it is unreadable or not a mapping.
+    The messages leave the path out: every command puts it in front of them."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SpecError("", f"cannot read spec {path}: {exc.strerror or exc}") from None
+        raise SpecError("", f"cannot read spec: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise SpecError("", "not a text file (UTF-8 YAML expected)") from None
     try:
@@ -33,11 +34,11 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
-        raise SpecError("", f"{path} is not valid YAML{line}") from None
+        raise SpecError("", f"not valid YAML{line}") from None
     except RecursionError:
         raise SpecError("", "nests too deeply to be a spec") from None
     if not isinstance(raw, dict):
-        raise SpecError("", f"{path} must hold a mapping of spec keys")
+        raise SpecError("", "must hold a mapping of spec keys")
     if _depth(raw) > MAX_DEPTH:
         raise SpecError("", f"nests more than {MAX_DEPTH} levels deep; no spec key does")
     return raw

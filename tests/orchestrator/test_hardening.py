@@ -179,6 +179,24 @@ def test_a_bad_spec_file_is_one_line_for_check_and_run_and_creates_nothing(tmp_p
     assert not runs.exists()
 
 
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "cannot read spec: No such file or directory"),
+        ("- 1\n", "must hold a mapping of spec keys"),
+        ("name: [unclosed\n", "not valid YAML at line 2"),
+    ],
+    ids=["missing", "list", "broken"],
+)
+def test_an_unreadable_spec_is_named_once_by_every_check(tmp_path, content, expected):
+    spec = tmp_path / "spec.yaml"
+    if content is not None:
+        spec.write_text(content)
+    for command in (("sweep", "check"), ("grid", "check")):
+        line = assert_one_line_error(run_in_process(*command, str(spec)), expected)
+        assert line == f"error: {spec}: {expected}"
+
+
 def test_a_grid_spec_with_a_duplicate_key_is_refused_before_anything_starts(tmp_path):
     spec = tmp_path / "grid.yaml"
     spec.write_text("run: g\ngenerator: best\nseeds: 1\nseeds: 2\n")
